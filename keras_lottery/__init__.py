@@ -1,0 +1,41 @@
+"""keras_lottery: lottery-ticket pruning for Keras 3.
+
+Finds sparse subnetworks that, reset to their initial weights, train to the
+accuracy of the dense network (Frankle & Carbin, ICLR 2019), by iterative
+magnitude pruning with rewinding.
+
+Example:
+    >>> import keras_lottery
+    >>> model = keras_lottery.wrap(model)      # masks + rewind point (W0)
+    >>> ...train...
+    >>> keras_lottery.prune(model, 0.2, fractions={"output": 0.1})
+    >>> keras_lottery.rewind(model)            # surviving weights back to W0
+"""
+
+from keras_lottery.masking import MaskedWrapper
+from keras_lottery.prunable import register as register_prunable
+from keras_lottery.state import get_masks
+from keras_lottery.state import prune
+from keras_lottery.state import reinitialize
+from keras_lottery.state import rewind
+from keras_lottery.state import set_masks
+from keras_lottery.state import set_rewind_point
+from keras_lottery.state import sparsity
+from keras_lottery.wrapping import strip
+from keras_lottery.wrapping import wrap
+
+__all__ = [
+    "MaskedWrapper",
+    "get_masks",
+    "prune",
+    "register_prunable",
+    "reinitialize",
+    "rewind",
+    "set_masks",
+    "set_rewind_point",
+    "sparsity",
+    "strip",
+    "wrap",
+]
+
+__version__ = "0.1.0"

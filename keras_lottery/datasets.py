@@ -1,0 +1,477 @@
+"""Image classification datasets as NumPy arrays, split three ways.
+
+`load` returns a `Splits`: a training set, a validation set held out of the
+official training set by a seeded permutation, and the official test set.
+Images are float32 NHWC, labels int32.
+
+Data comes either from `tensorflow_datasets` (`data_dir=""`; the dataset must
+already be prepared, nothing is downloaded) or, offline, from the standard raw
+files in a folder:
+
+- `mnist`, `fashion_mnist`: the four IDX files `train-images-idx3-ubyte`,
+  `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+  `t10k-labels-idx1-ubyte`, gzip-compressed (`.gz`) or not.
+- `cifar10`: the binary version, `data_batch_1.bin` .. `data_batch_5.bin` and
+  `test_batch.bin`, in the folder or in its `cifar-10-batches-bin/` subfolder.
+
+Nothing is ever unpickled.
+
+Example:
+    splits = datasets.load("mnist", data_dir="/data/mnist")
+    splits.train_x.shape  # (55000, 28, 28, 1)
+"""
+
+import dataclasses
+import gzip
+import os
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A dataset file is missing, unreadable or malformed."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Splits:
+    """Training, validation and test sets of one dataset.
+
+    Attributes:
+        train_x: float32 images, shape `(N, height, width, channels)`.
+        train_y: int32 labels in `[0, num_classes)`, shape `(N,)`.
+        validation_x: float32 images held out of the official training set.
+        validation_y: int32 labels of `validation_x`.
+        test_x: float32 images of the official test set.
+        test_y: int32 labels of `test_x`.
+        num_classes: the number of classes.
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    validation_x: np.ndarray
+    validation_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one image, `(height, width, channels)`."""
+        return tuple(self.train_x.shape[1:])
+
+
+@dataclasses.dataclass(frozen=True)
+class _RawData:
+    """A dataset as read from disk: uint8 NHWC images, integer labels."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dataset:
+    """How to read one dataset and what it must look like.
+
+    Attributes:
+        read_files: reads the raw files from a folder.
+        image_shape: the shape of one image, `(height, width, channels)`.
+        num_classes: the number of classes; labels are in `[0, num_classes)`.
+    """
+
+    read_files: Callable[[str], _RawData]
+    image_shape: tuple[int, int, int]
+    num_classes: int
+
+
+# IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), then the
+# number of dimensions.
+_IDX_IMAGES_MAGIC = 2051
+_IDX_LABELS_MAGIC = 2049
+
+
+def _find_file(data_dir: str, candidates: Sequence[str]) -> str:
+    """Returns the first of `candidates` (relative to `data_dir`) that exists.
+
+    Args:
+        data_dir: the folder to look in.
+        candidates: file names relative to `data_dir`, in order of preference.
+
+    Returns:
+        The path of the first candidate that is a file.
+
+    Raises:
+        DataError: if `data_dir` is not a folder or no candidate exists.
+    """
+    if not os.path.isdir(data_dir):
+        raise DataError(
+            f"`data_dir` is not a folder. Received: data_dir={data_dir!r}"
+        )
+    paths = [os.path.join(data_dir, name) for name in candidates]
+    for path in paths:
+        if os.path.isfile(path):
+            return path
+    raise DataError(f"Missing data file: none of {paths} exists.")
+
+
+def _read_bytes(path: str) -> bytes:
+    """Returns the contents of `path`, gunzipped if its name ends in `.gz`.
+
+    Raises:
+        DataError: if the file cannot be read or is not a complete gzip file.
+    """
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except EOFError as err:
+        raise DataError(f"Truncated gzip file {path!r}: {err}") from err
+    except (OSError, zlib.error) as err:
+        raise DataError(f"Cannot read {path!r}: {err}") from err
+
+
+def _read_idx(path: str, magic: int) -> np.ndarray:
+    """Reads an IDX file of unsigned bytes.
+
+    Args:
+        path: the file, gzip-compressed if its name ends in `.gz`.
+        magic: the expected magic number (`_IDX_IMAGES_MAGIC` or
+            `_IDX_LABELS_MAGIC`), which also fixes the number of dimensions.
+
+    Returns:
+        A read-only uint8 array with the dimensions given in the header.
+
+    Raises:
+        DataError: if the magic number is wrong or the size of the data does
+            not match the header.
+    """
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(
+            f"Truncated IDX file {path!r}: {len(data)} bytes, no header."
+        )
+    found = int.from_bytes(data[:4], "big")
+    if found != magic:
+        raise DataError(
+            f"Wrong magic number in {path!r}: expected {magic}, found {found}."
+        )
+    ndim = magic & 0xFF
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise DataError(
+            f"Truncated IDX file {path!r}: {len(data)} bytes, header needs "
+            f"{header_size}."
+        )
+    shape = tuple(
+        int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4)
+    )
+    expected = int(np.prod(shape))
+    found_size = len(data) - header_size
+    if found_size < expected:
+        raise DataError(
+            f"Truncated IDX file {path!r}: header shape {shape} needs "
+            f"{expected} bytes of data, found {found_size}."
+        )
+    if found_size > expected:
+        raise DataError(
+            f"IDX file {path!r} has {found_size - expected} bytes after the "
+            f"{expected} bytes that header shape {shape} declares."
+        )
+    return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape)
+
+
+def _read_idx_pair(data_dir: str, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reads `{prefix}-images-idx3-ubyte` and `{prefix}-labels-idx1-ubyte`.
+
+    Returns:
+        `(images, labels)`: uint8 images `(N, rows, cols, 1)`, labels `(N,)`.
+
+    Raises:
+        DataError: if a file is missing or malformed, or the two files hold
+            different numbers of examples.
+    """
+    images_name = f"{prefix}-images-idx3-ubyte"
+    labels_name = f"{prefix}-labels-idx1-ubyte"
+    images_path = _find_file(data_dir, [images_name + ".gz", images_name])
+    labels_path = _find_file(data_dir, [labels_name + ".gz", labels_name])
+    images = _read_idx(images_path, _IDX_IMAGES_MAGIC)
+    labels = _read_idx(labels_path, _IDX_LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path!r} has {len(images)} images but {labels_path!r} "
+            f"has {len(labels)} labels."
+        )
+    return images[..., np.newaxis], labels
+
+
+def _read_idx_files(data_dir: str) -> _RawData:
+    """Reads MNIST-layout IDX files (MNIST, Fashion-MNIST) from `data_dir`."""
+    train_x, train_y = _read_idx_pair(data_dir, "train")
+    test_x, test_y = _read_idx_pair(data_dir, "t10k")
+    return _RawData(train_x, train_y, test_x, test_y)
+
+
+_CIFAR_RECORD_SIZE = 1 + 32 * 32 * 3
+
+
+def _read_cifar_batches(
+    data_dir: str, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reads and concatenates CIFAR-10 binary batch files.
+
+    Each record is one label byte followed by a 32x32 image in channel-major
+    (CHW) order.
+
+    Args:
+        data_dir: the folder holding the files, directly or in its
+            `cifar-10-batches-bin/` subfolder.
+        names: the batch file names.
+
+    Returns:
+        `(images, labels)`: uint8 HWC images `(N, 32, 32, 3)`, labels `(N,)`.
+
+    Raises:
+        DataError: if a file is missing, empty, or not a whole number of
+            records.
+    """
+    records = []
+    for name in names:
+        path = _find_file(
+            data_dir, [name, os.path.join("cifar-10-batches-bin", name)]
+        )
+        data = _read_bytes(path)
+        if not data or len(data) % _CIFAR_RECORD_SIZE:
+            raise DataError(
+                f"CIFAR-10 file {path!r} has {len(data)} bytes, not a "
+                f"positive multiple of the record size {_CIFAR_RECORD_SIZE}."
+            )
+        records.append(
+            np.frombuffer(data, np.uint8).reshape(-1, _CIFAR_RECORD_SIZE)
+        )
+    table = np.concatenate(records)
+    images = table[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    # Contiguous HWC, so later copies and TF conversions stay NHWC in memory.
+    return np.ascontiguousarray(images), table[:, 0]
+
+
+def _read_cifar10_files(data_dir: str) -> _RawData:
+    """Reads the CIFAR-10 binary version from `data_dir`."""
+    train_x, train_y = _read_cifar_batches(
+        data_dir, [f"data_batch_{i}.bin" for i in range(1, 6)]
+    )
+    test_x, test_y = _read_cifar_batches(data_dir, ["test_batch.bin"])
+    return _RawData(train_x, train_y, test_x, test_y)
+
+
+_DATASETS: dict[str, _Dataset] = {
+    "mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
+    "fashion_mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
+    "cifar10": _Dataset(_read_cifar10_files, (32, 32, 3), 10),
+}
+
+
+def names() -> list[str]:
+    """Returns the names of the datasets that `load` knows, sorted."""
+    return sorted(_DATASETS)
+
+
+def _read_tfds(name: str) -> _RawData:
+    """Reads an already prepared dataset through `tensorflow_datasets`.
+
+    The TFDS data folder is `$TFDS_DATA_DIR` (read at call time) or the TFDS
+    default. Nothing is downloaded.
+
+    Raises:
+        DataError: if the dataset is not prepared there.
+    """
+    # Pulls in TensorFlow when used; the raw-file path never needs it.
+    import tensorflow_datasets as tfds
+
+    tfds_dir = os.environ.get("TFDS_DATA_DIR") or None
+    builder = tfds.builder(name, data_dir=tfds_dir)
+    if not builder.is_prepared():
+        raise DataError(
+            f"TFDS dataset {name!r} is not prepared in "
+            f"{os.fspath(builder.data_dir_root)!r} and is never downloaded "
+            f"here: run `tfds build {name}` on a machine with internet "
+            "access (set TFDS_DATA_DIR to choose where), or pass `data_dir` "
+            "with the raw files."
+        )
+    arrays = {}
+    for split in ("train", "test"):
+        dataset = builder.as_dataset(
+            split=split, batch_size=-1, as_supervised=True
+        )
+        arrays[split] = tfds.as_numpy(dataset)
+    return _RawData(*arrays["train"], *arrays["test"])
+
+
+def _check_raw(raw: _RawData, name: str, spec: _Dataset, source: str) -> None:
+    """Checks the shapes and label range of a dataset read from `source`.
+
+    Raises:
+        DataError: if images have the wrong shape or a label is out of range.
+    """
+    for split, x, y in (
+        ("train", raw.train_x, raw.train_y),
+        ("test", raw.test_x, raw.test_y),
+    ):
+        if x.shape[1:] != spec.image_shape:
+            raise DataError(
+                f"Dataset {name!r} from {source!r}: {split} images have "
+                f"shape {x.shape[1:]}, expected {spec.image_shape}."
+            )
+        if y.size and not 0 <= y.min() <= y.max() < spec.num_classes:
+            raise DataError(
+                f"Dataset {name!r} from {source!r}: {split} labels range "
+                f"over [{y.min()}, {y.max()}], expected [0, "
+                f"{spec.num_classes})."
+            )
+
+
+def _zero_one(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maps 0..255 to 0..1."""
+    del train_x
+    return np.zeros(1), np.full(1, 255.0)
+
+
+def _standardize(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of `train_x` (uint8 NHWC).
+
+    Sums run over chunks in float64 so that no float64 copy of the whole set
+    is made; with integer pixels they are exact. A constant channel gets
+    scale 1 instead of 0.
+    """
+    channels = train_x.shape[-1]
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    for start in range(0, len(train_x), 1024):
+        chunk = train_x[start : start + 1024].astype(np.float64)
+        total += chunk.sum(axis=(0, 1, 2))
+        total_sq += np.square(chunk).sum(axis=(0, 1, 2))
+    count = train_x.size // channels
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _none(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keeps raw 0..255 values."""
+    del train_x
+    return np.zeros(1), np.ones(1)
+
+
+# Each normalization maps the uint8 training images to a per-channel (or
+# broadcast) `(offset, scale)`; images become `(x - offset) / scale`.
+_NORMALIZATIONS: dict[
+    str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+] = {
+    "zero_one": _zero_one,
+    "standardize": _standardize,
+    "none": _none,
+}
+
+
+def _normalize(
+    x: np.ndarray, offset: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Returns `(x - offset) / scale` as a new float32 array."""
+    out = x.astype(np.float32)
+    out -= offset.astype(np.float32)
+    out /= scale.astype(np.float32)
+    return out
+
+
+def load(
+    name: str,
+    data_dir: str = "",
+    validation_size: int = 5000,
+    seed: int = 0,
+    normalization: str = "zero_one",
+) -> Splits:
+    """Loads a dataset and splits off a validation set.
+
+    `validation_size` training examples, chosen by a permutation seeded with
+    `seed`, become the validation set; the others stay in the training set,
+    in file order. The test set is the official one.
+
+    Args:
+        name: the dataset, one of `names()`.
+        data_dir: a folder with the raw files (see the module docstring), or
+            `""` to read a prepared `tensorflow_datasets` dataset from
+            `$TFDS_DATA_DIR` (nothing is downloaded).
+        validation_size: how many training examples to hold out, in
+            `[0, number of training examples)`.
+        seed: seeds the choice of the validation examples.
+        normalization: `"zero_one"` (x / 255), `"standardize"` (per-channel
+            mean 0 and standard deviation 1 over the training split, after the
+            hold-out) or `"none"` (raw 0..255 as float32).
+
+    Returns:
+        The splits, images float32 NHWC, labels int32.
+
+    Raises:
+        ValueError: if `name`, `validation_size` or `normalization` is
+            invalid.
+        DataError: if the data is missing or malformed.
+
+    Example:
+        splits = load("mnist", data_dir="/data/mnist", validation_size=5000)
+        model.fit(splits.train_x, splits.train_y,
+                  validation_data=(splits.validation_x, splits.validation_y))
+    """
+    if name not in _DATASETS:
+        raise ValueError(
+            f"`name` must be one of {names()}. Received: name={name!r}"
+        )
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(
+            f"`normalization` must be one of {sorted(_NORMALIZATIONS)}. "
+            f"Received: normalization={normalization!r}"
+        )
+    if (
+        isinstance(validation_size, bool)
+        or not isinstance(validation_size, (int, np.integer))
+        or validation_size < 0
+    ):
+        raise ValueError(
+            "`validation_size` must be a non-negative integer. "
+            f"Received: validation_size={validation_size!r}"
+        )
+    spec = _DATASETS[name]
+    if data_dir:
+        raw = spec.read_files(data_dir)
+        source = data_dir
+    else:
+        raw = _read_tfds(name)
+        source = "tensorflow_datasets"
+    _check_raw(raw, name, spec, source)
+
+    num_train = len(raw.train_x)
+    if validation_size >= num_train:
+        raise ValueError(
+            "`validation_size` must be smaller than the number of training "
+            f"examples of {name!r}, {num_train}. "
+            f"Received: validation_size={validation_size}"
+        )
+    order = np.random.default_rng(seed).permutation(num_train)
+    validation_index = np.sort(order[:validation_size])
+    train_index = np.sort(order[validation_size:])
+    train_x = raw.train_x[train_index]
+    validation_x = raw.train_x[validation_index]
+
+    offset, scale = _NORMALIZATIONS[normalization](train_x)
+    return Splits(
+        train_x=_normalize(train_x, offset, scale),
+        train_y=raw.train_y[train_index].astype(np.int32),
+        validation_x=_normalize(validation_x, offset, scale),
+        validation_y=raw.train_y[validation_index].astype(np.int32),
+        test_x=_normalize(raw.test_x, offset, scale),
+        test_y=raw.test_y.astype(np.int32),
+        num_classes=spec.num_classes,
+    )

@@ -1,0 +1,157 @@
+"""`MaskedWrapper`: a Keras wrapper that holds masks and a rewind point."""
+
+from __future__ import annotations
+
+import keras
+
+# Public Keras has `keras.StatelessScope` but no way to ask for the scope in
+# force; the wrapper needs it to nest correctly inside one (symbolic calls,
+# `Trainer.stateless_compute_loss`).
+from keras.src.backend.common import stateless_scope as _stateless
+
+from keras_lottery import prunable
+
+
+@keras.saving.register_keras_serializable(package="keras_lottery")
+class MaskedWrapper(keras.layers.Wrapper):
+    """Wraps a layer with a 0/1 mask per prunable weight and a rewind point.
+
+    For every prunable weight `w` of the inner layer (see
+    `keras_lottery.prunable`) the wrapper holds a non-trainable mask `m`
+    (same shape, starts at ones) and the layer computes with `w * m`, so the
+    effective weight is exactly 0 wherever `m` is 0 whatever the optimizer
+    does, and gradients there are exactly 0. For *every* weight of the inner
+    layer (biases and normalization statistics included) it holds a
+    non-trainable rewind copy: the weight's value at the rewind point. Masks
+    and rewind copies are weights of the layer, so checkpoints and `.keras`
+    files carry them.
+
+    Masks change only between training rounds, through
+    `keras_lottery.prune` or `keras_lottery.set_masks` (cross-replica
+    context under a `tf.distribute` strategy); the forward pass only reads
+    them.
+
+    Args:
+        layer: the `keras.layers.Layer` to wrap.
+        masked: whether to mask the layer's prunable weights. `False` keeps
+            only rewind copies, for layers that are not pruned but must be
+            rewound (normalization layers, layers left out of `wrap`).
+        **kwargs: passed to `keras.layers.Layer`; the name defaults to the
+            inner layer's name.
+
+    Example:
+        >>> layer = keras_lottery.MaskedWrapper(keras.layers.Dense(10))
+    """
+
+    def __init__(self, layer: keras.layers.Layer, masked: bool = True,
+                 **kwargs):
+        if isinstance(layer, MaskedWrapper):
+            raise ValueError(
+                "`layer` is already a MaskedWrapper. "
+                f"Received: layer={layer.name!r}"
+            )
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(
+                "`layer` must be a keras.layers.Layer. "
+                f"Received: layer={layer!r}"
+            )
+        if masked and not prunable.is_prunable(layer):
+            prunable.prunable_weights(layer)  # raises the unsupported error
+        kwargs.setdefault("name", layer.name)
+        super().__init__(layer, **kwargs)
+        self.masked = bool(masked)
+        self._masked_variables = []
+        self._masks = []
+        self._rewind_pairs = []
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        if self.masked:
+            self._masked_variables = prunable.prunable_weights(self.layer)
+        self._masks = [
+            self.add_weight(
+                name=f"{variable.name}_mask",
+                shape=variable.shape,
+                dtype=variable.dtype,
+                initializer="ones",
+                trainable=False,
+                aggregation="only_first_replica",
+            )
+            for variable in self._masked_variables
+        ]
+        seen = set()
+        self._rewind_pairs = []
+        for i, variable in enumerate(self.layer.weights):
+            name = variable.name if variable.name not in seen else (
+                f"{variable.name}_{i}")
+            seen.add(name)
+            copy = self.add_weight(
+                name=f"{name}_rewind",
+                shape=variable.shape,
+                dtype=variable.dtype,
+                initializer=_initial_value(variable),
+                trainable=False,
+                aggregation="only_first_replica",
+            )
+            self._rewind_pairs.append((variable, copy))
+        self.built = True
+
+    @property
+    def masked_variables(self) -> list[keras.Variable]:
+        """The inner layer's masked weights, aligned with `masks`."""
+        return list(self._masked_variables)
+
+    @property
+    def masks(self) -> list[keras.Variable]:
+        """The mask variables, aligned with `masked_variables`."""
+        return list(self._masks)
+
+    @property
+    def rewind_pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
+        """`(weight, rewind copy)` for every weight of the inner layer."""
+        return list(self._rewind_pairs)
+
+    def mask_keys(self) -> list[str]:
+        """Names of the masks: `"<wrapper name>/<weight name>"`."""
+        return [f"{self.name}/{v.name}" for v in self._masked_variables]
+
+    def call(self, inputs, *args, **kwargs):
+        if not self._masks:
+            return self.layer(inputs, *args, **kwargs)
+        outer = _stateless.get_stateless_scope()
+        base = dict(outer.state_mapping) if outer is not None else {}
+        mapping = [
+            (variable, variable.value * mask.value)
+            for variable, mask in zip(self._masked_variables, self._masks)
+        ]
+        with keras.StatelessScope(mapping, collect_losses=True) as scope:
+            scope.state_mapping = {**base, **scope.state_mapping}
+            outputs = self.layer(inputs, *args, **kwargs)
+        # The scope held back what the layer did besides reading weights:
+        # pass its losses on, and its writes to unmasked variables (such as
+        # moving statistics).
+        for loss in scope.losses:
+            self.add_loss(loss)
+        masked_ids = {id(v) for v in self._masked_variables}
+        for variable in self.layer.variables:
+            new = scope.get_current_value(variable)
+            if (id(variable) not in masked_ids and new is not None
+                    and new is not base.get(id(variable))):
+                variable.assign(new)
+        return outputs
+
+    def compute_output_spec(self, *args, **kwargs):
+        return self.layer.compute_output_spec(*args, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "masked": self.masked}
+
+
+def _initial_value(variable: keras.Variable):
+    """An initializer that copies `variable`'s value when called."""
+
+    def initializer(shape, dtype=None):
+        del shape  # the copy has the variable's shape by construction
+        return keras.ops.convert_to_tensor(variable.value, dtype=dtype)
+
+    return initializer

@@ -1,0 +1,60 @@
+"""Every file name under a lottery workdir, in one place.
+
+    WORKDIR/
+      config.json              the run's config; a rerun must match it
+      summary.json             one entry per finished round
+      round_00/                one folder per round
+        masks.npz              the masks this round trains with
+        checkpoints/           in-round checkpoints (resume mid-round)
+        model.keras            the trained wrapped model (masks, rewind point)
+        metrics.json           evaluation history; written last: round done
+      tensorboard/round_00/    TensorBoard summaries
+      controls/random_reinit/  a control run, laid out like a workdir
+      export/                  the sparse SavedModel of the last round
+"""
+
+from __future__ import annotations
+
+import os
+
+CONTROLS = ("random_reinit", "random_prune")
+
+
+def config_file(workdir: str) -> str:
+    return os.path.join(workdir, "config.json")
+
+
+def summary_file(workdir: str) -> str:
+    return os.path.join(workdir, "summary.json")
+
+
+def round_dir(workdir: str, round_index: int) -> str:
+    return os.path.join(workdir, f"round_{round_index:02d}")
+
+
+def masks_file(workdir: str, round_index: int) -> str:
+    return os.path.join(round_dir(workdir, round_index), "masks.npz")
+
+
+def checkpoint_dir(workdir: str, round_index: int) -> str:
+    return os.path.join(round_dir(workdir, round_index), "checkpoints")
+
+
+def model_file(workdir: str, round_index: int) -> str:
+    return os.path.join(round_dir(workdir, round_index), "model.keras")
+
+
+def metrics_file(workdir: str, round_index: int) -> str:
+    return os.path.join(round_dir(workdir, round_index), "metrics.json")
+
+
+def tensorboard_dir(workdir: str, round_index: int) -> str:
+    return os.path.join(workdir, "tensorboard", f"round_{round_index:02d}")
+
+
+def control_workdir(workdir: str, control: str) -> str:
+    return os.path.join(workdir, "controls", control)
+
+
+def export_dir(workdir: str) -> str:
+    return os.path.join(workdir, "export")

@@ -1,0 +1,271 @@
+"""Reads and writes the masks, weights and rewind points of a model.
+
+The only module that touches variables: the maths lives in
+`keras_lottery.pruning`. Under a `tf.distribute` strategy call these between
+rounds, in cross-replica context (outside `strategy.run`), so that every
+replica gets the same values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+
+from keras_lottery import masking
+from keras_lottery import pruning
+from keras_lottery import wrapping
+
+
+def get_masks(model: keras.Model) -> dict[str, np.ndarray]:
+    """Returns `{"<layer>/<weight>": 0/1 array}` for every mask of `model`."""
+    return {
+        key: keras.ops.convert_to_numpy(mask.value)
+        for wrapper in _wrappers(model)
+        for key, mask in zip(wrapper.mask_keys(), wrapper.masks)
+    }
+
+
+def set_masks(model: keras.Model, masks: Mapping[str, np.ndarray]) -> None:
+    """Sets some or all of the masks, and zeroes the weights they prune.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        masks: `{"<layer>/<weight>": 0/1 array}` as `get_masks` returns;
+            keys left out keep their mask.
+
+    Raises:
+        ValueError: for an unknown key, a wrong shape, or values other than
+            0 and 1. Nothing is changed then.
+    """
+    slots = _mask_slots(model)
+    for key, value in masks.items():
+        if key not in slots:
+            raise ValueError(
+                f"`masks` has a key that names no mask: {key!r}. Masks: "
+                f"{', '.join(sorted(slots))}"
+            )
+        pruning.check_mask(key, value, tuple(slots[key][1].shape))
+    for key, value in masks.items():
+        variable, mask = slots[key]
+        value = np.asarray(value, mask.dtype)
+        mask.assign(value)
+        variable.assign(variable.value * value)
+
+
+def set_rewind_point(model: keras.Model) -> None:
+    """Records every weight's current value as the rewind point.
+
+    Call it at initialisation for W0, or at step k of the dense run for late
+    rewinding (Wk). Every weight held in a `MaskedWrapper` is recorded,
+    biases and normalization statistics included; the copies are weights
+    of the wrappers, so they survive saving and checkpoints.
+    """
+    for wrapper in _wrappers(model):
+        for variable, copy in wrapper.rewind_pairs:
+            copy.assign(variable.value)
+    _warn_unwrapped(model)
+
+
+def rewind(model: keras.Model) -> None:
+    """Resets every weight to its rewind point, masked ones times mask.
+
+    The whole network is reset, as in Frankle & Carbin (2019): biases and
+    normalization state too. Optimizer state is not part of the model: start
+    a fresh optimizer after rewinding (recompile, under `model.fit`).
+    """
+    for wrapper in _wrappers(model):
+        masks = _masks_by_variable(wrapper)
+        for variable, copy in wrapper.rewind_pairs:
+            value = copy.value
+            if id(variable) in masks:
+                value = value * masks[id(variable)].value
+            variable.assign(value)
+    _warn_unwrapped(model)
+
+
+def reinitialize(model: keras.Model, seed: int) -> None:
+    """Draws every weight afresh from its layer's initializer, times mask.
+
+    The random-reinitialization control of Frankle & Carbin (2019). The
+    rewind point is left as it is; call `set_rewind_point` after this to
+    rewind to the new draw.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        seed: seeds the draw; the same seed gives the same weights.
+
+    Raises:
+        ValueError: if a weight's initializer cannot be found on its layer.
+    """
+    index = 0
+    for wrapper in _wrappers(model):
+        masks = _masks_by_variable(wrapper)
+        owners = _owners(wrapper.layer)
+        for variable, _ in wrapper.rewind_pairs:
+            initializer = _initializer(owners[id(variable)], variable,
+                                       (seed * 1_000_003 + index) % 2**31)
+            index += 1
+            value = initializer(variable.shape, dtype=variable.dtype)
+            if id(variable) in masks:
+                value = value * masks[id(variable)].value
+            variable.assign(value)
+
+
+def prune(
+    model: keras.Model,
+    fraction: float,
+    method: str = "magnitude",
+    scope: str = "layerwise",
+    fractions: Mapping[str, float] | None = None,
+    seed: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Prunes `fraction` of the remaining weights; pruned ones become 0.
+
+    Magnitudes are those of the effective weights (weight times mask). See
+    `keras_lottery.pruning` for the rounding rule and tie-breaking.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        fraction: fraction of the remaining weights to prune, in [0, 1).
+        method: `"magnitude"` or `"random"` (the random-pruning control).
+        scope: `"layerwise"` (each weight on its own) or `"global"`.
+        fractions: `{layer name: fraction}` overriding `fraction` for those
+            layers, e.g. `{"output": 0.1}` as in the paper;
+            `scope="layerwise"` only.
+        seed: seed for `method="random"`.
+
+    Returns:
+        The new masks, as `get_masks` would return them.
+
+    Raises:
+        ValueError: for a bad fraction, method or scope, or an unknown
+            layer name in `fractions`.
+
+    Example:
+        >>> keras_lottery.prune(model, 0.2, fractions={"output": 0.1})
+    """
+    pruning.check_fraction(fraction)
+    pruning.check_choice("method", method, pruning.METHODS)
+    pruning.check_choice("scope", scope, pruning.SCOPES)
+    fractions = dict(fractions or {})
+    if fractions and scope == "global":
+        raise ValueError(
+            "`fractions` applies to `scope='layerwise'` only. "
+            f"Received: scope={scope!r}, fractions={fractions!r}"
+        )
+    wrappers = [w for w in _wrappers(model) if w.masks]
+    known = {w.name for w in wrappers}
+    for name, layer_fraction in fractions.items():
+        pruning.check_fraction(layer_fraction, f"fractions[{name!r}]")
+        if name not in known:
+            raise ValueError(
+                f"`fractions` names a layer with no mask: {name!r}. Masked "
+                f"layers: {', '.join(sorted(known))}. "
+                f"Received: fractions={fractions!r}"
+            )
+    weights, masks, per_key = {}, {}, {}
+    for wrapper in wrappers:
+        layer_fraction = fractions.get(wrapper.name, fraction)
+        for key, variable, mask in zip(wrapper.mask_keys(),
+                                       wrapper.masked_variables,
+                                       wrapper.masks):
+            masks[key] = keras.ops.convert_to_numpy(mask.value)
+            weights[key] = keras.ops.convert_to_numpy(variable.value)
+            per_key[key] = layer_fraction
+    new = pruning.prune(weights, masks, per_key, method=method, scope=scope,
+                        seed=seed)
+    set_masks(model, new)
+    return new
+
+
+def sparsity(model: keras.Model) -> dict[str, float]:
+    """Returns the remaining (unpruned) fraction of each mask and in total.
+
+    Returns:
+        `{"<layer>/<weight>": fraction, ..., "total": fraction}`, counted
+        from the masks.
+    """
+    masks = get_masks(model)
+    out = {key: float(np.count_nonzero(m)) / m.size for key, m in
+           masks.items()}
+    total = sum(m.size for m in masks.values())
+    kept = sum(np.count_nonzero(m) for m in masks.values())
+    out["total"] = float(kept) / total if total else 1.0
+    return out
+
+
+def _wrappers(model) -> list[masking.MaskedWrapper]:
+    wrappers = wrapping.wrapped_layers(model)
+    if not wrappers:
+        raise ValueError(
+            "`model` holds no MaskedWrapper layer: call "
+            f"`keras_lottery.wrap(model)` first. Received: model={model.name!r}"
+        )
+    return wrappers
+
+
+def _mask_slots(model) -> dict[str, tuple[keras.Variable, keras.Variable]]:
+    return {
+        key: (variable, mask)
+        for wrapper in _wrappers(model)
+        for key, variable, mask in zip(
+            wrapper.mask_keys(), wrapper.masked_variables, wrapper.masks)
+    }
+
+
+def _masks_by_variable(wrapper) -> dict[int, keras.Variable]:
+    return {id(v): m for v, m in zip(wrapper.masked_variables, wrapper.masks)}
+
+
+def _warn_unwrapped(model) -> None:
+    covered = {
+        id(variable) for wrapper in _wrappers(model)
+        for variable, _ in wrapper.rewind_pairs
+    }
+    left = [v.path for v in model.weights if id(v) not in covered
+            and not _is_wrapper_state(v, model)]
+    if left:
+        warnings.warn(
+            "These weights are outside any MaskedWrapper, so they are not "
+            f"part of the rewind point: {', '.join(left)}", stacklevel=3)
+
+
+def _is_wrapper_state(variable, model) -> bool:
+    return any(
+        variable is own for wrapper in _wrappers(model)
+        for own in wrapper.masks + [c for _, c in wrapper.rewind_pairs]
+    )
+
+
+def _owners(layer: keras.layers.Layer) -> dict[int, keras.layers.Layer]:
+    """Maps each variable of `layer` (sublayers included) to its owner."""
+    owners = {}
+    for sub in layer._flatten_layers(include_self=True):
+        for variable in sub._trainable_variables + sub._non_trainable_variables:
+            owners[id(variable)] = sub
+    return owners
+
+
+def _initializer(layer, variable, seed: int):
+    base = variable.name.split("/")[-1]
+    # Keras names most initializers after their weight; depthwise layers
+    # call their "kernel" initializer `depthwise_initializer`.
+    for attr in (f"{base}_initializer",
+                 f"{base.removesuffix('_kernel')}_initializer",
+                 "depthwise_initializer" if base == "kernel" else ""):
+        found = getattr(layer, attr, None)
+        if found is not None:
+            initializer = keras.initializers.get(found)
+            config = initializer.get_config()
+            if "seed" in config:
+                initializer = initializer.__class__.from_config(
+                    {**config, "seed": seed})
+            return initializer
+    raise ValueError(
+        f"Cannot reinitialize weight {variable.name!r} of layer "
+        f"{layer.name!r}: class {type(layer).__name__} has no "
+        f"`{base}_initializer` attribute."
+    )

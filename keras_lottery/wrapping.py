@@ -1,0 +1,208 @@
+"""Turning a Keras model into a maskable one (`wrap`) and back (`strip`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+
+from keras_lottery import masking
+from keras_lottery import prunable
+
+LayerSelection = (
+    Sequence[str | type] | Callable[[keras.layers.Layer], bool] | None
+)
+
+
+def wrap(model: keras.Model, layers: LayerSelection = None) -> keras.Model:
+    """Returns a copy of `model` whose layers are held in `MaskedWrapper`s.
+
+    Every layer that owns weights is wrapped, so that the whole network can
+    be rewound; the selected prunable layers get masks, the others only
+    rewind copies. The copy has the same weights as `model`, and its rewind
+    point is set to them. Nested Sequential and Functional models are
+    wrapped too; wrappers keep their inner layer's name.
+
+    Args:
+        model: a Sequential or Functional `keras.Model`, built.
+        layers: which layers to mask: `None` for every prunable layer; a
+            sequence of layer names and/or layer classes; or a predicate
+            `fn(layer) -> bool`.
+
+    Returns:
+        A new model of the same kind.
+
+    Raises:
+        ValueError: for a subclassed model, an already wrapped model, an
+            unknown layer name, a named layer that cannot be pruned, or when
+            nothing prunable is selected.
+
+    Example:
+        >>> wrapped = keras_lottery.wrap(model)
+        >>> keras_lottery.set_rewind_point(wrapped)  # W0
+    """
+    _check_graph_model(model, "wrap")
+    if wrapped_layers(model):
+        raise ValueError(
+            "`model` is already wrapped: it holds MaskedWrapper layers. "
+            f"Received: model={model.name!r}"
+        )
+    select = _selector(model, layers)
+    pairs = []
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            return layer  # never reached with recursive=True
+        copy = layer.__class__.from_config(layer.get_config())
+        pairs.append((layer, copy))
+        if not layer.weights:
+            return copy
+        masked = bool(select(layer)) and prunable.is_prunable(layer)
+        return masking.MaskedWrapper(copy, masked=masked)
+
+    new = _clone(model, clone)
+    for old_layer, new_layer in pairs:
+        new_layer.set_weights(old_layer.get_weights())
+    if not any(w.masks for w in wrapped_layers(new)):
+        raise ValueError(
+            "`model` has no prunable layer among those selected. Prunable "
+            f"classes: {', '.join(prunable.supported())}. "
+            f"Received: model={model.name!r}, layers={layers!r}"
+        )
+    for wrapper in wrapped_layers(new):
+        for variable, copy in wrapper.rewind_pairs:
+            copy.assign(variable.value)
+    return new
+
+
+def strip(model: keras.Model) -> keras.Model:
+    """Returns a plain Keras copy of `model`, wrappers removed.
+
+    Each masked weight becomes `weight * mask` (pruned entries exactly 0);
+    other weights are copied. The result needs nothing from keras_lottery to
+    save, load or serve.
+
+    Args:
+        model: a Sequential or Functional model made by `wrap`.
+
+    Returns:
+        A new model of the same kind, without `MaskedWrapper` layers.
+    """
+    _check_graph_model(model, "strip")
+    pairs = []
+
+    def clone(layer):
+        inner = layer.layer if isinstance(layer, masking.MaskedWrapper) else (
+            layer)
+        copy = inner.__class__.from_config(inner.get_config())
+        pairs.append((layer, copy))
+        return copy
+
+    new = _clone(model, clone)
+    for old_layer, new_layer in pairs:
+        new_layer.set_weights(effective_weights(old_layer))
+    return new
+
+
+def effective_weights(layer: keras.layers.Layer) -> list:
+    """Returns the values a layer computes with: masked ones times mask."""
+    if not isinstance(layer, masking.MaskedWrapper):
+        return layer.get_weights()
+    masks = {id(v): m for v, m in zip(layer.masked_variables, layer.masks)}
+    return [
+        keras.ops.convert_to_numpy(v.value * masks[id(v)].value)
+        if id(v) in masks else keras.ops.convert_to_numpy(v.value)
+        for v in layer.layer.weights
+    ]
+
+
+def wrapped_layers(model: keras.layers.Layer) -> list[masking.MaskedWrapper]:
+    """Returns every `MaskedWrapper` inside `model`, nested ones included.
+
+    Raises:
+        ValueError: if two masks would get the same name.
+    """
+    found = [
+        layer for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, masking.MaskedWrapper)
+    ]
+    seen = set()
+    for wrapper in found:
+        if wrapper.name in seen:
+            raise ValueError(
+                "Masked layers need unique names; two are named "
+                f"{wrapper.name!r}. Received: model={model.name!r}"
+            )
+        seen.add(wrapper.name)
+    return found
+
+
+def _clone(model: keras.Model, clone_function) -> keras.Model:
+    """`keras.models.clone_model`, keeping the input layers' names."""
+    kwargs = {}
+    if _is_functional(model):
+        kwargs["input_tensors"] = keras.tree.map_structure(
+            lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype,
+                                  name=t._keras_history.operation.name),
+            model.input,
+        )
+    return keras.models.clone_model(model, clone_function=clone_function,
+                                    recursive=True, **kwargs)
+
+
+def _check_graph_model(model, verb: str) -> None:
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`model` must be a keras.Model. Received: model={model!r}"
+        )
+    if not (isinstance(model, keras.Sequential) or _is_functional(model)):
+        raise ValueError(
+            f"`{verb}` supports Sequential and Functional models (nested "
+            "ones too). For a subclassed model, wrap its layers with "
+            "`keras_lottery.MaskedWrapper` where the model builds them; "
+            "every other keras_lottery function then works on it. "
+            f"Received: model of class {type(model).__name__}"
+        )
+
+
+def _is_functional(model: keras.Model) -> bool:
+    # Keras 3 exposes no public class for functional models; a functional
+    # model has symbolic inputs and outputs.
+    return type(model).__name__ == "Functional" and hasattr(model, "_inputs")
+
+
+def _selector(model, layers) -> Callable[[keras.layers.Layer], bool]:
+    if layers is None:
+        return lambda layer: True
+    if callable(layers) and not isinstance(layers, type):
+        return layers
+    if isinstance(layers, (str, type)):
+        layers = [layers]
+    names = {
+        layer.name: layer for layer in model._flatten_layers(
+            include_self=False)
+        if not isinstance(layer, keras.Model)
+    }
+    wanted_names = set()
+    wanted_classes = []
+    for item in layers:
+        if isinstance(item, type):
+            wanted_classes.append(item)
+        elif item in names:
+            if not prunable.is_prunable(names[item]):
+                raise ValueError(
+                    f"Layer {item!r} of class {type(names[item]).__name__} "
+                    "cannot be pruned. Prunable classes: "
+                    f"{', '.join(prunable.supported())}. "
+                    f"Received: layers={list(layers)!r}"
+                )
+            wanted_names.add(item)
+        else:
+            raise ValueError(
+                f"`layers` names a layer that is not in the model: {item!r}."
+                f" Layers: {', '.join(sorted(names))}. "
+                f"Received: layers={list(layers)!r}"
+            )
+    classes = tuple(wanted_classes)
+    return lambda layer: (layer.name in wanted_names
+                          or (bool(classes) and isinstance(layer, classes)))

@@ -1,0 +1,37 @@
+"""Packaging for keras_lottery."""
+
+import setuptools
+
+setuptools.setup(
+    name="keras_lottery",
+    version="0.1.0",
+    description=(
+        "Lottery-ticket pruning (iterative magnitude pruning with rewinding)"
+        " for Keras 3 and TensorFlow."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["keras_lottery*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.21",
+        "keras>=3.12",
+        "absl-py",
+        "ml_collections",
+        "tensorflow-datasets",
+        # tfds 4.9.10 imports it to build a dataset but does not declare it.
+        "importlib_resources",
+        "keras-tuner",
+        # keras-tuner needs it (every trial fails without it, quietly).
+        "tensorboard",
+        "matplotlib",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-xdist"],
+        # Optional: tfmot 0.8.1 rejects Keras 3 models, pins tf_keras and
+        # absl-py~=1.2, and importing it switches tf.keras to Keras 2. Used
+        # only by benchmarks/tfmot_baseline.py, in its own process.
+        "tfmot": ["tensorflow-model-optimization", "tf-keras"],
+    },
+)
