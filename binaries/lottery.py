@@ -1,0 +1,34 @@
+r"""Runs a lottery-ticket experiment: IMP rounds, summary, sparse export.
+
+  python -m binaries.lottery --config=configs/lenet300_mnist.py \
+      --config.data.dir=../shared/data/mnist --workdir=/tmp/lenet300
+
+Rerunning the same command resumes an interrupted run.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from keras_lottery import lottery
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/lenet300_mnist.py[:smoke].",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for every output.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        lottery.run(_CONFIG.value, _WORKDIR.value)
+    except (ValueError, lottery.TrainingError) as e:
+        sys.exit(f"lottery: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

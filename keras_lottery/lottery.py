@@ -1,0 +1,479 @@
+"""The lottery runner: iterative magnitude pruning with rewinding.
+
+`run(config, workdir)` is one explicit loop over rounds. Round 0 trains the
+dense network after recording W0 (and Wk at `prune.rewind_step` = k > 0);
+each later round prunes, rewinds and trains. Every step of a round writes
+its own files (see `keras_lottery.paths`); a round whose `metrics.json`
+exists is done and skipped on rerun, and an unfinished round resumes from
+its latest checkpoint, so an interrupted run continues where it stopped and
+ends with the same masks as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import datasets
+from keras_lottery import files
+from keras_lottery import models
+from keras_lottery import paths
+from keras_lottery import pruning
+from keras_lottery import state
+from keras_lottery import training
+from keras_lottery import wrapping
+
+MODES = ("iterative", "one_shot")
+# Fields that may change between runs on one workdir: they change where
+# and how fast a run goes, not what it computes.
+RESUMABLE_FIELDS = (
+    "data.dir", "train.strategy", "train.tpu", "train.jit_compile",
+    "train.steps_per_loop", "train.checkpoint_every_steps",
+    "eval.batch_size", "export.enabled",
+)
+
+
+class TrainingError(RuntimeError):
+    """Training went wrong (a NaN loss); earlier rounds are intact."""
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+    """Runs (or resumes) a lottery experiment in `workdir`.
+
+    Args:
+        config: a config as in `configs/lenet300_mnist.py`.
+        workdir: where every output goes; created if missing.
+
+    Returns:
+        The entries of `summary.json`, one per round.
+
+    Raises:
+        ValueError: for a bad config, or a workdir holding another config.
+        TrainingError: when the loss becomes NaN.
+    """
+    check_config(config)
+    claim_workdir(config, workdir)
+    experiment = Experiment(config)
+    rounds = range(config.prune.num_rounds + 1)
+    for round_index in rounds:
+        if os.path.exists(paths.metrics_file(workdir, round_index)):
+            logging.info("Round %d is done; skipping it.", round_index)
+            continue
+        experiment.train_round(
+            workdir, round_index,
+            functools.partial(_ticket_model, experiment, workdir,
+                              round_index))
+    summary = write_summary(workdir, config.prune.num_rounds)
+    if config.export.enabled:
+        _export_last_round(experiment, workdir, config.prune.num_rounds)
+    return summary
+
+
+def run_control(workdir: str, control: str) -> list[dict]:
+    """Runs a control of a finished lottery run, in its own sub-workdir.
+
+    Args:
+        workdir: the workdir of a finished (or partly finished) run.
+        control: `"random_reinit"` (the ticket's masks, a fresh init) or
+            `"random_prune"` (random masks with the ticket's per-layer
+            sparsity, the original init).
+
+    Returns:
+        The control's summary entries, compared against the ticket's round 0.
+    """
+    pruning.check_choice("control", control, paths.CONTROLS)
+    if not os.path.exists(paths.config_file(workdir)):
+        raise ValueError(
+            f"`workdir` holds no lottery run (no config.json). "
+            f"Received: workdir={workdir!r}"
+        )
+    config = ml_collections.ConfigDict(
+        files.read_json(paths.config_file(workdir)))
+    control_dir = paths.control_workdir(workdir, control)
+    claim_workdir(config, control_dir)
+    experiment = Experiment(config)
+    done = [r for r in range(1, config.prune.num_rounds + 1)
+            if os.path.exists(paths.metrics_file(workdir, r))]
+    for round_index in done:
+        if os.path.exists(paths.metrics_file(control_dir, round_index)):
+            continue
+        experiment.train_round(
+            control_dir, round_index,
+            functools.partial(_control_model, experiment, workdir,
+                              round_index, control))
+    return write_summary(control_dir, config.prune.num_rounds,
+                         reference=paths.metrics_file(workdir, 0))
+
+
+class Experiment:
+    """What every round of one run shares: strategy, data, config."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        self.config = config
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.strategy = training.make_strategy(config.train.strategy,
+                                               config.train.tpu)
+        self.data = datasets.load(
+            config.data.name, config.data.dir, config.data.validation_size,
+            config.seed, config.data.normalization)
+
+    def build_model(self, seed: int) -> keras.Model:
+        """The wrapped network at its initialisation for `seed`."""
+        keras.utils.set_random_seed(seed)
+        with self.strategy.scope():
+            return wrapping.wrap(models.build(
+                self.config.model.name, self.data.input_shape,
+                self.data.num_classes, self.config.model.weight_decay,
+                seed=seed))
+
+    def load_model(self, path: str) -> keras.Model:
+        """Loads a round's saved model under the strategy's scope."""
+        with self.strategy.scope():
+            return keras.models.load_model(path, safe_mode=True)
+
+    def train_round(self, workdir: str, round_index: int,
+                    make_model: Callable[[], keras.Model]) -> dict:
+        """Trains one round, resuming from its checkpoint if there is one.
+
+        Args:
+            workdir: the run's (or control's) workdir.
+            round_index: the round.
+            make_model: builds the round's starting model (masks set,
+                rewound); must give the same model every time it is called.
+
+        Returns:
+            The round's metrics, as written to its `metrics.json`.
+        """
+        config = self.config
+        model = make_model()
+        masks = state.get_masks(model)
+        masks_path = paths.masks_file(workdir, round_index)
+        if os.path.exists(masks_path):
+            saved = files.read_arrays(masks_path)
+            if set(saved) != set(masks) or any(
+                    not np.array_equal(saved[k], masks[k]) for k in masks):
+                raise ValueError(
+                    f"{masks_path} does not match the masks this run makes "
+                    "for the round: it was damaged or written by another "
+                    "run. Move the round folder away to redo the round."
+                )
+        else:
+            files.write_arrays(masks_path, masks)
+        remaining = state.sparsity(model)
+        with self.strategy.scope():
+            trainer = training.Trainer(
+                model, self.strategy, training.make_optimizer(config.train),
+                config.train.batch_size, config.train.jit_compile,
+                config.train.steps_per_loop)
+        history = self._restore(workdir, round_index, trainer)
+        metrics = self._train(workdir, round_index, trainer, history,
+                              remaining["total"])
+        metrics["sparsity"] = remaining
+        model_path = paths.model_file(workdir, round_index)
+        with files.atomic_path(model_path) as tmp:
+            model.save(tmp)
+        files.write_json(paths.metrics_file(workdir, round_index), metrics)
+        shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
+                      ignore_errors=True)
+        logging.info(
+            "Round %d done: %.2f%% of weights remain; test accuracy %.4f at "
+            "early-stop step %d, %.4f at the end.", round_index,
+            100 * remaining["total"], metrics["test_accuracy"],
+            metrics["early_stop_step"], metrics["final_test_accuracy"])
+        return metrics
+
+    def _checkpoint(self, trainer):
+        return tf.train.Checkpoint(model=trainer.model,
+                                   optimizer=trainer.optimizer)
+
+    def _restore(self, workdir, round_index, trainer) -> list[dict]:
+        directory = paths.checkpoint_dir(workdir, round_index)
+        latest = tf.train.latest_checkpoint(directory)
+        if latest is None:
+            return []
+        self._checkpoint(trainer).restore(latest).assert_consumed()
+        history = files.read_json(latest + ".history.json")
+        logging.info("Round %d resumes at step %d.", round_index,
+                     trainer.step)
+        return [h for h in history if h["step"] <= trainer.step]
+
+    def _train(self, workdir, round_index, trainer, history, remaining):
+        config = self.config
+        num_steps = config.train.num_steps
+        rewind_step = config.prune.rewind_step if round_index == 0 else 0
+        boundaries = sorted({
+            *range(0, num_steps + 1, config.eval.every_steps),
+            *range(0, num_steps + 1, config.train.checkpoint_every_steps),
+            rewind_step, num_steps,
+        })
+        data = self.data
+        dataset_fn = functools.partial(
+            training.train_dataset, data.train_x, data.train_y,
+            config.train.batch_size, config.seed + round_index)
+        validation = trainer.eval_dataset(data.validation_x,
+                                          data.validation_y,
+                                          config.eval.batch_size)
+        test = trainer.eval_dataset(data.test_x, data.test_y,
+                                    config.eval.batch_size)
+        writer = tf.summary.create_file_writer(
+            paths.tensorboard_dir(workdir, round_index))
+        manager = tf.train.CheckpointManager(
+            self._checkpoint(trainer),
+            paths.checkpoint_dir(workdir, round_index), max_to_keep=1)
+        step = trainer.step
+        meter = training.Throughput(step, num_steps)
+        train_time = eval_time = 0.0
+        while step < num_steps:
+            target = min(b for b in boundaries if b > step)
+            start = time.perf_counter()
+            loss = np.nan
+            while step < target:
+                n = min(config.train.steps_per_loop, target - step)
+                loss = trainer.train(dataset_fn, n)
+                step += n
+                if not np.isfinite(loss):
+                    raise TrainingError(
+                        f"Round {round_index}: the training loss is {loss} "
+                        f"at step {step}. Nothing of this round is kept; "
+                        "earlier rounds are intact. Lower "
+                        "train.learning_rate or check the data."
+                    )
+            train_time += time.perf_counter() - start
+            if step == rewind_step:
+                state.set_rewind_point(trainer.model)
+                logging.info("Rewind point set at step %d.", step)
+            if step % config.eval.every_steps == 0 or step == num_steps:
+                start = time.perf_counter()
+                val = trainer.evaluate(validation, len(data.validation_y))
+                tst = trainer.evaluate(test, len(data.test_y))
+                eval_time += time.perf_counter() - start
+                record = {
+                    "step": step, "train_loss": loss,
+                    "validation_loss": val.loss,
+                    "validation_accuracy": val.accuracy,
+                    "test_loss": tst.loss, "test_accuracy": tst.accuracy,
+                }
+                history.append(record)
+                with writer.as_default(step=step):
+                    for name, value in record.items():
+                        if name != "step":
+                            tf.summary.scalar(name, value)
+                rate, eta = meter.update(step)
+                logging.info(
+                    "round %d step %d/%d: loss %.4f, val loss %.4f, "
+                    "test acc %.4f; %.0f steps/s, ETA %.0fs", round_index,
+                    step, num_steps, loss, val.loss, tst.accuracy, rate, eta)
+            if (step % config.train.checkpoint_every_steps == 0
+                    and step < num_steps):
+                path = manager.save(checkpoint_number=step)
+                files.write_json(path + ".history.json", history)
+        writer.flush()
+        if not history:
+            raise ValueError(
+                "No evaluation ran: `eval.every_steps` must be at most "
+                f"`train.num_steps`. Received: eval.every_steps="
+                f"{config.eval.every_steps}")
+        best = min(history, key=lambda h: (h["validation_loss"], h["step"]))
+        return {
+            "round": round_index,
+            "remaining_fraction": remaining,
+            "early_stop_step": best["step"],
+            "early_stop_validation_loss": best["validation_loss"],
+            "test_accuracy": best["test_accuracy"],
+            "final_test_accuracy": history[-1]["test_accuracy"],
+            "history": history,
+            "train_seconds": train_time,
+            "eval_seconds": eval_time,
+        }
+
+
+def _ticket_model(experiment: Experiment, workdir: str,
+                  round_index: int) -> keras.Model:
+    """The model a round of the lottery run starts from."""
+    config = experiment.config
+    if round_index == 0:
+        return experiment.build_model(config.seed)
+    if config.prune.mode == "one_shot":
+        model = experiment.load_model(paths.model_file(workdir, 0))
+        prunes = round_index  # prune r times on the dense weights
+    else:
+        model = experiment.load_model(
+            paths.model_file(workdir, round_index - 1))
+        prunes = 1
+    fractions = {}
+    if config.prune.scope == "layerwise":
+        fractions = {models.OUTPUT_LAYER_NAME:
+                     config.prune.output_fraction_per_round}
+    with experiment.strategy.scope():
+        for _ in range(prunes):
+            state.prune(model, config.prune.fraction_per_round,
+                        method=config.prune.method, scope=config.prune.scope,
+                        fractions=fractions, seed=config.seed + round_index)
+        state.rewind(model)
+    return model
+
+
+def _control_model(experiment: Experiment, workdir: str, round_index: int,
+                   control: str) -> keras.Model:
+    """The model a round of a control run starts from."""
+    config = experiment.config
+    masks = files.read_arrays(paths.masks_file(workdir, round_index))
+    model = experiment.build_model(config.seed)  # W0 of the ticket run
+    with experiment.strategy.scope():
+        if control == "random_reinit":
+            state.set_masks(model, masks)
+            state.reinitialize(model, seed=config.seed + 7919 * round_index)
+            state.set_rewind_point(model)
+        else:
+            state.set_masks(model, pruning.random_masks_like(
+                masks, seed=config.seed + 7919 * round_index))
+            state.rewind(model)
+    return model
+
+
+def write_summary(workdir: str, num_rounds: int,
+                  reference: str | None = None) -> list[dict]:
+    """Writes `summary.json` from the finished rounds' metrics.
+
+    A round is a winning ticket when its test accuracy at early stop is at
+    least round 0's and its early-stop step at most round 0's.
+
+    Args:
+        workdir: the workdir.
+        num_rounds: the last round.
+        reference: the metrics file of the dense round to compare with;
+            by default this workdir's round 0.
+    """
+    reference = reference or paths.metrics_file(workdir, 0)
+    dense = files.read_json(reference) if os.path.exists(reference) else None
+    keys = ("round", "remaining_fraction", "early_stop_step",
+            "test_accuracy", "final_test_accuracy", "train_seconds",
+            "eval_seconds")
+    summary = []
+    for round_index in range(num_rounds + 1):
+        path = paths.metrics_file(workdir, round_index)
+        if not os.path.exists(path):
+            continue
+        metrics = files.read_json(path)
+        entry = {key: metrics[key] for key in keys}
+        entry["winning_ticket"] = None if (
+            dense is None or round_index == 0) else bool(
+            metrics["test_accuracy"] >= dense["test_accuracy"]
+            and metrics["early_stop_step"] <= dense["early_stop_step"])
+        summary.append(entry)
+    files.write_json(paths.summary_file(workdir), summary)
+    return summary
+
+
+def _export_last_round(experiment, workdir, last_round) -> None:
+    from keras_lottery import export  # TensorFlow Lite is slow to import
+
+    target = paths.export_dir(workdir)
+    if os.path.exists(target):
+        return
+    model = experiment.load_model(paths.model_file(workdir, last_round))
+    export.export_saved_model(model, target)
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError, naming the field and value, for a bad config."""
+    checks = [
+        ("train.num_steps", config.train.num_steps, lambda v: v >= 1,
+         "at least 1"),
+        ("train.batch_size", config.train.batch_size, lambda v: v >= 1,
+         "at least 1"),
+        ("train.steps_per_loop", config.train.steps_per_loop,
+         lambda v: v >= 1, "at least 1"),
+        ("train.learning_rate", config.train.learning_rate,
+         lambda v: v > 0, "positive"),
+        ("train.checkpoint_every_steps", config.train.checkpoint_every_steps,
+         lambda v: v >= 1, "at least 1"),
+        ("eval.every_steps", config.eval.every_steps,
+         lambda v: 1 <= v <= config.train.num_steps,
+         "in [1, train.num_steps]"),
+        ("eval.batch_size", config.eval.batch_size, lambda v: v >= 1,
+         "at least 1"),
+        ("prune.num_rounds", config.prune.num_rounds, lambda v: v >= 0,
+         "at least 0"),
+        ("prune.rewind_step", config.prune.rewind_step,
+         lambda v: 0 <= v < config.train.num_steps,
+         "in [0, train.num_steps)"),
+        ("data.validation_size", config.data.validation_size,
+         lambda v: v >= 1, "at least 1 (early stopping needs it)"),
+    ]
+    for name, value, ok, want in checks:
+        if not ok(value):
+            raise ValueError(f"`{name}` must be {want}. Received: "
+                             f"{name}={value!r}")
+    pruning.check_fraction(config.prune.fraction_per_round,
+                           "prune.fraction_per_round")
+    pruning.check_fraction(config.prune.output_fraction_per_round,
+                           "prune.output_fraction_per_round")
+    pruning.check_choice("prune.mode", config.prune.mode, MODES)
+    pruning.check_choice("prune.method", config.prune.method,
+                         pruning.METHODS)
+    pruning.check_choice("prune.scope", config.prune.scope, pruning.SCOPES)
+    pruning.check_choice("train.strategy", config.train.strategy,
+                         training.STRATEGIES)
+    pruning.check_choice("train.optimizer", config.train.optimizer,
+                         training.OPTIMIZERS)
+    pruning.check_choice("train.schedule", config.train.schedule,
+                         training.SCHEDULES)
+    pruning.check_choice("model.name", config.model.name,
+                         tuple(models.names()))
+    pruning.check_choice("data.name", config.data.name,
+                         tuple(datasets.names()))
+
+
+def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes config.json, or checks that the workdir's matches `config`.
+
+    Raises:
+        ValueError: if `workdir` holds a run of another config, naming the
+            fields that differ, or cannot be written.
+    """
+    path = paths.config_file(workdir)
+    wanted = json.loads(config.to_json())
+    if os.path.exists(path):
+        held = files.read_json(path)
+        differ = [
+            f"{name}: {a!r} in the workdir, {b!r} now"
+            for name, a, b in _differences(held, wanted)
+            if name not in RESUMABLE_FIELDS
+        ]
+        if differ:
+            raise ValueError(
+                f"`workdir` holds a run of another config ({path}); use a "
+                f"new workdir. Differences: {'; '.join(differ)}. "
+                f"Received: workdir={workdir!r}"
+            )
+        return
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        files.write_json(path, wanted)
+    except OSError as e:
+        raise ValueError(
+            f"`workdir` cannot be written: {e.strerror}. "
+            f"Received: workdir={workdir!r}") from None
+
+
+def _differences(a, b, prefix=""):
+    for key in sorted(set(a) | set(b)):
+        name = f"{prefix}{key}"
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            yield from _differences(x, y, name + ".")
+        elif x != y:
+            yield name, x, y

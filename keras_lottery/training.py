@@ -1,0 +1,296 @@
+"""The training engine: a custom loop under any `tf.distribute` strategy.
+
+Several steps run per `tf.function` call (`steps_per_loop`), each step
+XLA-compiled where the device supports it (`jit_compile`). Masked layers
+compute with `weight * mask`, so gradients of pruned weights are exactly 0
+and pruned weights stay exactly 0 under every optimizer here (decoupled
+weight decay shrinks 0 to 0); the loop never assigns a mask.
+
+The data order is a pure function of (seed, step): epoch e is a stateless
+shuffle seeded by (seed, e), so a run resumed at step s sees the same
+batches as an uninterrupted one, with no iterator state to checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
+              "tpu")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "step")
+
+
+def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
+    """Returns the `tf.distribute` strategy called `name`.
+
+    Args:
+        name: one of `STRATEGIES`. `mirrored` uses every GPU, or every
+            logical CPU device when there is no GPU.
+        tpu: the TPU name or address for `name="tpu"` ("" for local).
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    _check_choice("train.strategy", name, STRATEGIES)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(
+            gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def supports_jit(strategy: tf.distribute.Strategy) -> bool:
+    """Whether XLA can compile a step under `strategy`.
+
+    XLA places a compiled step on one device; replicas on accelerators each
+    compile their own, but several logical CPU devices share one XLA CPU
+    device and their mirrored variables cannot be reached from it.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return True
+    devices = strategy.extended.worker_devices
+    return all(
+        "GPU" in d.upper() or "TPU" in d.upper() for d in devices)
+
+
+class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup, then the rate times `factor` at each decay step."""
+
+    def __init__(self, rate: float, warmup_steps: int,
+                 decay_steps: Sequence[int], factor: float):
+        self.rate = rate
+        self.warmup_steps = warmup_steps
+        self.decay_steps = tuple(int(s) for s in decay_steps)
+        self.factor = factor
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        rate = tf.constant(self.rate, tf.float32)
+        for boundary in self.decay_steps:
+            rate = tf.where(step >= boundary, rate * self.factor, rate)
+        if self.warmup_steps:
+            rate = rate * tf.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        return rate
+
+    def get_config(self):
+        return {
+            "rate": self.rate, "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps, "factor": self.factor}
+
+
+def make_optimizer(train) -> keras.optimizers.Optimizer:
+    """Returns a fresh optimizer for the `train` section of a config."""
+    _check_choice("train.optimizer", train.optimizer, OPTIMIZERS)
+    _check_choice("train.schedule", train.schedule, SCHEDULES)
+    decay = tuple(train.decay_steps) if train.schedule == "step" else ()
+    rate = _Schedule(train.learning_rate, train.warmup_steps, decay,
+                     train.decay_factor)
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(rate)
+    if train.optimizer == "momentum":
+        return keras.optimizers.SGD(rate, momentum=train.momentum)
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    return keras.optimizers.AdamW(rate, weight_decay=train.weight_decay)
+
+
+def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                  start_step: int = 0) -> tf.data.Dataset:
+    """Batches of `(x, y)` forever, reshuffled each epoch, from `start_step`.
+
+    Epoch `e` visits a stateless shuffle of the examples seeded by
+    `(seed, e)`, in `len(x) // batch_size` batches (the remainder is left
+    out of that epoch). The batch at step `s` depends only on `(seed, s)`.
+    """
+    n = len(x)
+    per_epoch = n // batch_size
+    if per_epoch < 1:
+        raise ValueError(
+            "`train.batch_size` must not exceed the training set size "
+            f"({n}). Received: train.batch_size={batch_size}"
+        )
+    first_epoch, skip = divmod(start_step, per_epoch)
+    images = tf.constant(x)
+    labels = tf.constant(y)
+
+    def epoch(e):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64),
+            seed=tf.stack([tf.cast(seed, tf.int64), e]))
+        order = tf.reshape(order[: per_epoch * batch_size],
+                           [per_epoch, batch_size])
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return (
+        tf.data.Dataset.range(first_epoch, 2**62)
+        .flat_map(epoch)
+        .skip(skip)
+        .map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+@dataclasses.dataclass
+class EvalResult:
+    loss: float
+    accuracy: float
+
+
+class Trainer:
+    """Trains and evaluates one model under one strategy.
+
+    Build the model (and call `keras_lottery.wrap`) under
+    `strategy.scope()` before creating the trainer; the trainer creates its
+    optimizer there too. Create a new trainer (a fresh optimizer) for each
+    round, as the paper does.
+
+    Args:
+        model: the model; outputs logits.
+        strategy: the `tf.distribute` strategy the model was built under.
+        optimizer: a fresh Keras optimizer, made under `strategy.scope()`.
+        batch_size: the global batch size.
+        jit_compile: XLA-compile the step.
+        steps_per_loop: steps per `tf.function` call; `train` runs a
+            multiple of it.
+    """
+
+    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
+                 optimizer: keras.optimizers.Optimizer, batch_size: int,
+                 jit_compile: bool = True, steps_per_loop: int = 100):
+        self.model = model
+        self.strategy = strategy
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.steps_per_loop = steps_per_loop
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
+        if jit_compile and not supports_jit(strategy):
+            logging.info("XLA off: it cannot run one step over several CPU "
+                         "devices.")
+            jit_compile = False
+        self.jit_compile = jit_compile
+        self._step_fn = tf.function(self._step, jit_compile=jit_compile)
+        self._loop_fn = tf.function(self._loop)
+        self._eval_step = tf.function(self._eval_batch,
+                                      jit_compile=jit_compile)
+        self._eval_fn = tf.function(self._eval_loop)
+        self._iterator = None
+        self._iterator_step = None
+
+    @property
+    def step(self) -> int:
+        """The number of optimizer steps taken (the optimizer's counter)."""
+        return int(self.optimizer.iterations.numpy())
+
+    def _step(self, images, labels):
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True)
+            loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=self.batch_size)
+            if self.model.losses:
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n(self.model.losses))
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return loss
+
+    def _loop(self, iterator, num_steps):
+        total = tf.constant(0.0)
+        for _ in tf.range(num_steps):
+            images, labels = next(iterator)
+            losses = self.strategy.run(self._step_fn, args=(images, labels))
+            total += self.strategy.reduce("SUM", losses, axis=None)
+        return total / tf.cast(num_steps, tf.float32)
+
+    def train(self, dataset_fn: Callable[[int], tf.data.Dataset],
+              num_steps: int) -> float:
+        """Takes `num_steps` steps; returns the mean training loss.
+
+        Args:
+            dataset_fn: `start_step -> dataset` of global batches, e.g.
+                `functools.partial(train_dataset, x, y, batch, seed)`.
+            num_steps: how many steps to take now.
+        """
+        if self._iterator is None or self._iterator_step != self.step:
+            dataset = dataset_fn(self.step)
+            self._iterator = iter(
+                self.strategy.experimental_distribute_dataset(dataset))
+        loss = self._loop_fn(self._iterator, tf.constant(num_steps))
+        self._iterator_step = self.step
+        return float(loss)
+
+    def _eval_batch(self, images, labels):
+        logits = self.model(images, training=False)
+        loss = keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True)
+        predictions = tf.argmax(logits, -1, output_type=labels.dtype)
+        correct = tf.cast(tf.equal(predictions, labels), tf.float32)
+        return tf.reduce_sum(loss), tf.reduce_sum(correct)
+
+    def _eval_loop(self, dataset):
+        loss_sum = tf.constant(0.0)
+        correct = tf.constant(0.0)
+        for images, labels in dataset:
+            loss, hits = self.strategy.run(self._eval_step,
+                                           args=(images, labels))
+            loss_sum += self.strategy.reduce("SUM", loss, axis=None)
+            correct += self.strategy.reduce("SUM", hits, axis=None)
+        return loss_sum, correct
+
+    def eval_dataset(self, x: np.ndarray, y: np.ndarray,
+                     batch_size: int):
+        """Returns a distributed, cached dataset for `evaluate`."""
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(
+            batch_size).cache().prefetch(tf.data.AUTOTUNE)
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def evaluate(self, dataset, count: int) -> EvalResult:
+        """Mean loss and accuracy over a dataset from `eval_dataset`."""
+        loss_sum, correct = self._eval_fn(dataset)
+        return EvalResult(float(loss_sum) / count, float(correct) / count)
+
+
+class Throughput:
+    """Steps per second and an ETA, for logging."""
+
+    def __init__(self, start_step: int, total_steps: int):
+        self._time = time.perf_counter()
+        self._step = start_step
+        self.total = total_steps
+
+    def update(self, step: int) -> tuple[float, float]:
+        """Returns (steps/s since the last update, seconds left)."""
+        now = time.perf_counter()
+        rate = (step - self._step) / max(now - self._time, 1e-9)
+        self._time, self._step = now, step
+        return rate, (self.total - step) / rate if rate else float("inf")
+
+
+def _check_choice(name: str, value: str, known: Sequence[str]) -> None:
+    if value not in known:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(map(repr, known))}. "
+            f"Received: {name}={value!r}"
+        )
