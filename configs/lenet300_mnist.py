@@ -19,66 +19,45 @@ Smoke run (under a minute): `--config=configs/lenet300_mnist.py:smoke`.
 
 import ml_collections
 
+from configs import base
+
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the config; `arg == "smoke"` shrinks it for tests."""
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    # Turns on tf.config.experimental.enable_op_determinism().
-    config.deterministic = False
-
-    config.data = ml_collections.ConfigDict()
-    config.data.name = "mnist"
-    config.data.dir = ""  # "" reads tensorflow_datasets; else raw files
-    config.data.validation_size = 5000
-    config.data.normalization = "zero_one"
-
-    config.model = ml_collections.ConfigDict()
-    config.model.name = "lenet_300_100"
-    config.model.weight_decay = 0.0
-
-    config.train = ml_collections.ConfigDict()
-    config.train.batch_size = 60
+    base.check_variant(arg)
+    config = base.get_defaults("mnist", "lenet_300_100")
     config.train.num_steps = 50000
-    config.train.optimizer = "adam"  # sgd | momentum | adam | adamw
     config.train.learning_rate = 1.2e-3
-    config.train.momentum = 0.9  # for optimizer=momentum
-    config.train.weight_decay = 0.0  # decoupled, for optimizer=adamw
-    config.train.schedule = "constant"  # constant | step
-    config.train.warmup_steps = 0
-    config.train.decay_steps = ()  # steps at which the rate is multiplied
-    config.train.decay_factor = 0.1
-    config.train.steps_per_loop = 100
-    config.train.jit_compile = True
-    config.train.strategy = "default"
-    config.train.tpu = ""  # TPU name or address, for strategy=tpu
-    config.train.checkpoint_every_steps = 5000
 
-    config.eval = ml_collections.ConfigDict()
-    config.eval.every_steps = 100
-    config.eval.batch_size = 5000
-
-    config.prune = ml_collections.ConfigDict()
-    config.prune.mode = "iterative"  # iterative | one_shot
-    config.prune.method = "magnitude"
-    config.prune.scope = "layerwise"  # layerwise | global
-    config.prune.fraction_per_round = 0.2
-    config.prune.output_fraction_per_round = 0.1  # layerwise only
-    config.prune.num_rounds = 18  # rounds after the dense round 0
-    config.prune.rewind_step = 0  # k > 0: late rewinding to step k
-
-    config.export = ml_collections.ConfigDict()
-    config.export.enabled = True
-
+    # The search of `python -m binaries.tune` (docs/TUNING.md).
+    config.tune = ml_collections.ConfigDict()
+    # sparsest_winning_ticket (min) | accuracy_at_sparsity (max)
+    config.tune.objective = "sparsest_winning_ticket"
+    # A round wins: test accuracy >= the dense one's minus this.
+    config.tune.accuracy_tolerance = 0.0
+    config.tune.max_remaining_fraction = 0.05  # for accuracy_at_sparsity
+    config.tune.seed = 1  # the oracle's, at least 1
+    config.tune.max_consecutive_failed_trials = 3
+    config.tune.num_initial_trials = 5  # bayesian: random trials first
+    config.tune.hyperband_factor = 3  # hyperband's budget: pruning rounds
+    # Name -> range: float/int (min_value, max_value, step, sampling:
+    # linear | log | reverse_log) or choice (choices).
+    config.tune.space = ml_collections.ConfigDict({
+        "fraction_per_round": {
+            "type": "float", "min_value": 0.1, "max_value": 0.6},
+        "output_fraction_per_round": {
+            "type": "float", "min_value": 0.0, "max_value": 0.3},
+        "scope": {"type": "choice", "choices": ("layerwise", "global")},
+        "rewind_step": {
+            "type": "int", "min_value": 0, "max_value": 2000, "step": 500},
+        "learning_rate": {
+            "type": "float", "min_value": 3e-4, "max_value": 3e-3,
+            "sampling": "log"},
+    })
     if arg == "smoke":
-        config.data.validation_size = 1000
-        config.train.num_steps = 300
-        config.train.steps_per_loop = 50
-        config.train.checkpoint_every_steps = 100
-        config.eval.every_steps = 100
-        config.prune.num_rounds = 3
-    elif arg:
-        raise ValueError(
-            f"Unknown config variant. Received: {arg!r}; known: 'smoke'"
-        )
+        base.shrink_for_smoke(
+            config, num_steps=300, batch_size=60, validation_size=1000,
+            num_rounds=3, every_steps=100, steps_per_loop=50)
+        config.tune.space.rewind_step.max_value = 50
+        config.tune.space.rewind_step.step = 50
     return config

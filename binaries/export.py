@@ -1,0 +1,147 @@
+r"""Exports the trained model of one lottery round for serving.
+
+  python -m binaries.export --workdir=/tmp/lenet300 --round=5 \
+      --output=/tmp/serving [--format=saved_model,tflite] \
+      [--quantize=none|int8] [--model_name=lottery] [--version=1]
+
+writes `/tmp/serving/lottery/1/` (a SavedModel for TF Serving) and
+`/tmp/serving/lottery_v1.tflite` (`lottery_v1_int8.tflite` with
+`--quantize=int8`, which reads the run's dataset, named in its config.json,
+to calibrate and to check accuracy on 1,000 test examples). Existing
+artifacts are never overwritten: pick a new `--version`.
+"""
+
+import os
+import sys
+
+import keras
+import numpy as np
+from absl import app, flags
+
+import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import datasets, export, files, paths
+
+# `--workdir` is also defined by the other binaries; allow_override lets
+# their modules share one process (as tests do).
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "The lottery run's folder.", allow_override=True)
+_ROUND = flags.DEFINE_integer("round", None, "The round to export (0: dense).")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Folder to export into (TF Serving's base path is "
+    "OUTPUT/MODEL_NAME).")
+_FORMAT = flags.DEFINE_list(
+    "format", list(export.FORMATS), f"Some of {', '.join(export.FORMATS)}.")
+_QUANTIZE = flags.DEFINE_string(
+    "quantize", "none",
+    f"TFLite quantization: {' or '.join(export.QUANTIZATIONS)}.")
+_MODEL_NAME = flags.DEFINE_string(
+    "model_name", "lottery", "The SavedModel's folder under --output.")
+_VERSION = flags.DEFINE_integer(
+    "version", 1, "The SavedModel's version folder; must not exist yet.")
+
+# Examples of the test split the int8 accuracy check runs on.
+NUM_TEST_EXAMPLES = 1000
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        written = run(_WORKDIR.value, _ROUND.value, _OUTPUT.value,
+                      _FORMAT.value, _QUANTIZE.value, _MODEL_NAME.value,
+                      _VERSION.value)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"export: {e}")
+    for path in written.values():
+        print(path)
+
+
+def run(workdir: str, round_index: int, output: str, formats: list[str],
+        quantize: str, model_name: str, version: int) -> dict[str, str]:
+    """Exports round `round_index` of `workdir`; see the module docstring.
+
+    Returns:
+        `{format: path written}`.
+
+    Raises:
+        ValueError: for a missing workdir or output, an unfinished round,
+            a bad format, quantization, name or version, or an existing
+            artifact.
+        FileNotFoundError: for a missing config.json (int8 only).
+    """
+    if not workdir or not os.path.isdir(workdir):
+        raise ValueError(
+            f"`--workdir` is not a folder. Received: workdir={workdir!r}")
+    if not output:
+        raise ValueError(f"`--output` is required. Received: output={output!r}")
+    _check_round(workdir, round_index)
+    model_file = paths.model_file(workdir, round_index)
+    if not os.path.isfile(model_file):
+        raise FileNotFoundError(
+            f"Round {round_index} is finished but has no model file: "
+            f"{model_file} does not exist.")
+    # Cheap checks first: loading the model and the data takes a while.
+    export.targets(output, formats, model_name, version, quantize)
+    representative_data = test_data = None
+    if quantize == "int8":
+        representative_data, test_data = _int8_data(workdir)
+    model = _load(model_file)
+    return export.export_model(
+        model, output, formats, model_name=model_name, version=version,
+        quantize=quantize, representative_data=representative_data,
+        test_data=test_data)
+
+
+def _check_round(workdir: str, round_index: int | None) -> None:
+    """Raises ValueError unless `round_index` is a finished round."""
+    finished = []
+    index = 0
+    while os.path.isdir(paths.round_dir(workdir, index)):
+        if os.path.isfile(paths.metrics_file(workdir, index)):
+            finished.append(index)
+        index += 1
+    if round_index in finished:
+        return
+    known = ", ".join(map(str, finished)) or "none"
+    if round_index is None or round_index < 0:
+        problem = "`--round` must be an int >= 0"
+    elif os.path.isdir(paths.round_dir(workdir, round_index)):
+        problem = (f"round {round_index} of {workdir} is not finished "
+                   f"({paths.metrics_file(workdir, round_index)} does not "
+                   "exist)")
+    else:
+        problem = f"round {round_index} of {workdir} does not exist"
+    raise ValueError(
+        f"{problem}. Finished rounds: {known}. Received: round={round_index}")
+
+
+def _int8_data(
+    workdir: str,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Calibration inputs and 1,000 test examples, as the run loaded them."""
+    config_file = paths.config_file(workdir)
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(
+            f"--quantize=int8 needs the run's data, named in {config_file}, "
+            "which does not exist.")
+    config = files.read_json(config_file)
+    try:
+        data = config["data"]
+        args = (data["name"], data["dir"], data["validation_size"],
+                config["seed"], data["normalization"])
+    except KeyError as e:
+        raise ValueError(f"{config_file} has no field {e}.") from None
+    splits = datasets.load(*args)
+    return splits.train_x, (splits.test_x[:NUM_TEST_EXAMPLES],
+                            splits.test_y[:NUM_TEST_EXAMPLES])
+
+
+def _load(model_file: str) -> keras.Model:
+    # keras_lottery is imported above, so MaskedWrapper is registered.
+    return keras.models.load_model(model_file, compile=False,
+                                   safe_mode=True)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdir", "round", "output"])
+    app.run(main)

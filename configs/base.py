@@ -1,0 +1,144 @@
+"""What every config shares: the full schema, its defaults, and `smoke`.
+
+Not a config to run. Each `configs/<model>_<dataset>.py` starts from
+`get_defaults(...)` and overrides the fields its paper sets; every field is
+documented here, once. The defaults are the settings Frankle & Carbin (ICLR
+2019) share across LeNet and Conv-2/4/6 (batch 60, Adam, 5,000 validation
+examples, evaluation every 100 iterations, layerwise pruning of 20% per round
+with 10% for the output layer, rewinding to initialisation).
+
+Configs import this module as `configs.base`, so run them from the repository
+root (as the commands in their docstrings do).
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+VARIANTS = ("smoke",)
+
+# Pixel scaling per dataset, as the papers train on it.
+_NORMALIZATIONS = {
+    "mnist": "zero_one",
+    "fashion_mnist": "zero_one",
+    "cifar10": "standardize",
+}
+
+
+def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
+    """Returns the full schema with shared defaults, unlocked.
+
+    `train.learning_rate` and `train.num_steps` have no default: every
+    config must set them (reading them unset raises `RequiredValueError`).
+
+    Args:
+        data_name: the dataset, a name `keras_lottery.datasets` knows.
+        model_name: the network, a name `keras_lottery.models` knows.
+
+    Raises:
+        ValueError: for a dataset with no normalization here.
+    """
+    if data_name not in _NORMALIZATIONS:
+        raise ValueError(
+            f"`data_name` must be one of {sorted(_NORMALIZATIONS)}. "
+            f"Received: data_name={data_name!r}"
+        )
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    # Turns on tf.config.experimental.enable_op_determinism().
+    config.deterministic = False
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = data_name
+    config.data.dir = ""  # "" reads tensorflow_datasets; else raw files
+    config.data.validation_size = 5000
+    config.data.normalization = _NORMALIZATIONS[data_name]
+
+    config.model = ml_collections.ConfigDict()
+    config.model.name = model_name
+    config.model.weight_decay = 0.0  # L2 factor on kernels, in the loss
+
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 60
+    config.train.num_steps = config_dict.required_placeholder(int)
+    config.train.optimizer = "adam"  # sgd | momentum | adam | adamw
+    config.train.learning_rate = config_dict.required_placeholder(float)
+    config.train.momentum = 0.9  # for optimizer=momentum
+    config.train.weight_decay = 0.0  # decoupled, for optimizer=adamw
+    config.train.schedule = "constant"  # constant | step
+    config.train.warmup_steps = 0
+    config.train.decay_steps = ()  # steps at which the rate is multiplied
+    config.train.decay_factor = 0.1
+    config.train.steps_per_loop = 100
+    config.train.jit_compile = True
+    config.train.strategy = "default"
+    config.train.tpu = ""  # TPU name or address, for strategy=tpu
+    config.train.checkpoint_every_steps = 5000
+
+    config.eval = ml_collections.ConfigDict()
+    config.eval.every_steps = 100
+    config.eval.batch_size = 5000
+
+    config.prune = ml_collections.ConfigDict()
+    config.prune.mode = "iterative"  # iterative | one_shot
+    config.prune.method = "magnitude"
+    config.prune.scope = "layerwise"  # layerwise | global
+    config.prune.fraction_per_round = 0.2
+    config.prune.output_fraction_per_round = 0.1  # layerwise only
+    # Conv layers' rate, layerwise only; None: fraction_per_round.
+    config.prune.conv_fraction_per_round = config_dict.placeholder(float)
+    config.prune.num_rounds = 18  # rounds after the dense round 0
+    config.prune.rewind_step = 0  # k > 0: late rewinding to step k
+
+    config.export = ml_collections.ConfigDict()
+    config.export.enabled = True
+    return config
+
+
+def check_variant(arg: str) -> None:
+    """Raises ValueError unless `arg` is "" or one of `VARIANTS`."""
+    if arg and arg not in VARIANTS:
+        raise ValueError(
+            f"Unknown config variant. Received: {arg!r}; known: "
+            f"{', '.join(map(repr, VARIANTS))}"
+        )
+
+
+def shrink_for_smoke(
+    config: ml_collections.ConfigDict,
+    *,
+    num_steps: int = 20,
+    batch_size: int = 16,
+    validation_size: int = 100,
+    num_rounds: int = 2,
+    every_steps: int = 10,
+    steps_per_loop: int = 10,
+) -> None:
+    """Shrinks `config` in place into a run of seconds, for tests.
+
+    The defaults fit a CIFAR-10 folder of a few hundred examples. Warmup,
+    decay steps and the rewind step scale with `num_steps`, so a smoke run
+    still warms up, decays and rewinds late (to step 1 at least).
+
+    Args:
+        config: a full config, unlocked.
+        num_steps: training steps per round.
+        batch_size: the training batch.
+        validation_size: examples held out for early stopping.
+        num_rounds: pruning rounds after the dense round 0.
+        every_steps: evaluation and checkpoint interval, in steps.
+        steps_per_loop: steps per `tf.function` call.
+    """
+    scale = num_steps / config.train.num_steps
+    config.train.warmup_steps = round(config.train.warmup_steps * scale)
+    config.train.decay_steps = tuple(
+        round(step * scale) for step in config.train.decay_steps)
+    if config.prune.rewind_step:
+        config.prune.rewind_step = max(
+            1, round(config.prune.rewind_step * scale))
+    config.train.num_steps = num_steps
+    config.train.batch_size = batch_size
+    config.train.steps_per_loop = steps_per_loop
+    config.train.checkpoint_every_steps = every_steps
+    config.data.validation_size = validation_size
+    config.eval.every_steps = every_steps
+    config.prune.num_rounds = num_rounds

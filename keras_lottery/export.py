@@ -1,0 +1,634 @@
+"""Exports a pruned model for serving: TF SavedModel and TFLite.
+
+Every export starts from `wrapping.strip(model)`, a plain Keras model whose
+pruned weights are exactly 0, so the artifacts need nothing from
+keras_lottery to load or run. Each artifact is written under a temporary
+name, re-read and checked against the Keras model, and only then renamed
+into place; a check that fails removes it and raises `ValueError`.
+
+Layout under `output_dir`, as TF Serving expects (`--model_base_path` is
+`output_dir/model_name`):
+
+    output_dir/
+      lottery/1/                 SavedModel, version 1
+        saved_model.pb
+        variables/
+        assets/sparsity.json     per-weight counts of kept weights
+      lottery_v1.tflite          TFLite, float32 (`tflite_path`)
+      lottery_v1_int8.tflite     TFLite, full-integer
+
+Both formats have one signature, `serving_default`, with one input named
+after the model's input layer (batch dimension dynamic) and two outputs:
+`logits` (what the model computes) and `probabilities` (their softmax).
+
+Example:
+    >>> paths = export.export_model(model, "/serving", ["saved_model"])
+    >>> paths["saved_model"]
+    '/serving/lottery/1'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lottery import files, state, wrapping
+
+FORMATS = ("saved_model", "tflite")
+QUANTIZATIONS = ("none", "int8")
+SIGNATURE = "serving_default"
+SPARSITY_ASSET = "sparsity.json"
+
+# Outputs of an artifact may differ from the Keras model's by this much,
+# absolutely plus relatively (float32 sums in another order).
+TOLERANCE = 1e-5
+# An int8 model may lose at most this much test accuracy (0.5 points).
+MAX_ACCURACY_DROP = 0.005
+# Examples drawn from `representative_data` to calibrate int8 ranges.
+NUM_CALIBRATION_EXAMPLES = 500
+
+_PROBE_BATCH_SIZES = (1, 7)
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def export_model(
+    model: keras.Model,
+    output_dir: str,
+    formats: Sequence[str] = ("saved_model",),
+    model_name: str = "lottery",
+    version: int = 1,
+    quantize: str = "none",
+    representative_data: np.ndarray | None = None,
+    test_data: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, str]:
+    """Exports `model` in several formats; all of them or none.
+
+    Every argument is checked, and every target is checked to be free,
+    before anything is written. The TFLite file is written before the
+    SavedModel (the artifact TF Serving picks up), and removed again if
+    the SavedModel fails its checks.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers, one input, one output
+            (logits).
+        output_dir: the folder to export into; see the module docstring.
+        formats: some of `FORMATS`.
+        model_name: the SavedModel's folder under `output_dir`.
+        version: the SavedModel's version folder under `model_name`.
+        quantize: `"none"` or `"int8"`; for the `"tflite"` format only.
+        representative_data: for `quantize="int8"`, see `export_tflite`.
+        test_data: for `quantize="int8"`, see `export_tflite`.
+
+    Returns:
+        `{format: path written}`.
+
+    Raises:
+        ValueError: for a bad argument, a target that already exists, or an
+            artifact that fails its checks (nothing is left written then).
+        TypeError: if `model` is not a `keras.Model`.
+    """
+    _check_model(model)
+    found = targets(output_dir, formats, model_name, version, quantize)
+    _check_int8_data(model, quantize, representative_data, test_data)
+    written = {}
+    try:
+        if "tflite" in found:
+            written["tflite"] = export_tflite(
+                model, found["tflite"], quantize=quantize,
+                representative_data=representative_data, test_data=test_data)
+        if "saved_model" in found:
+            written["saved_model"] = export_saved_model(
+                model, output_dir, model_name=model_name, version=version)
+    except BaseException:
+        for path in written.values():
+            _remove(path)
+        raise
+    return written
+
+
+def targets(
+    output_dir: str,
+    formats: Sequence[str],
+    model_name: str = "lottery",
+    version: int = 1,
+    quantize: str = "none",
+) -> dict[str, str]:
+    """Returns `{format: path}` that `export_model` would write.
+
+    Args:
+        output_dir: as for `export_model`.
+        formats: some of `FORMATS`.
+        model_name: as for `export_model`.
+        version: as for `export_model`.
+        quantize: as for `export_model`.
+
+    Raises:
+        ValueError: for an unknown format or quantization, `quantize` other
+            than "none" without the tflite format, a bad `model_name` or
+            `version`, or a path that already exists.
+    """
+    formats = list(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if not formats or unknown:
+        raise ValueError(
+            f"`formats` must be a non-empty list of {list(FORMATS)}. "
+            f"Received: formats={formats!r}"
+        )
+    _check_quantize(quantize)
+    if quantize != "none" and "tflite" not in formats:
+        raise ValueError(
+            "`quantize` applies to the tflite format only. "
+            f"Received: quantize={quantize!r}, formats={formats!r}"
+        )
+    found = {}
+    if "tflite" in formats:
+        found["tflite"] = tflite_path(output_dir, model_name, version,
+                                      quantize)
+    if "saved_model" in formats:
+        found["saved_model"] = saved_model_path(output_dir, model_name,
+                                                version)
+    for path in found.values():
+        _check_free(path)
+    return found
+
+
+def saved_model_path(output_dir: str, model_name: str = "lottery",
+                     version: int = 1) -> str:
+    """Returns `output_dir/model_name/version`, checking name and version.
+
+    Raises:
+        ValueError: if `model_name` is not a plain folder name or `version`
+            is not an int >= 0.
+    """
+    _check_name_and_version(model_name, version)
+    return os.path.join(output_dir, model_name, str(version))
+
+
+def tflite_path(output_dir: str, model_name: str = "lottery",
+                version: int = 1, quantize: str = "none") -> str:
+    """Returns `output_dir/<model_name>_v<version>[_int8].tflite`.
+
+    Raises:
+        ValueError: for a bad `model_name`, `version` or `quantize`.
+    """
+    _check_name_and_version(model_name, version)
+    _check_quantize(quantize)
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    return os.path.join(output_dir,
+                        f"{model_name}_v{version}{suffix}.tflite")
+
+
+def export_saved_model(
+    model: keras.Model,
+    output_dir: str,
+    model_name: str = "lottery",
+    version: int = 1,
+) -> str:
+    """Writes the stripped model as a SavedModel for TF Serving.
+
+    The SavedModel lands in `output_dir/model_name/version/`, written in a
+    temporary folder and renamed into place once it has been re-read with
+    `tf.saved_model.load` and found to hold exact zeros at every pruned
+    weight and to compute what `model` computes (within `TOLERANCE`) at
+    batch sizes 1 and 7. Its `assets/sparsity.json` holds, for every mask,
+    the kept fraction (`keras_lottery.sparsity`) and the counts of kept and
+    all weights.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers, one input, one output
+            (logits).
+        output_dir: the base folder (TF Serving's `--model_base_path` is
+            `output_dir/model_name`).
+        model_name: the model's folder under `output_dir`.
+        version: the version folder; it must not exist yet: a served
+            version is never overwritten, pick a new one.
+
+    Returns:
+        The version folder.
+
+    Raises:
+        ValueError: for a model without `MaskedWrapper` layers or with
+            several inputs or outputs, a bad `model_name` or `version`, an
+            existing version folder, or a SavedModel that fails its checks
+            (nothing is left written then).
+        TypeError: if `model` is not a `keras.Model`.
+
+    Example:
+        >>> export.export_saved_model(model, "/serving", version=3)
+        '/serving/lottery/3'
+    """
+    target = saved_model_path(output_dir, model_name, version)
+    _check_model(model)
+    _check_free(target)
+    stripped = wrapping.strip(model)
+    with tempfile.TemporaryDirectory() as scratch:
+        asset = os.path.join(scratch, SPARSITY_ASSET)
+        with open(asset, "w", encoding="utf-8") as f:
+            json.dump(sparsity_report(model), f, indent=2, sort_keys=True)
+            f.write("\n")
+        # `files.atomic_path` removes the temporary folder if a check fails.
+        # Its name starts with a dot, so TF Serving never loads it.
+        with files.atomic_path(target, directory=True) as tmp:
+            _write_saved_model(stripped, model, tmp, asset)
+            _check_saved_model(tmp, model, stripped)
+    return target
+
+
+def export_tflite(
+    model: keras.Model,
+    path: str,
+    quantize: str = "none",
+    representative_data: np.ndarray | None = None,
+    test_data: tuple[np.ndarray, np.ndarray] | None = None,
+    max_accuracy_drop: float = MAX_ACCURACY_DROP,
+) -> str:
+    """Writes the stripped model as a TFLite flatbuffer, sparse-encoded.
+
+    The converter runs with `tf.lite.Optimize.EXPERIMENTAL_SPARSITY`, which
+    stores weights that are sparse enough in a compressed format. With
+    `quantize="int8"` it also quantizes weights and activations to int8,
+    inputs and outputs included (full-integer post-training quantization,
+    for integer-only accelerators), calibrated on up to
+    `NUM_CALIBRATION_EXAMPLES` examples drawn from `representative_data`.
+
+    The file is written under a temporary name, run with the TFLite
+    interpreter, and renamed to `path` only if: float32, its outputs are
+    within `TOLERANCE` of `model`'s at batch sizes 1 and 7; int8, its
+    accuracy on `test_data` is at most `max_accuracy_drop` below `model`'s.
+    `predict_tflite` runs the file.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers, one input, one output
+            (logits).
+        path: the `.tflite` file; an existing one is replaced atomically.
+        quantize: one of `QUANTIZATIONS`.
+        representative_data: for int8, inputs from the training
+            distribution (a few hundred or more), shaped like the model's
+            input with a batch dimension.
+        test_data: for int8, `(inputs, integer labels)` held out of
+            training, e.g. 1,000 test examples.
+        max_accuracy_drop: for int8, the largest accuracy loss accepted, as
+            a fraction (0.005 is half a point).
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: for a model without `MaskedWrapper` layers or with
+            several inputs or outputs, an unknown `quantize`, missing or
+            misshapen int8 data, or a file that fails its checks (nothing is
+            left written then).
+        TypeError: if `model` is not a `keras.Model`.
+
+    Example:
+        >>> export.export_tflite(model, "/tmp/lenet_int8.tflite", "int8",
+        ...                      representative_data=splits.train_x,
+        ...                      test_data=(x_test[:1000], y_test[:1000]))
+    """
+    _check_quantize(quantize)
+    _check_model(model)
+    _check_int8_data(model, quantize, representative_data, test_data)
+    if not str(path).endswith(".tflite"):
+        raise ValueError(
+            f"`path` must end with '.tflite'. Received: path={path!r}"
+        )
+    stripped = wrapping.strip(model)
+    with tempfile.TemporaryDirectory() as scratch:
+        _write_saved_model(stripped, model, scratch)
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
+        converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+        if quantize == "int8":
+            converter.optimizations.append(tf.lite.Optimize.DEFAULT)
+            converter.representative_dataset = _calibration(
+                representative_data)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        flatbuffer = converter.convert()
+    with files.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+        if quantize == "int8":
+            _check_tflite_accuracy(tmp, model, test_data, max_accuracy_drop)
+        else:
+            _check_outputs(lambda x: predict_tflite(tmp, x), model,
+                           f"The TFLite file {path}")
+    return path
+
+
+def predict_tflite(path: str, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Runs the `serving_default` signature of a TFLite file on a batch.
+
+    Int8 inputs and outputs are quantized and dequantized here, so `x` and
+    the results are floats whatever the file holds.
+
+    Args:
+        path: a `.tflite` file written by `export_tflite`.
+        x: a float batch shaped like the model's input.
+
+    Returns:
+        `{"logits": ..., "probabilities": ...}` as float32 arrays.
+    """
+    runner = _interpreter(path).get_signature_runner(SIGNATURE)
+    (name, detail), = runner.get_input_details().items()
+    x = np.asarray(x, np.float32)
+    scale, zero_point = detail["quantization"]
+    if scale:
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+    outputs = runner(**{name: x.astype(detail["dtype"])})
+    result = {}
+    for key, detail in runner.get_output_details().items():
+        value = outputs[key].astype(np.float32)
+        scale, zero_point = detail["quantization"]
+        result[key] = (value - zero_point) * scale if scale else value
+    return result
+
+
+def sparsity_report(model: keras.Model) -> dict:
+    """Returns what `assets/sparsity.json` holds.
+
+    Returns:
+        `{"weights": {"<layer>/<weight>": {"remaining": fraction, "kept":
+        count, "total": count}}, "total": {...same for all masks...}}`;
+        `remaining` is `keras_lottery.sparsity(model)`, `kept` the number of
+        ones in the mask.
+    """
+    fractions = state.sparsity(model)
+    weights = {}
+    for key, mask in state.get_masks(model).items():
+        weights[key] = {"remaining": fractions[key],
+                        "kept": int(np.count_nonzero(mask)),
+                        "total": int(mask.size)}
+    total = {"remaining": fractions["total"],
+             "kept": sum(w["kept"] for w in weights.values()),
+             "total": sum(w["total"] for w in weights.values())}
+    return {"weights": weights, "total": total}
+
+
+def _write_saved_model(stripped: keras.Model, model: keras.Model,
+                       directory: str, asset: str | None = None) -> None:
+    """Writes `stripped` as a SavedModel with the serving signature."""
+    archive = keras.export.ExportArchive()
+    archive.track(stripped)
+
+    def serve(x):
+        logits = stripped(x, training=False)
+        return {"logits": logits,
+                "probabilities": keras.ops.softmax(logits, axis=-1)}
+
+    (spec,) = model.inputs
+    archive.add_endpoint(
+        name=SIGNATURE, fn=serve,
+        input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype,
+                                       name=_input_name(model))])
+    if asset is not None:
+        # `ExportArchive.track` saves lookup tables but not plain assets,
+        # and has no public hook for them: attach the asset to the object
+        # it saves, so that the SavedModel declares it (and
+        # `tf.saved_model.load(...).sparsity.asset_path` finds it).
+        archive._tf_trackable.sparsity = tf.saved_model.Asset(asset)
+    archive.write_out(directory, verbose=False)
+
+
+def _check_saved_model(directory: str, model: keras.Model,
+                       stripped: keras.Model) -> None:
+    """Raises ValueError unless the SavedModel is zero where pruned and
+    computes what `model` computes."""
+    loaded = tf.saved_model.load(directory)
+    saved = list(loaded.variables)
+    expected = stripped.variables
+    if [tuple(v.shape) for v in saved] != [tuple(v.shape) for v in expected]:
+        raise ValueError(
+            f"The SavedModel in {directory} does not hold the variables of "
+            f"the stripped model: {[v.name for v in saved]} vs "
+            f"{[v.path for v in expected]}."
+        )
+    masks = _masks_of_stripped(model, stripped)
+    for variable, original in zip(saved, expected):
+        if id(original) not in masks:
+            continue
+        key, mask = masks[id(original)]
+        leaked = int(np.count_nonzero(variable.numpy()[mask == 0]))
+        if leaked:
+            raise ValueError(
+                f"The SavedModel in {directory} holds {leaked} nonzero "
+                f"values at pruned positions of {key!r}; refusing it."
+            )
+    signature = loaded.signatures[SIGNATURE]
+    name = _input_name(model)
+
+    def predict(x):
+        outputs = signature(**{name: tf.constant(x)})
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    _check_outputs(predict, model, f"The SavedModel in {directory}")
+
+
+def _masks_of_stripped(model: keras.Model, stripped: keras.Model
+                       ) -> dict[int, tuple[str, np.ndarray]]:
+    """Maps `id(stripped variable)` to `(mask key, mask)` for masked ones.
+
+    `strip` keeps layer names and the order of each layer's weights.
+    """
+    layers = {layer.name: layer for layer in
+              stripped._flatten_layers(include_self=False)
+              if not isinstance(layer, keras.Model)}
+    found = {}
+    for wrapper in wrapping.wrapped_layers(model):
+        weights = layers[wrapper.name].weights
+        position = {id(v): i for i, v in enumerate(wrapper.layer.weights)}
+        for key, variable, mask in zip(wrapper.mask_keys(),
+                                       wrapper.masked_variables,
+                                       wrapper.masks):
+            copy = weights[position[id(variable)]]
+            found[id(copy)] = (key, keras.ops.convert_to_numpy(mask.value))
+    return found
+
+
+def _check_outputs(predict, model: keras.Model, what: str) -> None:
+    """Raises ValueError unless `predict(x)` matches `model(x)` on probes."""
+    rng = np.random.default_rng(0)
+    shape = tuple(model.inputs[0].shape[1:])
+    for batch_size in _PROBE_BATCH_SIZES:
+        x = rng.uniform(size=(batch_size, *shape)).astype(np.float32)
+        logits = keras.ops.convert_to_numpy(model(x, training=False))
+        reference = {"logits": logits,
+                     "probabilities": keras.ops.convert_to_numpy(
+                         keras.ops.softmax(logits, axis=-1))}
+        outputs = predict(x)
+        for key, want in reference.items():
+            got = outputs[key]
+            if got.shape != want.shape or not np.allclose(
+                    got, want, rtol=TOLERANCE, atol=TOLERANCE):
+                error = (np.max(np.abs(got - want)) if got.shape == want.shape
+                         else f"shape {got.shape} instead of {want.shape}")
+                raise ValueError(
+                    f"{what} computes other {key!r} than the Keras model at "
+                    f"batch size {batch_size} (largest difference {error}, "
+                    f"tolerance {TOLERANCE}); refusing it."
+                )
+
+
+def _check_tflite_accuracy(path: str, model: keras.Model,
+                           test_data: tuple[np.ndarray, np.ndarray],
+                           max_accuracy_drop: float) -> None:
+    """Raises ValueError if the file loses too much accuracy on test_data."""
+    x, y = test_data
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).reshape(-1)
+    keras_logits = keras.ops.convert_to_numpy(
+        model.predict(x, batch_size=1000, verbose=0))
+    keras_accuracy = float(np.mean(np.argmax(keras_logits, -1) == y))
+    lite_logits = predict_tflite(path, x)["logits"]
+    lite_accuracy = float(np.mean(np.argmax(lite_logits, -1) == y))
+    if keras_accuracy - lite_accuracy > max_accuracy_drop:
+        raise ValueError(
+            f"The int8 TFLite model is {keras_accuracy - lite_accuracy:.2%} "
+            f"less accurate than the Keras model on {len(y)} test examples "
+            f"({lite_accuracy:.2%} vs {keras_accuracy:.2%}; at most "
+            f"{max_accuracy_drop:.2%} allowed); refusing it."
+        )
+
+
+def _calibration(data: np.ndarray):
+    """The converter's representative dataset: a seeded random subset."""
+    data = np.asarray(data, np.float32)
+    rng = np.random.default_rng(0)
+    size = min(len(data), NUM_CALIBRATION_EXAMPLES)
+    chosen = rng.choice(len(data), size=size, replace=False)
+
+    def examples() -> Iterator[list[np.ndarray]]:
+        for i in chosen:
+            yield [data[i:i + 1]]
+
+    return examples
+
+
+def _interpreter(path: str):
+    """A TFLite interpreter for `path`, tensors allocated."""
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ImportError:
+        litert = None
+    if litert is not None:
+        interpreter = litert.Interpreter(model_path=path)
+    else:
+        with warnings.catch_warnings():
+            # TF 2.21 still ships tf.lite.Interpreter but points to the
+            # ai_edge_litert package, which is not installed here.
+            warnings.filterwarnings("ignore", message=r"(?s).*deprecated")
+            interpreter = tf.lite.Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _input_name(model: keras.Model) -> str:
+    # The name of the input layer (`keras.Input(name=...)`), which the
+    # symbolic input tensor of a functional model does not carry itself.
+    return model.inputs[0]._keras_history.operation.name
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a keras.Model. Received: model={model!r}"
+        )
+    if not wrapping.wrapped_layers(model):
+        raise ValueError(
+            "`model` holds no MaskedWrapper layer: export a model made by "
+            "`keras_lottery.wrap` (it is stripped on export). "
+            f"Received: model={model.name!r}"
+        )
+    inputs, outputs = model.inputs, model.outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            "`model` must have one input and one output (logits). "
+            f"Received: model={model.name!r} with {len(inputs)} inputs "
+            f"and {len(outputs)} outputs"
+        )
+    if any(dim is None for dim in inputs[0].shape[1:]):
+        raise ValueError(
+            "`model` must have a fixed input shape apart from the batch "
+            f"dimension. Received: model={model.name!r} with input shape "
+            f"{tuple(inputs[0].shape)}"
+        )
+
+
+def _check_name_and_version(model_name: str, version: int) -> None:
+    if not (isinstance(model_name, str)
+            and _NAME_PATTERN.fullmatch(model_name)):
+        raise ValueError(
+            "`model_name` must be a folder name of letters, digits, '_', "
+            f"'-' and '.'. Received: model_name={model_name!r}"
+        )
+    if (isinstance(version, bool)
+            or not isinstance(version, (int, np.integer)) or version < 0):
+        raise ValueError(
+            f"`version` must be an int >= 0. Received: version={version!r}"
+        )
+
+
+def _check_quantize(quantize: str) -> None:
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(
+            f"`quantize` must be one of {list(QUANTIZATIONS)}. "
+            f"Received: quantize={quantize!r}"
+        )
+
+
+def _check_int8_data(model: keras.Model, quantize: str,
+                     representative_data: np.ndarray | None,
+                     test_data: tuple[np.ndarray, np.ndarray] | None) -> None:
+    if quantize != "int8":
+        return
+    shape = tuple(model.inputs[0].shape[1:])
+    wanted = f"(N, {', '.join(map(str, shape))})"
+    if (representative_data is None
+            or np.ndim(representative_data) != len(shape) + 1
+            or tuple(np.shape(representative_data)[1:]) != shape
+            or not len(representative_data)):
+        received = (None if representative_data is None
+                    else np.shape(representative_data))
+        raise ValueError(
+            "`representative_data` must be a non-empty batch of inputs of "
+            f"shape {wanted} for quantize='int8'. Received: "
+            f"representative_data of shape {received}"
+        )
+    if (not isinstance(test_data, (tuple, list)) or len(test_data) != 2
+            or tuple(np.shape(test_data[0])[1:]) != shape
+            or len(test_data[0]) != len(test_data[1])
+            or not len(test_data[1])):
+        received = (None if not isinstance(test_data, (tuple, list))
+                    else [np.shape(part) for part in test_data])
+        raise ValueError(
+            "`test_data` must be `(inputs, labels)` with inputs of shape "
+            f"{wanted} and N labels, for quantize='int8'. Received: "
+            f"test_data of shapes {received}"
+        )
+
+
+def _check_free(path: str) -> None:
+    if os.path.exists(path):
+        raise ValueError(
+            f"{path} already exists: an exported artifact is never "
+            "overwritten (a server may be serving it). Pick a new "
+            f"`version`. Received: path={path!r}"
+        )
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
