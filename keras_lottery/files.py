@@ -63,10 +63,9 @@ def atomic_path(path: str, directory: bool = False) -> Iterator[str]:
 
 def write_json(path: str, value: Any) -> None:
     """Writes `value` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
-            f.write("\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def read_json(path: str) -> Any:
@@ -80,9 +79,8 @@ def read_json(path: str) -> Any:
 
 def write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Writes `{name: array}` as an .npz file (no pickles), atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def read_arrays(path: str) -> dict[str, np.ndarray]:

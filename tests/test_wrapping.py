@@ -145,7 +145,7 @@ def _layer_cases():
 
 
 @pytest.mark.parametrize("layer,shape", _layer_cases(),
-                         ids=lambda c: getattr(c, "__class__").__name__)
+                         ids=lambda c: c.__class__.__name__)
 def test_every_registered_layer_prunes_and_strips(layer, shape):
     inputs = keras.Input(shape)
     model = keras.Model(inputs, layer(inputs))
@@ -157,7 +157,7 @@ def test_every_registered_layer_prunes_and_strips(layer, shape):
     x = data(shape=shape)
     stripped = keras_lottery.strip(wrapped)
     np.testing.assert_allclose(stripped(x), wrapped(x), atol=1e-5)
-    for key, mask in masks.items():
+    for mask in masks.values():
         assert mask.sum() == pytest.approx(mask.size / 2, abs=0.5)
 
 

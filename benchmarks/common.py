@@ -1,0 +1,43 @@
+"""Shared set-up for the benchmarks: real MNIST, LeNet-300-100, timing."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+from keras_lottery import datasets
+
+MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
+                         "data", "mnist")
+
+
+def mnist(data_dir: str = MNIST_DIR) -> datasets.Splits:
+    return datasets.load("mnist", data_dir, validation_size=5000, seed=0)
+
+
+def machine() -> str:
+    """A one-line description of where the benchmark ran, with the date."""
+    return (f"{datetime.date.today().isoformat()}, {platform.machine()}, "
+            f"{os.cpu_count()} CPU cores, {platform.python_version()}")
+
+
+def interleaved(runs: dict[str, Callable[[], float]], repeats: int
+                ) -> dict[str, float]:
+    """Calls each `runs[name]()` (returning steps/s) in turn, `repeats`
+    times, and returns each one's median: interleaving spreads any change
+    in machine load over all of them alike."""
+    samples = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            samples[name].append(fn())
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def rate(fn: Callable[[], None], steps: int) -> float:
+    start = time.perf_counter()
+    fn()
+    return steps / (time.perf_counter() - start)
