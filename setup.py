@@ -1,5 +1,7 @@
 """Packaging for keras_lottery."""
 
+import pathlib
+
 import setuptools
 
 setuptools.setup(
@@ -9,7 +11,7 @@ setuptools.setup(
         "Lottery-ticket pruning (iterative magnitude pruning with rewinding)"
         " for Keras 3 and TensorFlow."
     ),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["keras_lottery*"]),
     python_requires=">=3.10",
@@ -21,7 +23,8 @@ setuptools.setup(
         "tensorflow-datasets",
         # tfds 4.9.10 imports it to build a dataset but does not declare it.
         "importlib_resources",
-        "keras-tuner",
+        # [bayesian]: scikit-learn and scipy, for the Bayesian tuner.
+        "keras-tuner[bayesian]",
         # keras-tuner needs it (every trial fails without it, quietly).
         "tensorboard",
         "matplotlib",

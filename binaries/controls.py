@@ -4,11 +4,10 @@ r"""Runs a control of a finished lottery run, in WORKDIR/controls/CONTROL.
   python -m binaries.controls --workdir=/tmp/lenet300 --control=random_prune
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
+from binaries import cli
 from keras_lottery import lottery
 from keras_lottery import paths
 
@@ -23,9 +22,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         lottery.run_control(_WORKDIR.value, _CONTROL.value)
-    except (ValueError, lottery.TrainingError) as e:
-        sys.exit(f"controls: {e}")
+    except (ValueError, lottery.TrainingError, OSError) as e:
+        cli.fail("controls", e)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, "controls")

@@ -2,9 +2,12 @@ r"""Exports the trained model of one lottery round for serving.
 
   python -m binaries.export --workdir=/tmp/lenet300 --round=5 \
       --output=/tmp/serving [--format=saved_model,tflite] \
-      [--quantize=none|int8] [--model_name=lottery] [--version=1]
+      [--quantize=none|int8] [--saved_model_layout=dense|sparse] \
+      [--model_name=lottery] [--version=1]
 
-writes `/tmp/serving/lottery/1/` (a SavedModel for TF Serving) and
+writes `/tmp/serving/lottery/1/` (a SavedModel for TF Serving; with
+`--saved_model_layout=sparse` it stores each pruned kernel as its kept
+values and their positions, see keras_lottery/export.py) and
 `/tmp/serving/lottery_v1.tflite` (`lottery_v1_int8.tflite` with
 `--quantize=int8`, which reads the run's dataset, named in its config.json,
 to calibrate and to check accuracy on 1,000 test examples). Existing
@@ -12,14 +15,19 @@ artifacts are never overwritten: pick a new `--version`.
 """
 
 import os
-import sys
+import zipfile
 
 import keras
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
-from keras_lottery import datasets, export, files, paths
+from binaries import cli
+from keras_lottery import datasets
+from keras_lottery import export
+from keras_lottery import files
+from keras_lottery import paths
 
 # `--workdir` is also defined by the other binaries; allow_override lets
 # their modules share one process (as tests do).
@@ -34,6 +42,10 @@ _FORMAT = flags.DEFINE_list(
 _QUANTIZE = flags.DEFINE_string(
     "quantize", "none",
     f"TFLite quantization: {' or '.join(export.QUANTIZATIONS)}.")
+_LAYOUT = flags.DEFINE_string(
+    "saved_model_layout", "dense",
+    f"SavedModel layout: {' or '.join(export.LAYOUTS)} (kept values and "
+    "positions of each pruned kernel; smaller for sparse tickets).")
 _MODEL_NAME = flags.DEFINE_string(
     "model_name", "lottery", "The SavedModel's folder under --output.")
 _VERSION = flags.DEFINE_integer(
@@ -49,15 +61,16 @@ def main(argv: list[str]) -> None:
     try:
         written = run(_WORKDIR.value, _ROUND.value, _OUTPUT.value,
                       _FORMAT.value, _QUANTIZE.value, _MODEL_NAME.value,
-                      _VERSION.value)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"export: {e}")
+                      _VERSION.value, layout=_LAYOUT.value)
+    except (ValueError, OSError) as e:
+        cli.fail("export", e)
     for path in written.values():
         print(path)
 
 
 def run(workdir: str, round_index: int, output: str, formats: list[str],
-        quantize: str, model_name: str, version: int) -> dict[str, str]:
+        quantize: str, model_name: str, version: int,
+        layout: str = "dense") -> dict[str, str]:
     """Exports round `round_index` of `workdir`; see the module docstring.
 
     Returns:
@@ -65,8 +78,8 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
 
     Raises:
         ValueError: for a missing workdir or output, an unfinished round,
-            a bad format, quantization, name or version, or an existing
-            artifact.
+            a bad format, quantization, layout, name or version, or an
+            existing artifact.
         FileNotFoundError: for a missing config.json (int8 only).
     """
     if not workdir or not os.path.isdir(workdir):
@@ -81,7 +94,7 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
             f"Round {round_index} is finished but has no model file: "
             f"{model_file} does not exist.")
     # Cheap checks first: loading the model and the data takes a while.
-    export.targets(output, formats, model_name, version, quantize)
+    export.targets(output, formats, model_name, version, quantize, layout)
     representative_data = test_data = None
     if quantize == "int8":
         representative_data, test_data = _int8_data(workdir)
@@ -89,7 +102,7 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
     return export.export_model(
         model, output, formats, model_name=model_name, version=version,
         quantize=quantize, representative_data=representative_data,
-        test_data=test_data)
+        test_data=test_data, layout=layout)
 
 
 def _check_round(workdir: str, round_index: int | None) -> None:
@@ -138,10 +151,17 @@ def _int8_data(
 
 def _load(model_file: str) -> keras.Model:
     # keras_lottery is imported above, so MaskedWrapper is registered.
-    return keras.models.load_model(model_file, compile=False,
-                                   safe_mode=True)
+    try:
+        return keras.models.load_model(model_file, compile=False,
+                                       safe_mode=True)
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        # Keras reports a damaged archive as "File not found".
+        raise ValueError(
+            f"{model_file} cannot be loaded: it is damaged or not a .keras "
+            "file. Move its round folder away and rerun the lottery to "
+            f"redo the round. Keras says: {e}") from None
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["workdir", "round", "output"])
-    app.run(main)
+    cli.run(main, "export")

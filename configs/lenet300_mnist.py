@@ -57,7 +57,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     if arg == "smoke":
         base.shrink_for_smoke(
             config, num_steps=300, batch_size=60, validation_size=1000,
-            num_rounds=3, every_steps=100, steps_per_loop=50)
+            num_rounds=3, every_steps=100, steps_per_loop=50,
+            jit_compile=True)
         config.tune.space.rewind_step.max_value = 50
         config.tune.space.rewind_step.step = 50
     return config

@@ -1,14 +1,18 @@
 """Atomic writes: a reader sees the old file or the whole new one, never half.
 
 Each write goes to a temporary name in the same folder, is flushed to disk,
-then renamed over the target (rename is atomic on POSIX file systems).
+then renamed over the target (rename is atomic on POSIX file systems). A
+process killed mid-write leaves its temporary (`.<name>.tmp-*`) behind, under
+a name nothing reads; `remove_stale` clears those away.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -16,6 +20,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from keras_lottery import faults
+
+# `.<name>.tmp-<random>[suffix]` and `.<name>.old-<random>`, as
+# `atomic_path` names its temporaries.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-[A-Za-z0-9_]+"
+                        r"(\.[A-Za-z0-9]+)?")
 
 
 @contextlib.contextmanager
@@ -40,6 +51,7 @@ def atomic_path(path: str, directory: bool = False) -> Iterator[str]:
         os.close(fd)
     try:
         yield tmp
+        faults.point(f"write:{base}")
         if directory:
             if os.path.isdir(path):
                 old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
@@ -73,7 +85,7 @@ def read_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
@@ -90,6 +102,66 @@ def read_arrays(path: str) -> dict[str, np.ndarray]:
             return {name: data[name] for name in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+
+
+def is_temporary(path: str) -> bool:
+    """Whether `path` is, or lies in, a temporary of `atomic_path`."""
+    return any(_TEMPORARY.fullmatch(part) for part in path.split(os.sep))
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Removes what writes killed mid-way left in `folder`; not recursive.
+
+    A temporary (`.<name>.tmp-*`) is never complete, whatever it holds, so
+    it goes. A folder that `atomic_path` was replacing when it was killed
+    (moved aside to `.<name>.old-*/<name>`, the new one not yet renamed
+    into place) is moved back first. Call it only where no other process
+    writes (see `exclusive`).
+
+    Args:
+        folder: the folder to clean; a missing one is left alone.
+
+    Returns:
+        The paths removed.
+    """
+    if not os.path.isdir(folder):
+        return []
+    removed = []
+    for entry in sorted(os.listdir(folder)):
+        match = _TEMPORARY.fullmatch(entry)
+        if not match:
+            continue
+        path = os.path.join(folder, entry)
+        if match["kind"] == "old":
+            target = os.path.join(folder, match["name"])
+            kept = os.path.join(path, match["name"])
+            if not os.path.exists(target) and os.path.exists(kept):
+                os.rename(kept, target)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def exclusive(path: str) -> Iterator[None]:
+    """Holds an exclusive lock on the file `path` (created if missing).
+
+    The kernel drops the lock when the process ends, however it ends
+    (SIGKILL included), so a killed run never leaves a stale lock behind.
+
+    Raises:
+        BlockingIOError: if another process holds the lock.
+        OSError: if `path` cannot be created or opened for writing.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: str) -> None:

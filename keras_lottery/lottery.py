@@ -7,16 +7,26 @@ its own files (see `keras_lottery.paths`); a round whose `metrics.json`
 exists is done and skipped on rerun, and an unfinished round resumes from
 its latest checkpoint, so an interrupted run continues where it stopped and
 ends with the same masks as an uninterrupted one.
+
+What survives what (a SIGKILL at any moment, damaged files, bad input) is
+written down, with the tests that show it, in docs/RELIABILITY.md: every
+file is written atomically, one process at a time holds a workdir, and
+nothing a killed process left half-written is ever read as complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import numbers
 import os
 import shutil
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
+from collections.abc import Iterator
 
 import keras
 import ml_collections
@@ -26,6 +36,7 @@ from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
 from keras_lottery import datasets
+from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
 from keras_lottery import paths
@@ -36,8 +47,9 @@ from keras_lottery import wrapping
 
 MODES = ("iterative", "one_shot")
 # Fields that may change between runs on one workdir: they change where
-# and how fast a run goes, not what it computes.
+# and how fast a run goes, not what it computes. Prefixes end in ".".
 RESUMABLE_FIELDS = (
+    "tune.",  # the search space; a lottery run does not read it
     "data.dir", "train.strategy", "train.tpu", "train.jit_compile",
     "train.steps_per_loop", "train.checkpoint_every_steps",
     "eval.batch_size", "export.enabled",
@@ -46,6 +58,10 @@ RESUMABLE_FIELDS = (
 
 class TrainingError(RuntimeError):
     """Training went wrong (a NaN loss); earlier rounds are intact."""
+
+
+# The name `tf.train.CheckpointManager` gives checkpoints: `ckpt-<step>`.
+_CHECKPOINT_NAME = "ckpt"
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
@@ -59,24 +75,27 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
         The entries of `summary.json`, one per round.
 
     Raises:
-        ValueError: for a bad config, or a workdir holding another config.
-        TrainingError: when the loss becomes NaN.
+        ValueError: for a bad config, a workdir holding another config or
+            in use by another process, or a damaged file in the workdir.
+        TrainingError: when the loss or a weight becomes NaN.
     """
     check_config(config)
-    claim_workdir(config, workdir)
-    experiment = Experiment(config)
-    rounds = range(config.prune.num_rounds + 1)
-    for round_index in rounds:
-        if os.path.exists(paths.metrics_file(workdir, round_index)):
-            logging.info("Round %d is done; skipping it.", round_index)
-            continue
-        experiment.train_round(
-            workdir, round_index,
-            functools.partial(_ticket_model, experiment, workdir,
-                              round_index))
-    summary = write_summary(workdir, config.prune.num_rounds)
-    if config.export.enabled:
-        _export_last_round(experiment, workdir, config.prune.num_rounds)
+    faults.arm()
+    with _held(workdir):
+        claim_workdir(config, workdir)
+        experiment = Experiment(config)
+        rounds = range(config.prune.num_rounds + 1)
+        for round_index in rounds:
+            if _is_done(workdir, round_index):
+                logging.info("Round %d is done; skipping it.", round_index)
+                continue
+            experiment.train_round(
+                workdir, round_index,
+                functools.partial(_ticket_model, experiment, workdir,
+                                  round_index))
+        summary = write_summary(workdir, config.prune.num_rounds)
+        if config.export.enabled:
+            _export_last_round(experiment, workdir, config.prune.num_rounds)
     return summary
 
 
@@ -101,19 +120,84 @@ def run_control(workdir: str, control: str) -> list[dict]:
     config = ml_collections.ConfigDict(
         files.read_json(paths.config_file(workdir)))
     control_dir = paths.control_workdir(workdir, control)
-    claim_workdir(config, control_dir)
-    experiment = Experiment(config)
-    done = [r for r in range(1, config.prune.num_rounds + 1)
-            if os.path.exists(paths.metrics_file(workdir, r))]
-    for round_index in done:
-        if os.path.exists(paths.metrics_file(control_dir, round_index)):
-            continue
-        experiment.train_round(
-            control_dir, round_index,
-            functools.partial(_control_model, experiment, workdir,
-                              round_index, control))
-    return write_summary(control_dir, config.prune.num_rounds,
-                         reference=paths.metrics_file(workdir, 0))
+    with _held(control_dir):
+        claim_workdir(config, control_dir)
+        experiment = Experiment(config)
+        done = [r for r in range(1, config.prune.num_rounds + 1)
+                if os.path.exists(paths.metrics_file(workdir, r))]
+        for round_index in done:
+            if _is_done(control_dir, round_index):
+                continue
+            experiment.train_round(
+                control_dir, round_index,
+                functools.partial(_control_model, experiment, workdir,
+                                  round_index, control))
+        return write_summary(control_dir, config.prune.num_rounds,
+                             reference=paths.metrics_file(workdir, 0))
+
+
+@contextlib.contextmanager
+def _held(workdir: str) -> Iterator[None]:
+    """Holds `workdir` for this process, and clears what killed writes left.
+
+    Raises:
+        ValueError: if another process holds it, or it cannot be written.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            os.makedirs(workdir, exist_ok=True)
+            stack.enter_context(files.exclusive(paths.lock_file(workdir)))
+            # The lock file may be writable in a folder that is not.
+            with tempfile.TemporaryFile(dir=workdir):
+                pass
+        except BlockingIOError:
+            raise ValueError(
+                "`workdir` is in use by another process (it holds "
+                f"{paths.lock_file(workdir)}); wait for it to end. "
+                f"Received: workdir={workdir!r}") from None
+        except OSError as e:
+            raise ValueError(
+                f"`workdir` cannot be written: {e.strerror}. "
+                f"Received: workdir={workdir!r}") from None
+        files.remove_stale(workdir)
+        yield
+
+
+def _is_done(workdir: str, round_index: int) -> bool:
+    """Whether the round is done; checks a done round's files are whole.
+
+    Raises:
+        ValueError: if a done round's masks or model file is damaged.
+    """
+    if not os.path.exists(paths.metrics_file(workdir, round_index)):
+        return False
+    for path in (paths.masks_file(workdir, round_index),
+                 paths.model_file(workdir, round_index)):
+        problem = _zip_problem(path)
+        if problem:
+            raise ValueError(
+                f"{path} is damaged ({problem}), so round {round_index} "
+                "and every later round cannot be trusted: move their round "
+                f"folders out of {workdir} and rerun to redo them.")
+    # Leftovers of a process killed after the round was done.
+    shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
+                  ignore_errors=True)
+    return True
+
+
+def _zip_problem(path: str) -> str | None:
+    """What is wrong with the .npz or .keras (zip) file `path`, if anything.
+
+    Checks every member's CRC: cheap next to a round's training.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except FileNotFoundError:
+        return "it does not exist"
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        return f"not a readable zip archive: {e}"
+    return f"member {bad} fails its CRC check" if bad else None
 
 
 class Experiment:
@@ -139,9 +223,32 @@ class Experiment:
                 seed=seed))
 
     def load_model(self, path: str) -> keras.Model:
-        """Loads a round's saved model under the strategy's scope."""
-        with self.strategy.scope():
-            return keras.models.load_model(path, safe_mode=True)
+        """Loads a round's saved model under the strategy's scope.
+
+        `safe_mode` refuses a file that would run code when loaded (a
+        `Lambda` layer's bytecode).
+
+        Raises:
+            ValueError: if `path` is missing, damaged, or not a model of
+                `MaskedWrapper` layers.
+        """
+        try:
+            with self.strategy.scope():
+                model = keras.models.load_model(path, safe_mode=True)
+        except (ValueError, TypeError, OSError, KeyError,
+                zipfile.BadZipFile) as e:
+            # Keras reports a damaged archive as "File not found", and
+            # what safe_mode refuses over several lines.
+            raise ValueError(
+                f"{path} cannot be loaded: it is damaged or not a model "
+                f"this run wrote ({type(e).__name__}: "
+                f"{' '.join(str(e).split())})") from None
+        if not wrapping.wrapped_layers(model):
+            raise ValueError(
+                f"{path} holds a model with no MaskedWrapper layer, so "
+                "nothing in it can be pruned: it is not a model this run "
+                "wrote.")
+        return model
 
     def train_round(self, workdir: str, round_index: int,
                     make_model: Callable[[], keras.Model]) -> dict:
@@ -157,6 +264,7 @@ class Experiment:
             The round's metrics, as written to its `metrics.json`.
         """
         config = self.config
+        files.remove_stale(paths.round_dir(workdir, round_index))
         model = make_model()
         masks = state.get_masks(model)
         masks_path = paths.masks_file(workdir, round_index)
@@ -181,10 +289,14 @@ class Experiment:
         metrics = self._train(workdir, round_index, trainer, history,
                               remaining["total"])
         metrics["sparsity"] = remaining
+        _check_finite(model, round_index, config.train.num_steps)
         model_path = paths.model_file(workdir, round_index)
         with files.atomic_path(model_path) as tmp:
             model.save(tmp)
+        faults.point("model_saved")
+        # Written last: from here on the round is done.
         files.write_json(paths.metrics_file(workdir, round_index), metrics)
+        faults.point("round_done")
         shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
                       ignore_errors=True)
         logging.info(
@@ -199,12 +311,26 @@ class Experiment:
                                    optimizer=trainer.optimizer)
 
     def _restore(self, workdir, round_index, trainer) -> list[dict]:
+        # TensorFlow names a checkpoint in its `checkpoint` index file (an
+        # atomic write) only once the checkpoint's files are complete, and
+        # `_train` writes a checkpoint's history before the checkpoint: the
+        # checkpoint the index names always has both.
         directory = paths.checkpoint_dir(workdir, round_index)
         latest = tf.train.latest_checkpoint(directory)
         if latest is None:
             return []
-        self._checkpoint(trainer).restore(latest).assert_consumed()
-        history = files.read_json(latest + ".history.json")
+        try:
+            self._checkpoint(trainer).restore(latest).assert_consumed()
+            history = files.read_json(latest + ".history.json")
+        except (tf.errors.OpError, ValueError, AssertionError, OSError,
+                IndexError, KeyError) as e:
+            # What TensorFlow raises for a damaged file depends on where
+            # the damage is: a bad magic number, a short read, a CRC.
+            message = " ".join(str(e).split())[:300]
+            raise ValueError(
+                f"The checkpoint {latest} of round {round_index} is "
+                f"damaged ({type(e).__name__}: {message}). Delete "
+                f"{directory} to redo the round from its start.") from None
         logging.info("Round %d resumes at step %d.", round_index,
                      trainer.step)
         return [h for h in history if h["step"] <= trainer.step]
@@ -231,7 +357,8 @@ class Experiment:
             paths.tensorboard_dir(workdir, round_index))
         manager = tf.train.CheckpointManager(
             self._checkpoint(trainer),
-            paths.checkpoint_dir(workdir, round_index), max_to_keep=1)
+            paths.checkpoint_dir(workdir, round_index), max_to_keep=1,
+            checkpoint_name=_CHECKPOINT_NAME)
         step = trainer.step
         meter = training.Throughput(step, num_steps)
         train_time = eval_time = 0.0
@@ -243,12 +370,14 @@ class Experiment:
                 n = min(config.train.steps_per_loop, target - step)
                 loss = trainer.train(dataset_fn, n)
                 step += n
+                faults.point("train")
                 if not np.isfinite(loss):
                     raise TrainingError(
                         f"Round {round_index}: the training loss is {loss} "
-                        f"at step {step}. Nothing of this round is kept; "
-                        "earlier rounds are intact. Lower "
-                        "train.learning_rate or check the data."
+                        f"at step {step}. The round is not done and "
+                        "nothing of it is exported; earlier rounds are "
+                        "intact. Lower train.learning_rate (in a new "
+                        "workdir) or check the data."
                     )
             train_time += time.perf_counter() - start
             if step == rewind_step:
@@ -277,8 +406,8 @@ class Experiment:
                     step, num_steps, loss, val.loss, tst.accuracy, rate, eta)
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
-                path = manager.save(checkpoint_number=step)
-                files.write_json(path + ".history.json", history)
+                self._save_checkpoint(manager, trainer, round_index, step,
+                                      history)
         writer.flush()
         if not history:
             raise ValueError(
@@ -298,6 +427,47 @@ class Experiment:
             "eval_seconds": eval_time,
         }
 
+    def _save_checkpoint(self, manager, trainer, round_index, step,
+                         history) -> None:
+        """Saves the step's checkpoint; its history goes first.
+
+        The history of step s is `ckpt-s.history.json`, so writing it
+        before the checkpoint exists is harmless, and the checkpoint is
+        named in the index only once it is complete: a kill at any moment
+        leaves the index naming a checkpoint with its history.
+        """
+        _check_finite(trainer.model, round_index, step)
+        prefix = os.path.join(manager.directory, f"{_CHECKPOINT_NAME}-{step}")
+        files.write_json(prefix + ".history.json", history)
+        # Runs after the checkpoint's files are written, before TensorFlow
+        # names it in its index (the manager appends its own callback).
+        options = tf.train.CheckpointOptions(
+            experimental_write_callbacks=[
+                lambda: faults.point("checkpoint_files")])
+        saved = manager.save(checkpoint_number=step, options=options)
+        faults.point("checkpoint_saved")
+        for name in os.listdir(manager.directory):
+            if (name.endswith(".history.json")
+                    and name != os.path.basename(saved) + ".history.json"):
+                os.remove(os.path.join(manager.directory, name))
+
+
+def _check_finite(model: keras.Model, round_index: int, step: int) -> None:
+    """Raises TrainingError if a weight of `model` is NaN or infinite.
+
+    A loss can be finite at a step whose update made a weight NaN; such
+    weights must never be checkpointed, pruned or exported.
+    """
+    bad = [v.path for v in model.weights
+           if not np.all(np.isfinite(keras.ops.convert_to_numpy(v.value)))]
+    if bad:
+        raise TrainingError(
+            f"Round {round_index}: weights became NaN or infinite by step "
+            f"{step} ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})."
+            " The round is not done and nothing of it is exported; earlier "
+            "rounds are intact. Lower train.learning_rate (in a new workdir)"
+            " or check the data.")
+
 
 def _ticket_model(experiment: Experiment, workdir: str,
                   round_index: int) -> keras.Model:
@@ -312,17 +482,44 @@ def _ticket_model(experiment: Experiment, workdir: str,
         model = experiment.load_model(
             paths.model_file(workdir, round_index - 1))
         prunes = 1
-    fractions = {}
-    if config.prune.scope == "layerwise":
-        fractions = {models.OUTPUT_LAYER_NAME:
-                     config.prune.output_fraction_per_round}
+    fractions = layer_fractions(config.prune, model)
     with experiment.strategy.scope():
         for _ in range(prunes):
             state.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
                         fractions=fractions, seed=config.seed + round_index)
+        faults.point("pruned")
         state.rewind(model)
     return model
+
+
+_CONV_CLASSES = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+
+
+def layer_fractions(prune: ml_collections.ConfigDict,
+                    model: keras.Model) -> dict[str, float]:
+    """Per-layer pruning rates for `state.prune`, from the `prune` config.
+
+    Layerwise scope only (global ranks all weights at one rate): the
+    output layer prunes at `output_fraction_per_round`, convolutions at
+    `conv_fraction_per_round` when set, the rest at `fraction_per_round`.
+    """
+    if prune.scope != "layerwise":
+        return {}
+    fractions = {}
+    conv_rate = prune.get("conv_fraction_per_round")
+    if conv_rate is not None:
+        for wrapper in wrapping.wrapped_layers(model):
+            if wrapper.masks and isinstance(wrapper.layer, _CONV_CLASSES):
+                fractions[wrapper.name] = conv_rate
+    fractions[models.OUTPUT_LAYER_NAME] = prune.output_fraction_per_round
+    return fractions
 
 
 def _control_model(experiment: Experiment, workdir: str, round_index: int,
@@ -381,7 +578,11 @@ def _export_last_round(experiment, workdir, last_round) -> None:
     from keras_lottery import export  # TensorFlow Lite is slow to import
 
     target = paths.export_dir(workdir)
-    if os.path.exists(target):
+    version = export.saved_model_path(target)
+    # A run killed mid-export leaves only a temporary folder, under a name
+    # TF Serving skips; the version folder appears whole, by one rename.
+    files.remove_stale(os.path.dirname(version))
+    if os.path.exists(version):
         return
     model = experiment.load_model(paths.model_file(workdir, last_round))
     export.export_saved_model(model, target)
@@ -390,6 +591,7 @@ def _export_last_round(experiment, workdir, last_round) -> None:
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError, naming the field and value, for a bad config."""
     checks = [
+        ("seed", config.seed, lambda v: v >= 0, "at least 0"),
         ("train.num_steps", config.train.num_steps, lambda v: v >= 1,
          "at least 1"),
         ("train.batch_size", config.train.batch_size, lambda v: v >= 1,
@@ -397,7 +599,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         ("train.steps_per_loop", config.train.steps_per_loop,
          lambda v: v >= 1, "at least 1"),
         ("train.learning_rate", config.train.learning_rate,
-         lambda v: v > 0, "positive"),
+         lambda v: 0 < v < float("inf"), "positive and finite"),
+        ("train.warmup_steps", config.train.warmup_steps, lambda v: v >= 0,
+         "at least 0"),
         ("train.checkpoint_every_steps", config.train.checkpoint_every_steps,
          lambda v: v >= 1, "at least 1"),
         ("eval.every_steps", config.eval.every_steps,
@@ -414,13 +618,31 @@ def check_config(config: ml_collections.ConfigDict) -> None:
          lambda v: v >= 1, "at least 1 (early stopping needs it)"),
     ]
     for name, value, ok, want in checks:
+        # A config file can hold any Python value; flags parse to the
+        # field's type.
+        number, kind = ((numbers.Real, "a number")
+                        if name == "train.learning_rate"
+                        else (numbers.Integral, "an int"))
+        if isinstance(value, bool) or not isinstance(value, number):
+            raise ValueError(f"`{name}` must be {kind}. Received: "
+                             f"{name}={value!r}")
         if not ok(value):
             raise ValueError(f"`{name}` must be {want}. Received: "
                              f"{name}={value!r}")
+    decay_steps = config.train.decay_steps
+    if not isinstance(decay_steps, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool)
+            and s >= 0 for s in decay_steps):
+        raise ValueError(
+            "`train.decay_steps` must be a tuple of ints >= 0. "
+            f"Received: train.decay_steps={decay_steps!r}")
     pruning.check_fraction(config.prune.fraction_per_round,
                            "prune.fraction_per_round")
     pruning.check_fraction(config.prune.output_fraction_per_round,
                            "prune.output_fraction_per_round")
+    if config.prune.get("conv_fraction_per_round") is not None:
+        pruning.check_fraction(config.prune.conv_fraction_per_round,
+                               "prune.conv_fraction_per_round")
     pruning.check_choice("prune.mode", config.prune.mode, MODES)
     pruning.check_choice("prune.method", config.prune.method,
                          pruning.METHODS)
@@ -450,8 +672,8 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
         held = files.read_json(path)
         differ = [
             f"{name}: {a!r} in the workdir, {b!r} now"
-            for name, a, b in _differences(held, wanted)
-            if name not in RESUMABLE_FIELDS
+            for name, a, b in differences(held, wanted)
+            if not is_resumable(name)
         ]
         if differ:
             raise ValueError(
@@ -469,11 +691,20 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
             f"Received: workdir={workdir!r}") from None
 
 
-def _differences(a, b, prefix=""):
+def is_resumable(name: str) -> bool:
+    """Whether config field `name` may change on an existing workdir."""
+    return any(name == field or (field.endswith(".") and
+                                 name.startswith(field))
+               for field in RESUMABLE_FIELDS)
+
+
+def differences(a: dict, b: dict, prefix: str = ""):
+    """Yields `(dotted name, a's value, b's value)` where two configs differ.
+    """
     for key in sorted(set(a) | set(b)):
         name = f"{prefix}{key}"
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
-            yield from _differences(x, y, name + ".")
+            yield from differences(x, y, name + ".")
         elif x != y:
             yield name, x, y

@@ -2,6 +2,7 @@
 
     WORKDIR/
       config.json              the run's config; a rerun must match it
+      lock                     held (flock) by the one process running here
       summary.json             one entry per finished round
       round_00/                one folder per round
         masks.npz              the masks this round trains with
@@ -22,6 +23,10 @@ CONTROLS = ("random_reinit", "random_prune")
 
 def config_file(workdir: str) -> str:
     return os.path.join(workdir, "config.json")
+
+
+def lock_file(workdir: str) -> str:
+    return os.path.join(workdir, "lock")
 
 
 def summary_file(workdir: str) -> str:
@@ -58,3 +63,36 @@ def control_workdir(workdir: str, control: str) -> str:
 
 def export_dir(workdir: str) -> str:
     return os.path.join(workdir, "export")
+
+
+# A keras-tuner search (`binaries.tune`):
+#
+#   SEARCH_WORKDIR/
+#     search.json            the search's config and tuner
+#     tuner/                 keras-tuner's oracle state (resume)
+#     trials/<id>/           each trial's lottery workdir
+#     trials.csv, trials.md  the table of all trials
+#     best_config.py         the best trial, for binaries.lottery --config
+
+
+def search_file(workdir: str) -> str:
+    return os.path.join(workdir, "search.json")
+
+
+TUNER_PROJECT = "tuner"  # keras-tuner's project_name, under the workdir
+
+
+def tuner_dir(workdir: str) -> str:
+    return os.path.join(workdir, TUNER_PROJECT)
+
+
+def trial_workdir(workdir: str, trial_id: str) -> str:
+    return os.path.join(workdir, "trials", trial_id)
+
+
+def table_file(workdir: str, extension: str = "csv") -> str:
+    return os.path.join(workdir, f"trials.{extension}")
+
+
+def best_config_file(workdir: str) -> str:
+    return os.path.join(workdir, "best_config.py")

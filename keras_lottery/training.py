@@ -14,6 +14,7 @@ batches as an uninterrupted one, with no iterator state to checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -32,6 +33,10 @@ SCHEDULES = ("constant", "step")
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     """Returns the `tf.distribute` strategy called `name`.
 
+    One strategy per name in a process: two MirroredStrategy objects over
+    the same devices can collide in their collective-op instance keys, and
+    a TPU system is initialised once.
+
     Args:
         name: one of `STRATEGIES`. `mirrored` uses every GPU, or every
             logical CPU device when there is no GPU.
@@ -41,6 +46,11 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         ValueError: for an unknown name.
     """
     _check_choice("train.strategy", name, STRATEGIES)
+    return _strategy(name, tpu)
+
+
+@functools.cache
+def _strategy(name: str, tpu: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     gpus = tf.config.list_logical_devices("GPU")

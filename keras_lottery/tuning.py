@@ -61,6 +61,7 @@ import json
 import keyword
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -99,31 +100,10 @@ _SPEC_FIELDS = {
 }
 # Hyperband's budget (pruning rounds) reaches a trial as this value.
 _BUDGET = "tuner/epochs"
-_PROJECT = "tuner"
 
 
 class SearchError(RuntimeError):
-    """The search ran but gave no result (no trial completed)."""
-
-
-def search_file(workdir: str) -> str:
-    return os.path.join(workdir, "search.json")
-
-
-def tuner_dir(workdir: str) -> str:
-    return os.path.join(workdir, _PROJECT)
-
-
-def trial_workdir(workdir: str, trial_id: str) -> str:
-    return os.path.join(workdir, "trials", trial_id)
-
-
-def table_file(workdir: str, extension: str = "csv") -> str:
-    return os.path.join(workdir, f"trials.{extension}")
-
-
-def best_config_file(workdir: str) -> str:
-    return os.path.join(workdir, "best_config.py")
+    """The search stopped on failed trials, or no trial completed."""
 
 
 def search(config: ml_collections.ConfigDict, workdir: str,
@@ -145,7 +125,11 @@ def search(config: ml_collections.ConfigDict, workdir: str,
     Raises:
         ValueError: for a bad config, tuner or `max_trials`, naming the
             field and value, or a workdir that holds another search.
-        SearchError: when no trial completed.
+        SearchError: when no trial completed, or after
+            `tune.max_consecutive_failed_trials` failed trials in a row
+            (a trial fails when its loss becomes NaN).
+        keras_tuner.errors.FatalError: when a trial crashes otherwise,
+            with the trial's exception as its cause.
 
     Example:
         rows = search(config, "/tmp/search", "bayesian", max_trials=20)
@@ -157,18 +141,22 @@ def search(config: ml_collections.ConfigDict, workdir: str,
     # Saved before the first trial, so that a search interrupted during it
     # reloads the oracle (keras-tuner reloads only if this file exists).
     lottery_tuner.save()
-    lottery_tuner.search()
+    try:
+        lottery_tuner.search()
+    except SearchError:
+        if not _is_worker():
+            write_results(config, workdir, lottery_tuner.oracle)
+        raise
     if _is_worker():
         return []
-    oracle = lottery_tuner.oracle
-    rows = write_results(config, workdir, oracle)
+    rows = write_results(config, workdir, lottery_tuner.oracle)
     completed = [r for r in rows if r["status"] == "COMPLETED"]
     if not completed:
         failures = "; ".join(f"trial {r['trial_id']}: {r['message']}"
                              for r in rows) or "no trial ran"
         raise SearchError(
             f"No trial of the search in {workdir} completed ({failures}). "
-            f"See {table_file(workdir)}.")
+            f"See {paths.table_file(workdir)}.")
     return rows
 
 
@@ -183,20 +171,41 @@ class LotteryTuner(keras_tuner.Tuner):
                  config: ml_collections.ConfigDict, workdir: str):
         self.config = config
         self.workdir = workdir
+        self.failures_in_a_row = 0
         super().__init__(oracle=oracle, directory=workdir,
-                         project_name=_PROJECT, overwrite=False)
+                         project_name=paths.TUNER_PROJECT, overwrite=False)
+
+    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        """Ends the trial; stops the search after too many failures.
+
+        Raises:
+            SearchError: after `tune.max_consecutive_failed_trials` failed
+                trials in a row on this tuner.
+        """
+        super().on_trial_end(trial)
+        if trial.status != "FAILED":
+            self.failures_in_a_row = 0
+            return
+        self.failures_in_a_row += 1
+        limit = self.config.tune.max_consecutive_failed_trials
+        if self.failures_in_a_row >= limit:
+            raise SearchError(
+                f"{limit} trials in a row failed, the last ({trial.trial_id}) "
+                f"with: {last_line(trial.message)}. The search stops; "
+                f"narrow `tune.space` and rerun to resume.")
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial,
                   *args: Any, **kwargs: Any) -> dict[str, float]:
         """Runs one lottery experiment; returns its objective and ticket."""
         values = dict(trial.hyperparameters.values)
-        workdir = trial_workdir(self.workdir, trial.trial_id)
+        workdir = paths.trial_workdir(self.workdir, trial.trial_id)
         logging.info("Tuner %s runs trial %s in %s: %s", self.tuner_id,
                      trial.trial_id, workdir, values)
         config = trial_config(self.config, values)
         if "tuner/trial_id" in values:
-            reuse_rounds(trial_workdir(self.workdir, values["tuner/trial_id"]),
-                         workdir, values["tuner/initial_epoch"])
+            reuse_rounds(
+                paths.trial_workdir(self.workdir, values["tuner/trial_id"]),
+                workdir, values["tuner/initial_epoch"])
         keras.backend.clear_session()
         try:
             summary = lottery.run(config, workdir)
@@ -346,7 +355,10 @@ def make_oracle(config: ml_collections.ConfigDict, tuner: str,
         "allow_new_entries": False,
         "tune_new_entries": False,
         "seed": tune.seed,
-        "max_consecutive_failed_trials": tune.max_consecutive_failed_trials,
+        # LotteryTuner.on_trial_end counts failures: keras-tuner's count
+        # raises a RuntimeError with a traceback (in the chief, when
+        # distributed), not an error the binary can print.
+        "max_consecutive_failed_trials": None,
     }
     if tuner == "random":
         return keras_tuner.oracles.RandomSearchOracle(
@@ -492,15 +504,13 @@ def claim_search(config: ml_collections.ConfigDict, tuner: str,
         ValueError: if `workdir` holds another search (naming the fields
             that differ), a lottery run, or cannot be written.
     """
-    path = search_file(workdir)
+    path = paths.search_file(workdir)
     wanted = {"tuner": tuner, "config": json.loads(config.to_json())}
     if os.path.exists(path):
         held = files.read_json(path)
-        resumable = {f"config.{name}" for name in lottery.RESUMABLE_FIELDS}
-        # pylint: disable-next=protected-access
         differ = [f"{name}: {a!r} in the workdir, {b!r} now"
-                  for name, a, b in lottery._differences(held, wanted)
-                  if name not in resumable]
+                  for name, a, b in lottery.differences(held, wanted)
+                  if _matters_to_search(name)]
         if differ:
             raise ValueError(
                 f"`workdir` holds another search ({path}); use a new "
@@ -508,7 +518,7 @@ def claim_search(config: ml_collections.ConfigDict, tuner: str,
                 f"workdir={workdir!r}")
         return
     for other, what in ((paths.config_file(workdir), "a lottery run"),
-                        (tuner_dir(workdir), "a keras-tuner project")):
+                        (paths.tuner_dir(workdir), "a keras-tuner project")):
         if os.path.exists(other):
             raise ValueError(
                 f"`workdir` holds {what} ({other}), not a search; use a new "
@@ -521,6 +531,16 @@ def claim_search(config: ml_collections.ConfigDict, tuner: str,
                          f"Received: workdir={workdir!r}") from None
 
 
+def _matters_to_search(name: str) -> bool:
+    """Whether a difference in `search.json` field `name` forbids resuming.
+
+    As for a lottery run, except that the `tune` section is the search.
+    """
+    field = name.removeprefix("config.")
+    return (field == name or field.startswith("tune.")
+            or not lottery.is_resumable(field))
+
+
 def write_results(config: ml_collections.ConfigDict, workdir: str,
                   oracle: keras_tuner.Oracle) -> list[dict]:
     """Writes trials.csv, trials.md and best_config.py; returns the rows."""
@@ -530,8 +550,8 @@ def write_results(config: ml_collections.ConfigDict, workdir: str,
     writer = csv.DictWriter(table, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(table_file(workdir, "csv"), table.getvalue())
-    _write_text(table_file(workdir, "md"), markdown_table(rows, columns))
+    _write_text(paths.table_file(workdir, "csv"), table.getvalue())
+    _write_text(paths.table_file(workdir, "md"), markdown_table(rows, columns))
     best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
     if best:
         trial = best[0]
@@ -540,11 +560,12 @@ def write_results(config: ml_collections.ConfigDict, workdir: str,
         if best_config.data.dir:
             # So that the file runs from any folder (a resumable field).
             best_config.data.dir = os.path.abspath(best_config.data.dir)
-        path = best_config_file(workdir)
+        path = paths.best_config_file(workdir)
         doc = (f"Best trial {trial.trial_id} of the search in {workdir}: "
                f"{config.tune.objective} = {trial.score:.6g}.\n\n"
                f"The trial's lottery workdir is "
-               f"{trial_workdir(workdir, trial.trial_id)}. Run it again:\n\n"
+               f"{paths.trial_workdir(workdir, trial.trial_id)}. "
+               "Run it again:\n\n"
                f"  python -m binaries.lottery --config={path} "
                f"--workdir=/tmp/best_ticket\n")
         _write_text(path, config_source(best_config, doc))
@@ -578,10 +599,16 @@ def trial_rows(config: ml_collections.ConfigDict,
                      "dense_early_stop_step"):
             if row[name] != "":
                 row[name] = int(row[name])
-        message = (trial.message or "").strip().splitlines()
-        row["message"] = message[-1] if message else ""
+        row["message"] = last_line(trial.message)
         rows.append(row)
     return rows
+
+
+def last_line(message: str | None) -> str:
+    """The last line of a trial's message (a traceback), less the class."""
+    lines = (message or "").strip().splitlines()
+    return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines \
+        else ""
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:

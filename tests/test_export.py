@@ -1,7 +1,10 @@
 """Tests of the SavedModel and TFLite exports and of `binaries.export`."""
 
+import functools
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,21 +12,21 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from absl import app, flags
+import tensorflow as tf
+from absl import app
+from absl import flags
 from absl.testing import flagsaver
 
 import keras_lottery
 from binaries import export as export_binary
 from configs import lenet300_mnist
-from keras_lottery import (
-    datasets,
-    export,
-    files,
-    models,
-    paths,
-    pruning,
-    wrapping,
-)
+from keras_lottery import datasets
+from keras_lottery import export
+from keras_lottery import files
+from keras_lottery import models
+from keras_lottery import paths
+from keras_lottery import pruning
+from keras_lottery import wrapping
 
 NUM_ROUNDS = 7  # fc layers keep 0.8**7 = 21% of their weights
 
@@ -56,6 +59,20 @@ def saved_model(model, tmp_path_factory):
     return export.export_saved_model(model, output)
 
 
+@pytest.fixture(scope="module")
+def sparse_saved_model(model, tmp_path_factory):
+    output = str(tmp_path_factory.mktemp("serving_sparse"))
+    return export.export_saved_model(model, output, layout="sparse")
+
+
+# The variables of each SavedModel layout, as the loaded object lists them.
+LOADED_VARIABLES = {
+    "dense": "loaded.variables",
+    "sparse": "[*loaded.kept_values, *loaded.kept_positions, "
+              "*loaded.unmasked_weights]",
+}
+
+
 def probe(batch_size, seed=1):
     return np.random.default_rng(seed).uniform(
         size=(batch_size, 28, 28, 1)).astype(np.float32)
@@ -83,10 +100,10 @@ def test_saved_model_layout_for_tf_serving(saved_model, tmp_path):
         os.listdir(saved_model))
 
 
-def test_saved_model_runs_without_keras_lottery(model, saved_model,
-                                                tmp_path):
-    """A fresh process that cannot import keras_lottery serves the model."""
-    inputs = {"batch1": probe(1), "batch7": probe(7)}
+def serve_in_subprocess(saved_model, tmp_path, inputs, layout="dense"):
+    """Loads `saved_model` in a fresh process that cannot import
+    keras_lottery; returns `{"<input key>/<output>": array}` for every batch
+    in `inputs` and `{"var/<name>": array}` for every variable."""
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = textwrap.dedent(f"""
         import sys
@@ -106,7 +123,7 @@ def test_saved_model_runs_without_keras_lottery(model, saved_model,
         for key in inputs.files:
             for name, value in serve(input=tf.constant(inputs[key])).items():
                 out[f"{{key}}/{{name}}"] = value.numpy()
-        for variable in loaded.variables:
+        for variable in {LOADED_VARIABLES[layout]}:
             out["var/" + variable.name.split(":")[0]] = variable.numpy()
         np.savez({str(tmp_path / "outputs.npz")!r}, **out)
     """)
@@ -114,7 +131,10 @@ def test_saved_model_runs_without_keras_lottery(model, saved_model,
                             capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = np.load(tmp_path / "outputs.npz")
+    return dict(np.load(tmp_path / "outputs.npz"))
+
+
+def assert_outputs_match(model, out, inputs):
     for key, x in inputs.items():
         logits, probabilities = keras_outputs(model, x)
         assert out[f"{key}/logits"].shape == (len(x), 10)
@@ -122,6 +142,14 @@ def test_saved_model_runs_without_keras_lottery(model, saved_model,
                                    rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(out[f"{key}/probabilities"],
                                    probabilities, rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_runs_without_keras_lottery(model, saved_model,
+                                                tmp_path):
+    """A fresh process that cannot import keras_lottery serves the model."""
+    inputs = {"batch1": probe(1), "batch7": probe(7)}
+    out = serve_in_subprocess(saved_model, tmp_path, inputs)
+    assert_outputs_match(model, out, inputs)
     masks = keras_lottery.get_masks(model)
     assert set(masks) == {"fc1/kernel", "fc2/kernel", "output/kernel"}
     for key, mask in masks.items():
@@ -130,6 +158,89 @@ def test_saved_model_runs_without_keras_lottery(model, saved_model,
         assert np.count_nonzero(saved) == np.count_nonzero(mask), key
         effective = model.get_layer(key.split("/")[0]).layer.kernel.numpy()
         np.testing.assert_array_equal(saved, effective * mask)
+
+
+def test_sparse_saved_model_runs_without_keras_lottery(
+        model, sparse_saved_model, tmp_path):
+    """The sparse layout serves from TF alone, and its kept values and
+    positions densify to exactly weight * mask."""
+    inputs = {"batch1": probe(1), "batch7": probe(7)}
+    out = serve_in_subprocess(sparse_saved_model, tmp_path, inputs,
+                              layout="sparse")
+    assert_outputs_match(model, out, inputs)
+    masks = keras_lottery.get_masks(model)
+    assert sorted(out) == sorted(
+        [f"{key}/{name}" for key in inputs
+         for name in ("logits", "probabilities")]
+        + [f"var/{key}/{part}" for key in masks
+           for part in ("values", "positions")]
+        + ["var/fc1/bias", "var/fc2/bias", "var/output/bias"])
+    for key, mask in masks.items():
+        positions = out[f"var/{key}/positions"]
+        # fc1's 235,200 positions need int32; the others fit 16 bits.
+        assert positions.dtype == (np.int32 if key == "fc1/kernel"
+                                   else np.uint16), key
+        np.testing.assert_array_equal(positions, np.flatnonzero(mask))
+        densified = np.zeros(mask.size, np.float32)
+        densified[positions] = out[f"var/{key}/values"]
+        effective = model.get_layer(key.split("/")[0]).layer.kernel.numpy()
+        np.testing.assert_array_equal(densified.reshape(mask.shape),
+                                      effective * mask)
+
+
+def test_sparse_saved_model_is_smaller(model, saved_model,
+                                       sparse_saved_model):
+    """79% pruned: no kernel is stored dense, and the folder is smaller
+    than the dense layout's, as written and gzipped."""
+    prefix = os.path.join(sparse_saved_model, "variables", "variables")
+    shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    kernels = {tuple(m.shape) for m in keras_lottery.get_masks(model).values()}
+    assert not kernels & {tuple(shape) for shape in shapes.values()}
+
+    def sizes(path):
+        raw = gzipped = 0
+        for folder, _, names in os.walk(path):
+            for name in names:
+                with open(os.path.join(folder, name), "rb") as f:
+                    content = f.read()
+                raw += len(content)
+                gzipped += len(gzip.compress(content, 9))
+        return raw, gzipped
+
+    sparse, dense = sizes(sparse_saved_model), sizes(saved_model)
+    assert sparse[0] < 0.6 * dense[0]
+    assert sparse[1] < dense[1]
+
+
+def test_sparse_layout_densifies_conv_kernels(tmp_path):
+    """Any masked weight works, here a Conv2D kernel (36 entries: uint8
+    positions) before a Dense one (320 entries: uint16)."""
+    conv = keras_lottery.wrap(keras.Sequential([
+        keras.Input((6, 6, 1), name="pixels"),
+        keras.layers.Conv2D(4, 3, name="conv"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(5, name="head")]))
+    keras_lottery.prune(conv, 0.5)
+    path = export.export_saved_model(conv, str(tmp_path), layout="sparse")
+    loaded = tf.saved_model.load(path)
+    assert [(v.name, v.dtype) for v in loaded.kept_positions] == [
+        ("conv/kernel/positions:0", tf.uint8),
+        ("head/kernel/positions:0", tf.uint16)]
+    serve = loaded.signatures["serving_default"]
+    x = np.random.default_rng(2).uniform(size=(3, 6, 6, 1)).astype(
+        np.float32)
+    np.testing.assert_allclose(serve(pixels=tf.constant(x))["logits"],
+                               conv(x), rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_cli_shows_the_sparse_signature(sparse_saved_model):
+    shown = cli("show", "--dir", sparse_saved_model, "--tag_set", "serve",
+                "--signature_def", "serving_default")
+    assert "inputs['input']" in shown
+    assert "shape: (-1, 28, 28, 1)" in shown
+    assert "outputs['logits']" in shown
+    assert "outputs['probabilities']" in shown
+    assert "Method name is: tensorflow/serving/predict" in shown
 
 
 def test_saved_model_cli_show_and_run(model, saved_model, tmp_path):
@@ -151,6 +262,18 @@ def test_saved_model_cli_show_and_run(model, saved_model, tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "out" / "probabilities.npy"), probabilities,
         rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_stores_each_weight_once(model, saved_model):
+    prefix = os.path.join(saved_model, "variables", "variables")
+    saved = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    saved.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
+    stripped = keras_lottery.strip(model)
+    assert sorted(map(tuple, saved.values())) == sorted(
+        tuple(v.shape) for v in stripped.variables)
+    size = os.path.getsize(prefix + ".data-00000-of-00001")
+    assert size < 1.01 * 4 * sum(int(np.prod(v.shape))
+                                 for v in stripped.variables)
 
 
 def test_sparsity_asset(model, saved_model):
@@ -184,7 +307,14 @@ def test_existing_version_is_never_overwritten(model, saved_model):
         os.path.join(saved_model, "saved_model.pb")) == stamp
 
 
-def test_failed_check_removes_the_saved_model(model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout, message", [
+    ("dense", "nonzero values at pruned positions of 'fc2/kernel'; "
+              "refusing it"),
+    ("sparse", r"stores a 'fc2/kernel' that densifies to other values "
+               r"than weight \* mask at \d+ positions; refusing it"),
+], ids=["dense", "sparse"])
+def test_failed_check_removes_the_saved_model(model, tmp_path, monkeypatch,
+                                              layout, message):
     real_strip = wrapping.strip
 
     def leaky_strip(wrapped):
@@ -194,9 +324,9 @@ def test_failed_check_removes_the_saved_model(model, tmp_path, monkeypatch):
         return stripped
 
     monkeypatch.setattr(wrapping, "strip", leaky_strip)
-    with pytest.raises(ValueError, match="nonzero values at pruned positions "
-                       "of 'fc2/kernel'; refusing it"):
-        export.export_saved_model(model, str(tmp_path), version=4)
+    with pytest.raises(ValueError, match=message):
+        export.export_saved_model(model, str(tmp_path), version=4,
+                                  layout=layout)
     assert os.listdir(tmp_path / "lottery") == []  # no version, no temp
 
 
@@ -280,6 +410,17 @@ def test_errors(model, tmp_path):
         export.export_saved_model(model, str(tmp_path), model_name="../up")
     with pytest.raises(ValueError, match=r"`path` must end with '.tflite'"):
         export.export_tflite(model, str(tmp_path / "m.bin"))
+    with pytest.raises(ValueError, match=r"`layout` must be one of "
+                       r"\['dense', 'sparse'\]. Received: layout='csr'"):
+        export.export_saved_model(model, str(tmp_path), layout="csr")
+    with pytest.raises(ValueError, match=r"`layout` must be one of "
+                       r"\['dense', 'sparse'\]. Received: layout='Sparse'"):
+        export.export_model(model, str(tmp_path), layout="Sparse")
+    with pytest.raises(ValueError, match=r"`layout` applies to the "
+                       r"saved_model format only. Received: "
+                       r"layout='sparse', formats=\['tflite'\]"):
+        export.export_model(model, str(tmp_path), ["tflite"],
+                            layout="sparse")
     assert os.listdir(tmp_path) == []
 
 
@@ -350,6 +491,18 @@ def test_binary_exports_both_formats_int8(model, workdir, tmp_path,
     assert out["logits"].shape == (7, 10)
 
 
+def test_binary_exports_sparse_saved_model(model, workdir, tmp_path,
+                                           parsed_flags, capsys):
+    output = str(tmp_path / "out")
+    run_binary(workdir=workdir, round=0, output=output,
+               format=["saved_model"], saved_model_layout="sparse")
+    saved = os.path.join(output, "lottery", "1")
+    assert capsys.readouterr().out.split() == [saved]
+    loaded = tf.saved_model.load(saved)
+    assert [v.name for v in loaded.kept_values] == [
+        f"{key}/values:0" for key in keras_lottery.get_masks(model)]
+
+
 def test_binary_user_errors(workdir, tmp_path, parsed_flags):
     output = tmp_path / "out"
     base = {"workdir": workdir, "round": 0, "output": str(output)}
@@ -366,6 +519,9 @@ def test_binary_user_errors(workdir, tmp_path, parsed_flags):
     message = exit_message(**{**base, "quantize": "int4"})
     assert message == ("export: `quantize` must be one of ['none', 'int8']. "
                        "Received: quantize='int4'")
+    message = exit_message(**{**base, "saved_model_layout": "csr"})
+    assert message == ("export: `layout` must be one of ['dense', 'sparse']. "
+                       "Received: layout='csr'")
     message = exit_message(**{**base, "format": ["savedmodel"]})
     assert message.startswith("export: `formats` must be a non-empty list of "
                               "['saved_model', 'tflite']")
@@ -383,3 +539,25 @@ def test_binary_refuses_existing_version(workdir, tmp_path, parsed_flags):
     assert message.startswith(f"export: {output}/lottery/2 already exists")
     assert sorted(os.listdir(output)) == ["lottery"]
     assert os.listdir(output / "lottery" / "2") == []
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_binary_refuses_damaged_model_file(workdir, tmp_path, parsed_flags,
+                                           damage):
+    damaged = str(tmp_path / "run")
+    os.makedirs(paths.round_dir(damaged, 0))
+    for path in (paths.config_file, functools.partial(paths.metrics_file,
+                                                      round_index=0)):
+        shutil.copy(path(workdir), path(damaged))
+    model_file = paths.model_file(damaged, 0)
+    with open(paths.model_file(workdir, 0), "rb") as f:
+        content = f.read()
+    with open(model_file, "wb") as f:
+        f.write(b"not a model" if damage == "garbage"
+                else content[:len(content) // 2])
+    output = tmp_path / "out"
+    message = exit_message(workdir=damaged, round=0, output=str(output))
+    assert message.startswith(
+        f"export: {model_file} cannot be loaded: it is damaged or not a "
+        ".keras file. Move its round folder away")
+    assert not output.exists()

@@ -219,3 +219,16 @@ def test_controls_run_from_a_finished_workdir(finished):
                 assert got[key].sum() == ticket[key].sum()
                 same = np.array_equal(got[key], ticket[key])
                 assert same == (control == "random_reinit"), (control, key)
+
+
+def test_layer_fractions_give_conv_and_output_layers_their_rates():
+    from configs import conv2_cifar10
+    from keras_lottery import models
+    from keras_lottery import wrapping
+
+    config = conv2_cifar10.get_config()
+    model = wrapping.wrap(models.build("conv2", (32, 32, 3), 10, seed=0))
+    assert lottery.layer_fractions(config.prune, model) == {
+        "conv1": 0.1, "conv2": 0.1, "output": 0.1}
+    config.prune.scope = "global"
+    assert lottery.layer_fractions(config.prune, model) == {}

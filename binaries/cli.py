@@ -1,0 +1,96 @@
+"""What the binaries share: a user's mistake ends in one line, no traceback.
+
+`run(main, program)` replaces `app.run(main)`. Every error in the command
+line (an unknown flag or config field, a value of the wrong type, a config
+file that is missing or raises, stray arguments) exits with status 1 and
+one line, `<program>: <what is wrong, naming the value>`. `fail` does the
+same for errors that `main` catches.
+"""
+
+import functools
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from absl import app
+from absl import flags
+
+
+def run(main: Callable[[list[str]], None], program: str,
+        config_flags: Sequence[str] = ()) -> None:
+    """Parses the flags as `parse_flags` does, then runs `main`.
+
+    Args:
+        main: the binary's `main(argv)`.
+        program: the name that starts every error line.
+        config_flags: the names of `config_flags.DEFINE_config_file` flags.
+    """
+    app.run(main, flags_parser=functools.partial(
+        parse_flags, program=program, config_flags=tuple(config_flags)))
+
+
+def parse_flags(argv: list[str], program: str,
+                config_flags: Sequence[str] = ()) -> list[str]:
+    """Parses `argv` into `flags.FLAGS`; exits with one line on an error.
+
+    Args:
+        argv: the command line, program name first.
+        program: the name that starts the error line.
+        config_flags: names of config-file flags to load now: ml_collections
+            defers a config file it cannot read to the config's first use.
+
+    Returns:
+        `argv[:1]`: a binary takes no positional arguments.
+    """
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(program, _without_traceback(str(e)))
+    except Exception as e:  # noqa: BLE001
+        # A config file is Python code: whatever it raises is the user's
+        # error, told with its type and message.
+        fail(program, _unknown_field(e, argv, config_flags)
+             or f"cannot load the config: {type(e).__name__}: {e}")
+    for name in config_flags:
+        try:
+            flags.FLAGS[name].value.keys()
+        except OSError as e:
+            cause = str(e.__cause__ or e).strip().splitlines()
+            fail(program, f"cannot read the config file: {cause[-1]}")
+    if len(rest) > 1:
+        fail(program, f"unexpected arguments: {' '.join(rest[1:])} (every "
+             "option is a --flag=value; see --helpshort).")
+    return rest[:1]
+
+
+def fail(program: str, message: object) -> NoReturn:
+    """Exits with status 1 and `<program>: <message>` on one line."""
+    sys.exit(f"{program}: {' '.join(str(message).split())}")
+
+
+def _unknown_field(error: Exception, argv: list[str],
+                   config_flags: Sequence[str]) -> str | None:
+    """Names the `--config.<field>` flag that names no field, if one does.
+
+    ml_collections raises AttributeError or KeyError (`'<name>'`) for it.
+    """
+    match = re.search(r"'([^']+)'", str(error))
+    if not isinstance(error, (AttributeError, KeyError)) or not match:
+        return None
+    for arg in argv[1:]:
+        name, _, value = arg.lstrip("-").partition("=")
+        config, _, path = name.partition(".")
+        if config in config_flags and match[1] in path.split("."):
+            return (f"--{name} names no config field: {match[1]!r} does "
+                    f"not exist. Received: --{name}={value}")
+    return None
+
+
+def _without_traceback(message: str) -> str:
+    """Keeps the first line and the last (the exception) of a traceback."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1:
+        first = lines[0].replace("Error whilst parsing config file:", "")
+        return f"{first.rstrip(': ')}: {lines[-1]}"
+    return lines[0] if lines else message

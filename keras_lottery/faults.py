@@ -1,0 +1,64 @@
+"""Test instrumentation: SIGKILL this process at a named moment.
+
+The reliability tests (`tests/test_reliability.py`,
+`benchmarks/fault_injection.py`) set `KERAS_LOTTERY_FAULT` to kill a run
+exactly where a crash is most likely to leave a half-written state, then
+rerun the same command and check that it ends as an uninterrupted run does.
+Unset (always, outside those tests), every call here is a dictionary lookup
+and nothing more.
+
+    KERAS_LOTTERY_FAULT=<point>[@<n>]   SIGKILL at the n-th (default: 1st)
+                                        time this process reaches <point>
+    KERAS_LOTTERY_FAULT=after:<seconds> SIGKILL that long after `arm()`
+                                        (a random moment, from a timer thread)
+
+Points (see docs/RELIABILITY.md):
+    train                  after each `steps_per_loop` chunk of steps
+    checkpoint_files       a checkpoint's files are written, TensorFlow's
+                           `checkpoint` index does not name it yet
+    checkpoint_saved       the checkpoint and its history are complete
+    pruned                 a round's masks are pruned, weights not rewound
+    model_saved            model.keras is in place, metrics.json is not
+    round_done             metrics.json is in place (the round is done)
+    write:<name>           the temporary copy of file or folder <name> (a
+                           base name: masks.npz, model.keras, metrics.json,
+                           ckpt-20.history.json, 1 for the export...) is
+                           complete and not yet renamed into place
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import threading
+
+ENV = "KERAS_LOTTERY_FAULT"
+
+_hits: collections.Counter = collections.Counter()
+
+
+def point(name: str) -> None:
+    """SIGKILLs this process if `KERAS_LOTTERY_FAULT` names this moment."""
+    spec = os.environ.get(ENV)
+    if not spec or spec.startswith("after:"):
+        return
+    wanted, _, count = spec.partition("@")
+    if wanted != name:
+        return
+    _hits[name] += 1
+    if _hits[name] == int(count or 1):
+        _kill()
+
+
+def arm() -> None:
+    """Starts the timer of `KERAS_LOTTERY_FAULT=after:<seconds>`, if set."""
+    spec = os.environ.get(ENV, "")
+    if spec.startswith("after:"):
+        timer = threading.Timer(float(spec[len("after:"):]), _kill)
+        timer.daemon = True
+        timer.start()
+
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)

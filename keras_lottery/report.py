@@ -1,0 +1,648 @@
+"""Tables and plots of lottery runs across seeds, in the paper's manner.
+
+`write_report` reads the workdirs of one experiment run with several seeds
+(each with its controls in `controls/`, when they ran), optionally the
+one-shot runs of the same experiment and a tfmot gradual-pruning baseline
+(`benchmarks/tfmot_baseline.py`), and writes to the output folder:
+
+    report.md       three tables, one row per round: test accuracy at the
+                    early-stop step, the early-stop step, test accuracy at
+                    the end of training; mean ± std over seeds
+    report.json     the same, with every seed's value, min, max and n
+    controls.png    ticket vs random reinit vs random prune
+    one_shot.png    iterative vs one-shot pruning (with one-shot runs)
+    curves.png      the ticket's test accuracy during training, a few rounds
+
+Plots follow Frankle & Carbin (ICLR 2019), Figures 3 and 4: the percent of
+weights remaining on a reversed log axis, so sparsity grows to the right.
+Nothing here trains or imports a model; figures are drawn with
+matplotlib's Agg canvas (no display, no global backend switch).
+
+Example:
+    table = report.write_report(
+        ["/tmp/lenet300/seed0", "/tmp/lenet300/seed1"], "docs/results",
+        one_shot_workdirs=["/tmp/lenet300/oneshot_seed0"])
+    table["rows"][3]["ticket"]["test_accuracy"]["mean"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import figure
+from matplotlib import ticker
+
+from keras_lottery import files
+from keras_lottery import lottery
+from keras_lottery import paths
+from keras_lottery import pruning
+
+# Series of a report, in the order of its columns. "ticket" is the lottery
+# run itself; "one_shot" the lottery runs of `one_shot_workdirs`.
+SERIES = ("ticket", *paths.CONTROLS, "one_shot")
+LABELS = {
+    "ticket": "Winning ticket (iterative)",
+    "random_reinit": "Random reinit",
+    "random_prune": "Random prune",
+    "one_shot": "Winning ticket (one-shot)",
+    "tfmot": "tfmot gradual pruning",
+}
+# Summary fields reported, with their titles.
+METRICS = {
+    "test_accuracy": "Test accuracy at early stop (%)",
+    "early_stop_step": "Early-stop iteration",
+    "final_test_accuracy": "Test accuracy at end of training (%)",
+}
+ERROR_BARS = ("std", "range")
+# Config fields that may differ between the runs of one report.
+IGNORED_FIELDS = ("seed", *lottery.RESUMABLE_FIELDS)
+# A tfmot point sits in a round's row when their remaining fractions differ
+# by at most this (relative): the baseline prunes to a rounded sparsity.
+TFMOT_TOLERANCE = 0.02
+# At most this many rounds in `curves.png`.
+CURVE_ROUNDS = 6
+
+_STYLES = {
+    "ticket": {"color": "tab:blue", "marker": "o"},
+    "random_reinit": {"color": "tab:orange", "marker": "s",
+                      "linestyle": "--"},
+    "random_prune": {"color": "tab:green", "marker": "^", "linestyle": "--"},
+    "one_shot": {"color": "tab:red", "marker": "D"},
+    "tfmot": {"color": "black", "marker": "*", "linestyle": "none",
+              "markersize": 10},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One lottery workdir as the report reads it.
+
+    Attributes:
+        workdir: the folder.
+        config: its `config.json`.
+        summaries: `summary.json` entries by series: `"ticket"` for the run
+            itself, and each control of `paths.CONTROLS` that has a summary.
+    """
+
+    workdir: str
+    config: dict[str, Any]
+    summaries: dict[str, list[dict[str, Any]]]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+
+def load_run(workdir: str, name: str = "workdirs") -> Run:
+    """Reads a workdir's config, summary and controls' summaries.
+
+    Args:
+        workdir: a lottery workdir (see `keras_lottery.paths`).
+        name: the argument `workdir` came from, for error messages.
+
+    Returns:
+        The run. A control without `summary.json` is left out.
+
+    Raises:
+        ValueError: if `workdir` is missing, holds no lottery run, has no
+            `summary.json`, or a file is damaged.
+    """
+    if not os.path.isdir(workdir):
+        raise ValueError(
+            f"`{name}` names a folder that does not exist. "
+            f"Received: {workdir!r}")
+    if not os.path.exists(paths.config_file(workdir)):
+        raise ValueError(
+            f"`{name}` names a folder that holds no lottery run (no "
+            f"config.json). Received: {workdir!r}")
+    if not os.path.exists(paths.summary_file(workdir)):
+        raise ValueError(
+            f"`{name}` names a run without summary.json: it has not run to "
+            "the end; rerun `python -m binaries.lottery` on it. "
+            f"Received: {workdir!r}")
+    config = files.read_json(paths.config_file(workdir))
+    if not isinstance(config, dict) or "seed" not in config:
+        raise ValueError(
+            f"{paths.config_file(workdir)} is not a lottery config (no "
+            "`seed`).")
+    summaries = {"ticket": _read_summary(paths.summary_file(workdir))}
+    for control in paths.CONTROLS:
+        path = paths.summary_file(paths.control_workdir(workdir, control))
+        if os.path.exists(path):
+            summaries[control] = _read_summary(path)
+    return Run(workdir, config, summaries)
+
+
+def load_runs(workdirs: Sequence[str], name: str = "workdirs",
+              ignore: Sequence[str] = IGNORED_FIELDS) -> list[Run]:
+    """Loads the runs of one experiment and checks that they agree.
+
+    Args:
+        workdirs: one workdir per seed.
+        name: the argument `workdirs` came from, for error messages.
+        ignore: dotted config fields that may differ between the runs.
+
+    Returns:
+        The runs, sorted by seed.
+
+    Raises:
+        ValueError: for no workdir, a bad workdir (see `load_run`), two
+            runs of one seed, or runs whose configs differ in a field not
+            in `ignore` (the message names the fields).
+    """
+    if not workdirs:
+        raise ValueError(f"`{name}` must name at least one workdir. "
+                         f"Received: {name}={list(workdirs)!r}")
+    runs = [load_run(w, name) for w in workdirs]
+    check_same_config(runs, runs[0], name, ignore)
+    seen = {}
+    for run in runs:
+        if run.seed in seen:
+            raise ValueError(
+                f"`{name}` holds two runs of seed {run.seed}: "
+                f"{seen[run.seed]!r} and {run.workdir!r}.")
+        seen[run.seed] = run.workdir
+    return sorted(runs, key=lambda run: run.seed)
+
+
+def check_same_config(runs: Sequence[Run], reference: Run, name: str,
+                      ignore: Sequence[str] = IGNORED_FIELDS) -> None:
+    """Raises ValueError naming the fields in which a run's config differs.
+
+    Args:
+        runs: the runs to check.
+        reference: the run they must agree with.
+        name: the argument `runs` came from, for the message.
+        ignore: dotted config fields that may differ.
+    """
+    want = _flatten(reference.config)
+    for run in runs:
+        held = _flatten(run.config)
+        differ = [
+            f"{field}={held.get(field)!r} in {run.workdir!r} but "
+            f"{want.get(field)!r} in {reference.workdir!r}"
+            for field in sorted(set(want) | set(held))
+            if field not in ignore and held.get(field) != want.get(field)
+        ]
+        if differ:
+            raise ValueError(
+                f"`{name}` must be runs of one config, differing only in "
+                f"{', '.join(ignore)}. Differences: {'; '.join(differ)}.")
+
+
+def summarize(values: Sequence[float], seeds: Sequence[int]
+              ) -> dict[str, Any]:
+    """Mean, sample std (None for one value), min, max and n of `values`.
+
+    Args:
+        values: one value per seed.
+        seeds: the seeds, in the order of `values`.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(np.mean(array)),
+        "std": float(np.std(array, ddof=1)) if len(array) > 1 else None,
+        "min": float(np.min(array)),
+        "max": float(np.max(array)),
+        "n": len(array),
+        "values": [float(v) for v in array],
+        "seeds": list(seeds),
+    }
+
+
+def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
+                tfmot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Computes the report's numbers: one row per round.
+
+    Args:
+        runs: the iterative runs, one per seed (see `load_runs`).
+        one_shot_runs: one-shot runs of the same experiment, or none.
+        tfmot: a baseline as `load_tfmot` returns it, or None.
+
+    Returns:
+        `{"rows": [...], "series": [...], ...}`. Each row has `round`,
+        `remaining_fraction`, and for each series in `series` either None
+        (no seed has the round) or `{metric: summarize(...)}` for each of
+        `METRICS`; and `tfmot`: the baseline point at this sparsity or None.
+
+    Raises:
+        ValueError: when two runs keep different fractions of the weights in
+            one round.
+    """
+    sources = [(series, run, entries) for run in runs
+               for series, entries in run.summaries.items()]
+    sources += [("one_shot", run, run.summaries["ticket"])
+                for run in one_shot_runs]
+    remaining = {}
+    for series, run, entries in sources:
+        where = f"{run.workdir!r} ({series})"
+        for entry in entries:
+            fraction = entry["remaining_fraction"]
+            held = remaining.setdefault(entry["round"], (fraction, where))
+            if not math.isclose(held[0], fraction, rel_tol=1e-9):
+                raise ValueError(
+                    f"Round {entry['round']} keeps {fraction!r} of the "
+                    f"weights in {where} but {held[0]!r} in {held[1]}: the "
+                    "runs do not prune alike.")
+    present = [s for s in SERIES if any(src[0] == s for src in sources)]
+    points = tfmot["points"] if tfmot else []
+    rows = []
+    for round_index in sorted(remaining):
+        row = {"round": round_index,
+               "remaining_fraction": remaining[round_index][0]}
+        for series in present:
+            found = [(run.seed, entry) for s, run, entries in sources
+                     if s == series for entry in entries
+                     if entry["round"] == round_index]
+            row[series] = {
+                metric: summarize([e[metric] for _, e in found],
+                                  [seed for seed, _ in found])
+                for metric in METRICS
+            } if found else None
+        rows.append(row)
+    for point in points:
+        row = min(rows, key=lambda r: _log_distance(
+            r["remaining_fraction"], point["remaining_fraction"]))
+        if _log_distance(row["remaining_fraction"],
+                         point["remaining_fraction"]) <= math.log1p(
+                TFMOT_TOLERANCE) and row.get("tfmot") is None:
+            row["tfmot"] = point
+    for row in rows:
+        row.setdefault("tfmot", None)
+    config = {k: v for k, v in runs[0].config.items() if k != "seed"}
+    return {
+        "title": f"{config['model']['name']} on {config['data']['name']}",
+        "workdirs": [run.workdir for run in runs],
+        "seeds": [run.seed for run in runs],
+        "one_shot_workdirs": [run.workdir for run in one_shot_runs],
+        "one_shot_seeds": [run.seed for run in one_shot_runs],
+        "series": present,
+        "tfmot": {k: v for k, v in tfmot.items() if k != "points"}
+        if tfmot else None,
+        "tfmot_points": points,
+        "config": config,
+        "rows": rows,
+    }
+
+
+def load_tfmot(path: str) -> dict[str, Any]:
+    """Reads a baseline written by `benchmarks/tfmot_baseline.py`.
+
+    Args:
+        path: its JSON file.
+
+    Returns:
+        Its header fields (machine, date, steps, versions...) and `points`:
+        one per final sparsity, sparsest last, each with `final_sparsity`,
+        `remaining_fraction` (1 - final sparsity) and `test_accuracy` (see
+        `summarize`, over the baseline's seeds).
+
+    Raises:
+        ValueError: if the file is missing, damaged or holds no runs.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"`tfmot` names a file that does not exist. "
+                         f"Received: {path!r}")
+    data = files.read_json(path)
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not runs or not all(
+            isinstance(r, dict) and {"final_sparsity", "seed",
+                                     "test_accuracy"} <= set(r)
+            for r in runs):
+        raise ValueError(
+            f"{path} is not a tfmot baseline: it needs `runs`, a non-empty "
+            "list of {final_sparsity, seed, test_accuracy}.")
+    by_sparsity = {}
+    for r in sorted(runs, key=lambda r: (r["final_sparsity"], r["seed"])):
+        by_sparsity.setdefault(r["final_sparsity"], []).append(r)
+    header = {k: v for k, v in data.items() if k != "runs"}
+    header["path"] = path
+    header["points"] = [
+        {"final_sparsity": s, "remaining_fraction": 1.0 - s,
+         "test_accuracy": summarize([r["test_accuracy"] for r in group],
+                                    [r["seed"] for r in group])}
+        for s, group in sorted(by_sparsity.items())
+    ]
+    return header
+
+
+def format_markdown(table: dict[str, Any]) -> str:
+    """The report's tables in Markdown, one per metric of `METRICS`.
+
+    Cells are `mean ± std` over seeds; `(n=k)` marks a cell with fewer
+    seeds than the report has; `—` a round that no seed of the series has.
+    """
+    expected = {s: len(table["seeds"]) for s in SERIES}
+    expected["one_shot"] = len(table["one_shot_seeds"])
+    tfmot = table["tfmot"]
+    lines = [
+        f"# {table['title']}: lottery-ticket results",
+        "",
+        f"Mean ± std over seeds {_join(table['seeds'])} "
+        f"(`{'`, `'.join(table['workdirs'])}`).",
+    ]
+    if table["one_shot_seeds"]:
+        lines.append(
+            f"One-shot: seeds {_join(table['one_shot_seeds'])} "
+            f"(`{'`, `'.join(table['one_shot_workdirs'])}`).")
+    config = table["config"]
+    lines.append(
+        f"{config['train']['num_steps']:,} iterations per round, batch "
+        f"{config['train']['batch_size']}, {config['train']['optimizer']} "
+        f"{config['train']['learning_rate']}; pruning "
+        f"{config['prune']['fraction_per_round']:g} per round "
+        f"({config['prune']['scope']}), rewind step "
+        f"{config['prune']['rewind_step']}. `(n=k)`: only k seeds have the "
+        "round.")
+    if tfmot:
+        lines.append(
+            f"tfmot: `{tfmot['path']}` ({tfmot.get('machine', '?')}), "
+            f"{tfmot.get('settings', {}).get('steps', '?')} iterations, "
+            "polynomial decay from 0 to the final sparsity; its accuracy is "
+            "at the end of training (no early stopping) and sits in the row "
+            "of the nearest remaining fraction (within "
+            f"{TFMOT_TOLERANCE:.0%}).")
+    for metric, title in METRICS.items():
+        columns = list(table["series"])
+        with_tfmot = tfmot is not None and metric != "early_stop_step"
+        header = ["Round", "Remaining %"] + [LABELS[s] for s in columns]
+        if with_tfmot:
+            header.append(LABELS["tfmot"])
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "---|" * len(header)]
+        for row in table["rows"]:
+            cells = [str(row["round"]),
+                     f"{100 * row['remaining_fraction']:.3g}"]
+            for series in columns:
+                stats = row[series][metric] if row[series] else None
+                cells.append(_cell(stats, metric, expected[series]))
+            if with_tfmot:
+                point = row["tfmot"]
+                cells.append(_cell(
+                    point["test_accuracy"], metric,
+                    point["test_accuracy"]["n"]) if point else "—")
+            lines.append("| " + " | ".join(cells) + " |")
+    unmatched = [p for p in table["tfmot_points"]
+                 if not any(r["tfmot"] is p for r in table["rows"])]
+    if unmatched:
+        lines += ["", "tfmot points at no round's sparsity: " + ", ".join(
+            f"{100 * p['remaining_fraction']:.3g}% remaining: "
+            f"{_cell(p['test_accuracy'], 'test_accuracy', 0)}"
+            for p in unmatched) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_series(table: dict[str, Any], series: Sequence[str], path: str,
+                error_bars: str = "std") -> None:
+    """Draws early-stop iteration and both accuracies vs remaining %.
+
+    Three panels as in Frankle & Carbin's Figure 4; the tfmot baseline's
+    points, if any, on both accuracy panels.
+
+    Args:
+        table: as `build_table` returns it.
+        series: which of `table["series"]` to draw.
+        path: the PNG file to write.
+        error_bars: `"std"` (± one std over seeds) or `"range"` (min to
+            max over seeds, as the paper draws them).
+    """
+    pruning.check_choice("error_bars", error_bars, ERROR_BARS)
+    fig = figure.Figure(figsize=(15, 4.5), dpi=100, layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, metric in zip(axes, ("early_stop_step", "test_accuracy",
+                                 "final_test_accuracy")):
+        scale = 1 if metric == "early_stop_step" else 100
+        for name in series:
+            rows = [r for r in table["rows"] if r.get(name)]
+            if rows:
+                _errorbar(ax, [r["remaining_fraction"] for r in rows],
+                          [r[name][metric] for r in rows], scale,
+                          error_bars, LABELS[name], _STYLES[name])
+        if metric != "early_stop_step" and table["tfmot_points"]:
+            points = table["tfmot_points"]
+            _errorbar(ax, [p["remaining_fraction"] for p in points],
+                      [p["test_accuracy"] for p in points], scale,
+                      error_bars, LABELS["tfmot"] + " (end of training)",
+                      _STYLES["tfmot"])
+        _remaining_axis(
+            ax, [r["remaining_fraction"] for r in table["rows"]],
+            [p["remaining_fraction"] for p in table["tfmot_points"]])
+        ax.set_title(METRICS[metric])
+        ax.set_ylabel(METRICS[metric])
+        ax.grid(True, which="major", alpha=0.3)
+    # The accuracy panel is the one with every series, tfmot included.
+    axes[1].legend(loc="best", fontsize="small")
+    bars = "± std" if error_bars == "std" else "min–max"
+    fig.suptitle(f"{table['title']}: mean over seeds, error bars {bars}")
+    _save(fig, path)
+
+
+def plot_curves(runs: Sequence[Run], table: dict[str, Any], path: str
+                ) -> bool:
+    """Draws the ticket's test accuracy during training at a few rounds.
+
+    As Frankle & Carbin's Figure 3: one line per round (mean over the seeds
+    whose `metrics.json` has the round), a band of ± one std.
+
+    Args:
+        runs: the iterative runs.
+        table: as `build_table` returns it, for the rounds' sparsities.
+        path: the PNG file to write.
+
+    Returns:
+        Whether a figure was written (False when no round has a history).
+    """
+    rows = [r for r in table["rows"] if r.get("ticket")]
+    picked = _spread([r["remaining_fraction"] for r in rows], CURVE_ROUNDS)
+    fig = figure.Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    drawn = False
+    for row in rows:
+        if row["remaining_fraction"] not in picked:
+            continue
+        curves = {}
+        for run in runs:
+            metrics_path = paths.metrics_file(run.workdir, row["round"])
+            if not os.path.exists(metrics_path):
+                continue
+            for record in files.read_json(metrics_path).get("history", []):
+                curves.setdefault(record["step"], []).append(
+                    record["test_accuracy"])
+        if not curves:
+            continue
+        steps = sorted(curves)
+        mean = np.array([100 * np.mean(curves[s]) for s in steps])
+        std = np.array([100 * np.std(curves[s], ddof=1)
+                        if len(curves[s]) > 1 else 0.0 for s in steps])
+        line, = ax.plot(steps, mean, label=(
+            f"{100 * row['remaining_fraction']:.3g}% remaining "
+            f"(round {row['round']})"))
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2,
+                        color=line.get_color(), linewidth=0)
+        drawn = True
+    if not drawn:
+        return False
+    ax.set_xlabel("Training iterations")
+    ax.set_ylabel("Test accuracy (%)")
+    ax.set_title(f"{table['title']}: winning tickets during training")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    _save(fig, path)
+    return True
+
+
+def write_report(workdirs: Sequence[str], output: str,
+                 one_shot_workdirs: Sequence[str] = (),
+                 tfmot: str | None = None,
+                 error_bars: str = "std") -> dict[str, Any]:
+    """Reads the runs and writes the report's tables and plots to `output`.
+
+    Args:
+        workdirs: the iterative runs, one workdir per seed; their controls
+            are read from `controls/` when present.
+        output: the folder to write into; created if missing.
+        one_shot_workdirs: one-shot runs of the same config (but
+            `prune.mode="one_shot"`), one per seed, or none.
+        tfmot: the JSON file of `benchmarks/tfmot_baseline.py`, or None.
+        error_bars: `"std"` or `"range"` (see `plot_series`).
+
+    Returns:
+        The table, as written to `report.json`, with `files`: the paths
+        written.
+
+    Raises:
+        ValueError: for bad input (see `load_runs`, `load_tfmot`), one-shot
+            runs of another config, or an `output` that cannot be written.
+
+    Example:
+        report.write_report(["w/seed0", "w/seed1", "w/seed2"], "docs/results")
+    """
+    pruning.check_choice("error_bars", error_bars, ERROR_BARS)
+    runs = load_runs(workdirs)
+    one_shot_runs = []
+    if one_shot_workdirs:
+        one_shot_runs = load_runs(one_shot_workdirs, "one_shot_workdirs")
+        for run in one_shot_runs:
+            if run.config["prune"]["mode"] != "one_shot":
+                raise ValueError(
+                    "`one_shot_workdirs` must be one-shot runs. Received: "
+                    f"{run.workdir!r} with prune.mode="
+                    f"{run.config['prune']['mode']!r}")
+        check_same_config(one_shot_runs, runs[0], "one_shot_workdirs",
+                          (*IGNORED_FIELDS, "prune.mode"))
+    baseline = load_tfmot(tfmot) if tfmot else None
+    table = build_table(runs, one_shot_runs, baseline)
+    try:
+        os.makedirs(output, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"`output` cannot be written: {e.strerror}. "
+                         f"Received: output={output!r}") from None
+    written = [os.path.join(output, "report.md"),
+               os.path.join(output, "report.json")]
+    with (files.atomic_path(written[0]) as tmp,
+          open(tmp, "w", encoding="utf-8") as f):
+        f.write(format_markdown(table))
+    controls = [s for s in table["series"] if s != "one_shot"]
+    written.append(os.path.join(output, "controls.png"))
+    plot_series(table, controls, written[-1], error_bars)
+    if one_shot_runs:
+        written.append(os.path.join(output, "one_shot.png"))
+        plot_series(table, ("ticket", "one_shot"), written[-1], error_bars)
+    if plot_curves(runs, table, os.path.join(output, "curves.png")):
+        written.append(os.path.join(output, "curves.png"))
+    table["files"] = written
+    files.write_json(written[1], table)
+    return table
+
+
+def _read_summary(path: str) -> list[dict[str, Any]]:
+    entries = files.read_json(path)
+    keys = {"round", "remaining_fraction", *METRICS}
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and keys <= set(e) for e in entries):
+        raise ValueError(
+            f"{path} is not a lottery summary: it needs a list of entries "
+            f"with {', '.join(sorted(keys))}.")
+    return entries
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _log_distance(a: float, b: float) -> float:
+    return abs(math.log(a / b)) if a > 0 and b > 0 else math.inf
+
+
+def _join(values: Sequence[Any]) -> str:
+    return ", ".join(map(str, values))
+
+
+def _cell(stats: dict[str, Any] | None, metric: str, expected: int) -> str:
+    if stats is None:
+        return "—"
+    scale, digits = (1, 0) if metric == "early_stop_step" else (100, 2)
+    text = f"{scale * stats['mean']:,.{digits}f}"
+    if stats["std"] is not None:
+        text += f" ± {scale * stats['std']:,.{digits}f}"
+    if stats["n"] < expected:
+        text += f" (n={stats['n']})"
+    return text
+
+
+def _errorbar(ax, fractions, stats, scale, error_bars, label, style):
+    x = [100 * f for f in fractions]
+    y = np.array([scale * s["mean"] for s in stats])
+    if error_bars == "std":
+        spread = np.array([scale * (s["std"] or 0.0) for s in stats])
+        yerr = np.stack([spread, spread])
+    else:
+        yerr = np.stack([y - [scale * s["min"] for s in stats],
+                         [scale * s["max"] for s in stats] - y])
+    ax.errorbar(x, y, yerr=yerr, capsize=3, label=label, **style)
+
+
+def _remaining_axis(ax, fractions, others) -> None:
+    """A reversed log axis of percent remaining, ticked at the rounds.
+
+    `others` (more points drawn) only widen the axis.
+    """
+    ax.set_xscale("log")
+    ticks = sorted((100 * f for f in _spread(fractions, 8)), reverse=True)
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ticker.FixedFormatter(
+        [f"{t:.3g}" for t in ticks]))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    every = [100 * f for f in (*fractions, *others)]
+    ax.set_xlim(max(every) * 1.25, min(every) / 1.25)
+    ax.set_xlabel("Percent of weights remaining")
+
+
+def _spread(fractions: Sequence[float], count: int) -> list[float]:
+    """At most `count` of `fractions`, evenly spread on a log scale.
+
+    Always keeps the largest and the smallest.
+    """
+    values = sorted(set(fractions), reverse=True)
+    if len(values) <= count:
+        return values
+    logs = np.log(values)
+    targets = np.linspace(logs[0], logs[-1], count)
+    picked = {values[int(np.argmin(np.abs(logs - t)))] for t in targets}
+    return sorted(picked, reverse=True)
+
+
+def _save(fig: figure.Figure, path: str) -> None:
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
