@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
@@ -25,16 +24,21 @@ def machine() -> str:
             f"{os.cpu_count()} CPU cores, {platform.python_version()}")
 
 
-def interleaved(runs: dict[str, Callable[[], float]], repeats: int
+def interleaved(runs: dict[str, Callable[[], float]], repeats: int,
+                best: Callable[[list[float]], float] = max
                 ) -> dict[str, float]:
-    """Calls each `runs[name]()` (returning steps/s) in turn, `repeats`
-    times, and returns each one's median: interleaving spreads any change
-    in machine load over all of them alike."""
+    """Calls each `runs[name]()` in turn, `repeats` times, and returns each
+    one's best: `max` for rates (the default), `min` for times.
+
+    Interleaving spreads slow changes in machine load over all of them
+    alike; the best of several (as `timeit` takes the minimum time) drops
+    the measurements that another process interrupted.
+    """
     samples = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             samples[name].append(fn())
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return {name: best(s) for name, s in samples.items()}
 
 
 def rate(fn: Callable[[], None], steps: int) -> float:

@@ -314,7 +314,8 @@ def time_all(rows: list[dict], data: datasets.Splits) -> None:
                          else max(1, _CALLS.value // 10))
                 runs[(id(stats), batch_size)] = functools.partial(
                     median_latency, call, calls)
-    medians = common.interleaved(runs, _REPEATS.value)
+    medians = common.interleaved(runs, _REPEATS.value,
+                                  best=statistics.median)
     for row in rows:
         for key in ARTIFACTS:
             if key in row:

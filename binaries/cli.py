@@ -10,7 +10,8 @@ same for errors that `main` catches.
 import functools
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import NoReturn
 
 from absl import app

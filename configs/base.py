@@ -135,10 +135,12 @@ def shrink_for_smoke(
     scale = num_steps / config.train.num_steps
     config.train.warmup_steps = round(config.train.warmup_steps * scale)
     config.train.decay_steps = tuple(
-        round(step * scale) for step in config.train.decay_steps)
+        round(step * scale) for step in config.train.decay_steps
+    )
     if config.prune.rewind_step:
         config.prune.rewind_step = max(
-            1, round(config.prune.rewind_step * scale))
+            1, round(config.prune.rewind_step * scale)
+        )
     config.train.num_steps = num_steps
     config.train.batch_size = batch_size
     config.train.steps_per_loop = steps_per_loop

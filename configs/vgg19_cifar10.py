@@ -49,6 +49,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     if arg == "smoke":
         # Half the usual smoke run: 20M weights make each step and each
         # round's model file (300 MB) slow on a CPU.
-        base.shrink_for_smoke(config, num_steps=10, batch_size=8,
-                              every_steps=5, steps_per_loop=5)
+        base.shrink_for_smoke(
+            config, num_steps=10, batch_size=8, every_steps=5, steps_per_loop=5
+        )
     return config

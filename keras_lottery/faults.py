@@ -9,8 +9,9 @@ and nothing more.
 
     KERAS_LOTTERY_FAULT=<point>[@<n>]   SIGKILL at the n-th (default: 1st)
                                         time this process reaches <point>
-    KERAS_LOTTERY_FAULT=after:<seconds> SIGKILL that long after `arm()`
-                                        (a random moment, from a timer thread)
+
+Kills at random moments come from outside the process (the tests send
+SIGKILL themselves); these are the moments a random kill rarely hits.
 
 Points (see docs/RELIABILITY.md):
     train                  after each `steps_per_loop` chunk of steps
@@ -31,7 +32,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import threading
 
 ENV = "KERAS_LOTTERY_FAULT"
 
@@ -41,7 +41,7 @@ _hits: collections.Counter = collections.Counter()
 def point(name: str) -> None:
     """SIGKILLs this process if `KERAS_LOTTERY_FAULT` names this moment."""
     spec = os.environ.get(ENV)
-    if not spec or spec.startswith("after:"):
+    if not spec:
         return
     wanted, _, count = spec.partition("@")
     if wanted != name:
@@ -49,15 +49,6 @@ def point(name: str) -> None:
     _hits[name] += 1
     if _hits[name] == int(count or 1):
         _kill()
-
-
-def arm() -> None:
-    """Starts the timer of `KERAS_LOTTERY_FAULT=after:<seconds>`, if set."""
-    spec = os.environ.get(ENV, "")
-    if spec.startswith("after:"):
-        timer = threading.Timer(float(spec[len("after:"):]), _kill)
-        timer.daemon = True
-        timer.start()
 
 
 def _kill() -> None:

@@ -80,7 +80,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
         TrainingError: when the loss or a weight becomes NaN.
     """
     check_config(config)
-    faults.arm()
     with _held(workdir):
         claim_workdir(config, workdir)
         experiment = Experiment(config)

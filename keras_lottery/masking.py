@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import keras
+import tensorflow as tf
 
 # Public Keras has `keras.StatelessScope` but no way to ask for the scope in
 # force; the wrapper needs it to nest correctly inside one (symbolic calls,
@@ -10,6 +15,38 @@ import keras
 from keras.src.backend.common import stateless_scope as _stateless
 
 from keras_lottery import prunable
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def masked_gradients() -> Iterator[None]:
+    """Within this context, wrappers mask gradients instead of weights.
+
+    For a training loop that keeps pruned weights exactly 0 itself (as
+    `keras_lottery.training.Trainer` does: it zeroes them once, and a zero
+    gradient then never moves them): layers compute with the raw weights,
+    and the gradient of each masked weight is multiplied by its mask. This
+    skips the `weight * mask` product of the forward pass, and XLA fuses
+    the gradient's product into the matmul that makes it. Read when a
+    function is traced, so enter it inside the traced function.
+    """
+    previous = getattr(_local, "masked_gradients", False)
+    _local.masked_gradients = True
+    try:
+        yield
+    finally:
+        _local.masked_gradients = previous
+
+
+@tf.custom_gradient
+def _mask_gradient(weight, mask):
+    """The identity on `weight`, whose gradient is multiplied by `mask`."""
+
+    def gradient(upstream):
+        return upstream * mask, None
+
+    return tf.identity(weight), gradient
 
 
 @keras.saving.register_keras_serializable(package="keras_lottery")
@@ -118,10 +155,13 @@ class MaskedWrapper(keras.layers.Wrapper):
     def call(self, inputs, *args, **kwargs):
         if not self._masks:
             return self.layer(inputs, *args, **kwargs)
+        mask_weight = (_mask_gradient
+                       if getattr(_local, "masked_gradients", False)
+                       else keras.ops.multiply)
         outer = _stateless.get_stateless_scope()
         base = dict(outer.state_mapping) if outer is not None else {}
         mapping = [
-            (variable, variable.value * mask.value)
+            (variable, mask_weight(variable.value, mask.value))
             for variable, mask in zip(self._masked_variables, self._masks)
         ]
         with keras.StatelessScope(mapping, collect_losses=True) as scope:

@@ -21,12 +21,15 @@ from keras_lottery import paths
 from keras_lottery import pruning
 
 _CONFIG_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
+)
 # Modules in configs/ that are not configs to run.
 _HELPERS = ("base.py",)
 CONFIGS = sorted(
-    name[:-3] for name in os.listdir(_CONFIG_DIR)
-    if name.endswith(".py") and name not in _HELPERS)
+    name[:-3]
+    for name in os.listdir(_CONFIG_DIR)
+    if name.endswith(".py") and name not in _HELPERS
+)
 CIFAR10_CONFIGS = [name for name in CONFIGS if name.endswith("_cifar10")]
 
 # The numbers the papers give, as config fields. Frankle & Carbin (ICLR
@@ -34,53 +37,86 @@ CIFAR10_CONFIGS = [name for name in CONFIGS if name.endswith("_cifar10")]
 # the Lottery Ticket Hypothesis" (Frankle et al., 2019) for VGG-19 and
 # ResNet-20. SGD's weight decay 1e-4 is the L2 factor 1e-4 / 2.
 _FRANKLE_CARBIN = {
-    "train.optimizer": "adam", "train.batch_size": 60,
-    "train.schedule": "constant", "prune.scope": "layerwise",
-    "prune.mode": "iterative", "prune.method": "magnitude",
-    "prune.fraction_per_round": 0.2, "prune.output_fraction_per_round": 0.1,
-    "prune.rewind_step": 0, "data.validation_size": 5000,
-    "eval.every_steps": 100, "model.weight_decay": 0.0,
+    "train.optimizer": "adam",
+    "train.batch_size": 60,
+    "train.schedule": "constant",
+    "prune.scope": "layerwise",
+    "prune.mode": "iterative",
+    "prune.method": "magnitude",
+    "prune.fraction_per_round": 0.2,
+    "prune.output_fraction_per_round": 0.1,
+    "prune.rewind_step": 0,
+    "data.validation_size": 5000,
+    "eval.every_steps": 100,
+    "model.weight_decay": 0.0,
 }
 _STABILIZING = {
-    "train.optimizer": "momentum", "train.momentum": 0.9,
-    "train.schedule": "step", "train.decay_factor": 0.1,
-    "model.weight_decay": 1e-4 / 2, "train.weight_decay": 0.0,
-    "prune.scope": "global", "prune.mode": "iterative",
-    "prune.method": "magnitude", "prune.fraction_per_round": 0.2,
-    "data.validation_size": 5000, "data.normalization": "standardize",
+    "train.optimizer": "momentum",
+    "train.momentum": 0.9,
+    "train.schedule": "step",
+    "train.decay_factor": 0.1,
+    "model.weight_decay": 1e-4 / 2,
+    "train.weight_decay": 0.0,
+    "prune.scope": "global",
+    "prune.mode": "iterative",
+    "prune.method": "magnitude",
+    "prune.fraction_per_round": 0.2,
+    "data.validation_size": 5000,
+    "data.normalization": "standardize",
 }
 PAPER = {
     "lenet300_mnist": {
-        **_FRANKLE_CARBIN, "data.name": "mnist",
-        "model.name": "lenet_300_100", "train.learning_rate": 1.2e-3,
+        **_FRANKLE_CARBIN,
+        "data.name": "mnist",
+        "model.name": "lenet_300_100",
+        "train.learning_rate": 1.2e-3,
         "train.num_steps": 50_000,
     },
     "conv2_cifar10": {
-        **_FRANKLE_CARBIN, "data.name": "cifar10", "model.name": "conv2",
-        "train.learning_rate": 2e-4, "train.num_steps": 20_000,
+        **_FRANKLE_CARBIN,
+        "data.name": "cifar10",
+        "model.name": "conv2",
+        "train.learning_rate": 2e-4,
+        "train.num_steps": 20_000,
         "prune.conv_fraction_per_round": 0.1,
     },
     "conv4_cifar10": {
-        **_FRANKLE_CARBIN, "data.name": "cifar10", "model.name": "conv4",
-        "train.learning_rate": 3e-4, "train.num_steps": 25_000,
+        **_FRANKLE_CARBIN,
+        "data.name": "cifar10",
+        "model.name": "conv4",
+        "train.learning_rate": 3e-4,
+        "train.num_steps": 25_000,
         "prune.conv_fraction_per_round": 0.1,
     },
     "conv6_cifar10": {
-        **_FRANKLE_CARBIN, "data.name": "cifar10", "model.name": "conv6",
-        "train.learning_rate": 3e-4, "train.num_steps": 30_000,
+        **_FRANKLE_CARBIN,
+        "data.name": "cifar10",
+        "model.name": "conv6",
+        "train.learning_rate": 3e-4,
+        "train.num_steps": 30_000,
         "prune.conv_fraction_per_round": 0.15,
     },
     "vgg19_cifar10": {
-        **_STABILIZING, "data.name": "cifar10", "model.name": "vgg19",
-        "train.batch_size": 64, "train.learning_rate": 0.1,
-        "train.warmup_steps": 10_000, "train.num_steps": 112_480,
-        "train.decay_steps": (56_240, 84_360), "prune.rewind_step": 1000,
+        **_STABILIZING,
+        "data.name": "cifar10",
+        "model.name": "vgg19",
+        "train.batch_size": 64,
+        "train.learning_rate": 0.1,
+        "train.warmup_steps": 10_000,
+        "train.num_steps": 112_480,
+        "train.decay_steps": (56_240, 84_360),
+        "prune.rewind_step": 1000,
     },
     "resnet20_cifar10": {
-        **_STABILIZING, "data.name": "cifar10", "model.name": "resnet20",
-        "train.batch_size": 128, "train.learning_rate": 0.03,
-        "train.warmup_steps": 20_000, "train.num_steps": 30_000,
-        "train.decay_steps": (20_000, 25_000), "prune.rewind_step": 500,
+        **_STABILIZING,
+        "data.name": "cifar10",
+        "model.name": "resnet20",
+        "train.batch_size": 128,
+        "train.learning_rate": 0.03,
+        "train.warmup_steps": 20_000,
+        "train.num_steps": 30_000,
+        "train.decay_steps": (20_000, 25_000),
+        "prune.rewind_step": 500,
     },
 }
 
@@ -106,7 +142,7 @@ def _fields(tree, prefix=""):
 
 
 def test_every_config_has_paper_numbers():
-    assert CONFIGS == sorted(PAPER)
+    assert sorted(PAPER) == CONFIGS
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -144,11 +180,14 @@ def test_step_counts_follow_from_epochs(name):
     config = _module(name).get_config()
     train = config.train
     steps_per_epoch = (50_000 - config.data.validation_size) // (
-        train.batch_size)
+        train.batch_size
+    )
     if name == "vgg19_cifar10":
         assert train.num_steps == 160 * steps_per_epoch
-        assert train.decay_steps == (80 * steps_per_epoch,
-                                     120 * steps_per_epoch)
+        assert train.decay_steps == (
+            80 * steps_per_epoch,
+            120 * steps_per_epoch,
+        )
     assert 0 < config.prune.rewind_step < train.decay_steps[0]
     assert train.warmup_steps <= train.decay_steps[0] < train.num_steps
 
@@ -159,8 +198,14 @@ def test_smoke_keeps_the_recipe_and_shrinks_the_run(name):
     smoke = _module(name).get_config("smoke")
     for key in PAPER[name]:
         if key.split(".")[1] not in (
-                "batch_size", "num_steps", "validation_size", "every_steps",
-                "warmup_steps", "decay_steps", "rewind_step"):
+            "batch_size",
+            "num_steps",
+            "validation_size",
+            "every_steps",
+            "warmup_steps",
+            "decay_steps",
+            "rewind_step",
+        ):
             assert _get(smoke, key) == _get(full, key), key
     steps = smoke.train.num_steps
     assert steps <= 300 and 2 <= smoke.prune.num_rounds <= 3
@@ -185,9 +230,10 @@ def test_docstring_gives_the_command(name):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_unknown_variant_raises(name):
     with pytest.raises(
-            ValueError,
-            match=r"Unknown config variant\. Received: 'smok'; known: "
-                  r"'smoke'"):
+        ValueError,
+        match=r"Unknown config variant\. Received: 'smok'; known: "
+        r"'smoke'",
+    ):
         _module(name).get_config("smok")
 
 
@@ -198,13 +244,16 @@ def test_command_line_loads_and_overrides(name):
     # As binaries/lottery.py loads it: by path, locked, with overrides;
     # conv_fraction_per_round starts as None and still takes a float.
     argv = [
-        "lottery", f"--config={_CONFIG_DIR}/{name}.py:smoke",
-        "--config.data.dir=/data", "--config.prune.conv_fraction_per_round=0.3",
+        "lottery",
+        f"--config={_CONFIG_DIR}/{name}.py:smoke",
+        "--config.data.dir=/data",
+        "--config.prune.conv_fraction_per_round=0.3",
     ]
     values = flags.FlagValues()
     # Override flags are defined from the argv the config flag is given.
-    config_flags.DEFINE_config_file("config", None, "", flag_values=values,
-                                    lock_config=True, sys_argv=argv)
+    config_flags.DEFINE_config_file(
+        "config", None, "", flag_values=values, lock_config=True, sys_argv=argv
+    )
     values(argv)
     config = values.config
     assert config.is_locked
@@ -250,8 +299,10 @@ def _rate(config, key):
 
 
 def _masks(workdir, num_rounds):
-    return [files.read_arrays(paths.masks_file(workdir, r))
-            for r in range(num_rounds + 1)]
+    return [
+        files.read_arrays(paths.masks_file(workdir, r))
+        for r in range(num_rounds + 1)
+    ]
 
 
 def _check_rounds(config, summary, workdir):
@@ -274,7 +325,8 @@ def _check_rounds(config, summary, workdir):
         assert summary[r]["remaining_fraction"] == pytest.approx(kept / total)
         if config.prune.scope == "global":
             assert kept == pruning.remaining_after(
-                total, config.prune.fraction_per_round, r)
+                total, config.prune.fraction_per_round, r
+            )
     return masks
 
 
@@ -282,7 +334,8 @@ def _check_layer_counts(config, masks, keys):
     for r, round_masks in enumerate(masks):
         for key in keys:
             want = pruning.remaining_after(
-                round_masks[key].size, _rate(config, key), r)
+                round_masks[key].size, _rate(config, key), r
+            )
             assert np.count_nonzero(round_masks[key]) == want, (r, key)
 
 
@@ -294,8 +347,7 @@ def test_lenet_smoke_runs(mnist_dir, tmp_path):
 
 
 def test_resnet20_smoke_runs_globally(cifar10_dir, tmp_path):
-    config, summary = _run_smoke("resnet20_cifar10", cifar10_dir,
-                                 str(tmp_path))
+    config, summary = _run_smoke("resnet20_cifar10", cifar10_dir, str(tmp_path))
     masks = _check_rounds(config, summary, str(tmp_path))
     # Global ranking: layers keep different fractions, the output included.
     kept = {key: np.count_nonzero(m) / m.size for key, m in masks[1].items()}
@@ -306,7 +358,12 @@ def test_resnet20_smoke_runs_globally(cifar10_dir, tmp_path):
 def test_conv2_smoke_runs_with_conv_rate(cifar10_dir, tmp_path):
     config, summary = _run_smoke("conv2_cifar10", cifar10_dir, str(tmp_path))
     masks = _check_rounds(config, summary, str(tmp_path))
-    assert sorted(masks[0]) == ["conv1/kernel", "conv2/kernel", "fc1/kernel",
-                                "fc2/kernel", "output/kernel"]
+    assert sorted(masks[0]) == [
+        "conv1/kernel",
+        "conv2/kernel",
+        "fc1/kernel",
+        "fc2/kernel",
+        "output/kernel",
+    ]
     # Conv layers at 10%, fully-connected ones at 20%, the output at 10%.
     _check_layer_counts(config, masks, masks[0])

@@ -136,12 +136,15 @@ def check_nothing_half_written(workdir, done):
         if not os.path.exists(paths.metrics_file(workdir, r)):
             assert r not in done, f"round {r} was done and is not now"
             continue
-        hashes = {
-            path: hashlib.sha256(open(path, "rb").read()).hexdigest()
-            for path in (paths.masks_file(workdir, r),
-                         paths.model_file(workdir, r),
-                         paths.metrics_file(workdir, r))}
+        hashes = {path: _sha256(path) for path in (
+            paths.masks_file(workdir, r), paths.model_file(workdir, r),
+            paths.metrics_file(workdir, r))}
         assert done.setdefault(r, hashes) == hashes, f"round {r} changed"
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def leftovers(workdir):
@@ -251,8 +254,8 @@ def test_remove_stale_clears_temporaries_and_restores_a_moved_folder(
 
 def test_a_workdir_is_held_by_one_process_at_a_time(tmp_path):
     lock = str(tmp_path / "lock")
-    with files.exclusive(lock):
-        with pytest.raises(BlockingIOError), files.exclusive(lock):
-            pass
+    with (files.exclusive(lock), pytest.raises(BlockingIOError),
+          files.exclusive(lock)):
+        pass
     with files.exclusive(lock):  # released when the holder let go
         pass
