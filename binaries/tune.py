@@ -11,12 +11,10 @@ the same command in every process with KERASTUNER_TUNER_ID (chief, tuner0,
 ...), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from binaries import cli
 from keras_lottery import tuning
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -31,14 +29,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # cli.parse_flags refuses stray arguments
     try:
         tuning.search(_CONFIG.value, _WORKDIR.value, _TUNER.value,
                       _MAX_TRIALS.value)
-    except (ValueError, tuning.SearchError) as e:
-        sys.exit(f"tune: {e}")
+    except (ValueError, OSError, tuning.SearchError) as e:
+        cli.fail("tune", e)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, "tune", config_flags=["config"])

@@ -187,12 +187,21 @@ def check_same_config(runs: Sequence[Run], reference: Run, name: str,
             f"{field}={held.get(field)!r} in {run.workdir!r} but "
             f"{want.get(field)!r} in {reference.workdir!r}"
             for field in sorted(set(want) | set(held))
-            if field not in ignore and held.get(field) != want.get(field)
+            if not _ignored(field, ignore)
+            and held.get(field) != want.get(field)
         ]
         if differ:
+            shown = ", ".join(f"{f}*" if f.endswith(".") else f
+                              for f in ignore)
             raise ValueError(
                 f"`{name}` must be runs of one config, differing only in "
-                f"{', '.join(ignore)}. Differences: {'; '.join(differ)}.")
+                f"{shown}. Differences: {'; '.join(differ)}.")
+
+
+def _ignored(field: str, ignore: Sequence[str]) -> bool:
+    """Whether `field` is in `ignore`; entries ending in "." are prefixes."""
+    return any(field == f or (f.endswith(".") and field.startswith(f))
+               for f in ignore)
 
 
 def summarize(values: Sequence[float], seeds: Sequence[int]

@@ -301,7 +301,7 @@ ERRORS = [
     (_bad_summary, r"summary\.json is not a lottery summary: it needs a "
                    r"list of entries with early_stop_step"),
     (_other_config, r"`workdirs` must be runs of one config, differing "
-                    r"only in seed, data\.dir, .*Differences: "
+                    r"only in seed, tune\.\*, data\.dir, .*Differences: "
                     r"train\.learning_rate=0\.1 in '.*b' but 0\.0012 in"),
     (_same_seed, r"`workdirs` holds two runs of seed 0: '.*a' and '.*b'"),
     (_not_one_shot, r"`one_shot_workdirs` must be one-shot runs\. "
