@@ -7,14 +7,21 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from keras_lottery import datasets
+if TYPE_CHECKING:
+    from keras_lottery import datasets
 
 MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                          "data", "mnist")
 
 
 def mnist(data_dir: str = MNIST_DIR) -> datasets.Splits:
+    """Real MNIST as `keras_lottery.datasets.Splits` (5,000 validation)."""
+    # Imported here: keras_lottery imports Keras 3, and the tfmot baseline,
+    # which uses the rest of this module, must not.
+    from keras_lottery import datasets
+
     return datasets.load("mnist", data_dir, validation_size=5000, seed=0)
 
 

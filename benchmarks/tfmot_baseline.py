@@ -33,7 +33,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import struct
 import sys
@@ -44,17 +43,17 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from benchmarks import common
+
 # TensorFlow and tfmot are imported inside the functions that use them, so
 # that a wrong environment is refused at once, before TensorFlow loads (and
 # TF_USE_LEGACY_KERAS must be set before `tf.keras` is first touched).
 
-_MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                          "data", "mnist")
 # 1 - the total remaining fraction of the lottery run of
 # configs/lenet300_mnist.py at rounds 3, 7, 12, 15 and 18.
 _SPARSITIES = ("0.4872", "0.7893", "0.9305", "0.9642", "0.9815")
 
-_DATA_DIR = flags.DEFINE_string("data_dir", _MNIST_DIR,
+_DATA_DIR = flags.DEFINE_string("data_dir", common.MNIST_DIR,
                                 "Folder of the four MNIST IDX files.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/tfmot.json",
                               "The JSON file to write (and resume).")
@@ -172,7 +171,8 @@ def _resume(path: str, settings: dict) -> dict:
         runs = held["runs"]
     else:
         runs = []
-    return {"machine": _machine(), "date": datetime.date.today().isoformat(),
+    return {"machine": common.machine(),
+            "date": datetime.date.today().isoformat(),
             "versions": _versions(), "settings": fixed, "runs": runs}
 
 
@@ -305,11 +305,6 @@ def _versions() -> dict:
         "tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")}
 
 
-def _machine() -> str:
-    # As benchmarks.common.machine(), which this script cannot import (it
-    # imports keras_lottery, hence Keras 3).
-    return (f"{datetime.date.today().isoformat()}, {platform.machine()}, "
-            f"{os.cpu_count()} CPU cores, {platform.python_version()}")
 
 
 if __name__ == "__main__":
