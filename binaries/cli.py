@@ -95,3 +95,14 @@ def _without_traceback(message: str) -> str:
         first = lines[0].replace("Error whilst parsing config file:", "")
         return f"{first.rstrip(': ')}: {lines[-1]}"
     return lines[0] if lines else message
+
+
+def parse_ints(name: str, values: Sequence[str]) -> list[int]:
+    """`["3", "7"]` -> `[3, 7]`; a ValueError naming flag `name` if not ints.
+    """
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        raise ValueError(
+            f"`--{name}` must be a comma-separated list of integers. "
+            f"Received: --{name}={','.join(values)}") from None

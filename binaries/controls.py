@@ -1,7 +1,8 @@
 r"""Runs a control of a finished lottery run, in WORKDIR/controls/CONTROL.
 
   python -m binaries.controls --workdir=/tmp/lenet300 --control=random_reinit
-  python -m binaries.controls --workdir=/tmp/lenet300 --control=random_prune
+  python -m binaries.controls --workdir=/tmp/lenet300 --control=random_prune \
+      --rounds=3,7,12,15,18
 """
 
 from absl import app
@@ -14,6 +15,9 @@ from keras_lottery import paths
 _WORKDIR = flags.DEFINE_string("workdir", None, "A lottery run's workdir.")
 _CONTROL = flags.DEFINE_enum("control", None, list(paths.CONTROLS),
                              "Which control to run.")
+_ROUNDS = flags.DEFINE_list(
+    "rounds", [], "The run's rounds to run the control at, e.g. 3,7,12 "
+    "(default: every done round).")
 flags.mark_flags_as_required(["workdir", "control"])
 
 
@@ -21,7 +25,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        lottery.run_control(_WORKDIR.value, _CONTROL.value)
+        rounds = cli.parse_ints("rounds", _ROUNDS.value)
+        lottery.run_control(_WORKDIR.value, _CONTROL.value, rounds)
     except (ValueError, lottery.TrainingError, OSError) as e:
         cli.fail("controls", e)
 

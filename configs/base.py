@@ -77,6 +77,11 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict()
     config.eval.every_steps = 100
     config.eval.batch_size = 5000
+    # When the test set is evaluated: "every" evaluation, or "best": only
+    # where the validation loss reaches a new minimum, and at the end. Both
+    # give the same early-stop and final test accuracies; "best" skips most
+    # test passes (LeNet-300-100 on MNIST: 2/3 of the evaluation compute).
+    config.eval.test_at = "every"
 
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot
@@ -87,6 +92,9 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # Conv layers' rate, layerwise only; None: fraction_per_round.
     config.prune.conv_fraction_per_round = config_dict.placeholder(float)
     config.prune.num_rounds = 18  # rounds after the dense round 0
+    # one_shot mode: the rounds (sparsities) to train after round 0, each
+    # pruned straight from the dense weights; () trains every round.
+    config.prune.one_shot_rounds = ()
     config.prune.rewind_step = 0  # k > 0: late rewinding to step k
 
     config.export = ml_collections.ConfigDict()

@@ -27,6 +27,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 
 import keras
 import ml_collections
@@ -46,13 +47,14 @@ from keras_lottery import training
 from keras_lottery import wrapping
 
 MODES = ("iterative", "one_shot")
+TEST_AT = ("every", "best")  # eval.test_at
 # Fields that may change between runs on one workdir: they change where
 # and how fast a run goes, not what it computes. Prefixes end in ".".
 RESUMABLE_FIELDS = (
     "tune.",  # the search space; a lottery run does not read it
     "data.dir", "train.strategy", "train.tpu", "train.jit_compile",
     "train.steps_per_loop", "train.checkpoint_every_steps",
-    "eval.batch_size", "export.enabled",
+    "eval.batch_size", "eval.test_at", "export.enabled",
 )
 
 
@@ -83,7 +85,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     with _held(workdir):
         claim_workdir(config, workdir)
         experiment = Experiment(config)
-        rounds = range(config.prune.num_rounds + 1)
+        rounds = trained_rounds(config.prune)
         for round_index in rounds:
             if _is_done(workdir, round_index):
                 logging.info("Round %d is done; skipping it.", round_index)
@@ -94,11 +96,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                                   round_index))
         summary = write_summary(workdir, config.prune.num_rounds)
         if config.export.enabled:
-            _export_last_round(experiment, workdir, config.prune.num_rounds)
+            _export_last_round(experiment, workdir, rounds[-1])
     return summary
 
 
-def run_control(workdir: str, control: str) -> list[dict]:
+def trained_rounds(prune: ml_collections.ConfigDict) -> list[int]:
+    """The rounds a run trains: all, or 0 and `prune.one_shot_rounds`."""
+    if prune.mode == "one_shot" and prune.one_shot_rounds:
+        return [0, *sorted(set(prune.one_shot_rounds))]
+    return list(range(prune.num_rounds + 1))
+
+
+def run_control(workdir: str, control: str,
+                rounds: Sequence[int] = ()) -> list[dict]:
     """Runs a control of a finished lottery run, in its own sub-workdir.
 
     Args:
@@ -106,6 +116,8 @@ def run_control(workdir: str, control: str) -> list[dict]:
         control: `"random_reinit"` (the ticket's masks, a fresh init) or
             `"random_prune"` (random masks with the ticket's per-layer
             sparsity, the original init).
+        rounds: the ticket run's rounds to run the control at (each a
+            done round >= 1); `()` runs it at every done round.
 
     Returns:
         The control's summary entries, compared against the ticket's round 0.
@@ -118,13 +130,17 @@ def run_control(workdir: str, control: str) -> list[dict]:
         )
     config = ml_collections.ConfigDict(
         files.read_json(paths.config_file(workdir)))
+    done = [r for r in range(1, config.prune.num_rounds + 1)
+            if os.path.exists(paths.metrics_file(workdir, r))]
+    if any(r not in done for r in rounds):
+        raise ValueError(
+            f"`rounds` must name done rounds of the run (now "
+            f"{_ranges(done) or 'none'}). Received: rounds={list(rounds)!r}")
     control_dir = paths.control_workdir(workdir, control)
     with _held(control_dir):
         claim_workdir(config, control_dir)
         experiment = Experiment(config)
-        done = [r for r in range(1, config.prune.num_rounds + 1)
-                if os.path.exists(paths.metrics_file(workdir, r))]
-        for round_index in done:
+        for round_index in sorted(set(rounds)) or done:
             if _is_done(control_dir, round_index):
                 continue
             experiment.train_round(
@@ -133,6 +149,17 @@ def run_control(workdir: str, control: str) -> list[dict]:
                                   round_index, control))
         return write_summary(control_dir, config.prune.num_rounds,
                              reference=paths.metrics_file(workdir, 0))
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """`[1, 2, 3, 7]` -> `"1-3, 7"`."""
+    spans = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
 
 
 @contextlib.contextmanager
@@ -385,14 +412,19 @@ class Experiment:
             if step % config.eval.every_steps == 0 or step == num_steps:
                 start = time.perf_counter()
                 val = trainer.evaluate(validation, len(data.validation_y))
-                tst = trainer.evaluate(test, len(data.test_y))
-                eval_time += time.perf_counter() - start
                 record = {
                     "step": step, "train_loss": loss,
                     "validation_loss": val.loss,
                     "validation_accuracy": val.accuracy,
-                    "test_loss": tst.loss, "test_accuracy": tst.accuracy,
                 }
+                if (config.eval.test_at == "every" or step == num_steps
+                        or val.loss < min((h["validation_loss"]
+                                           for h in history),
+                                          default=np.inf)):
+                    tst = trainer.evaluate(test, len(data.test_y))
+                    record.update(test_loss=tst.loss,
+                                  test_accuracy=tst.accuracy)
+                eval_time += time.perf_counter() - start
                 history.append(record)
                 with writer.as_default(step=step):
                     for name, value in record.items():
@@ -401,8 +433,10 @@ class Experiment:
                 rate, eta = meter.update(step)
                 logging.info(
                     "round %d step %d/%d: loss %.4f, val loss %.4f, "
-                    "test acc %.4f; %.0f steps/s, ETA %.0fs", round_index,
-                    step, num_steps, loss, val.loss, tst.accuracy, rate, eta)
+                    "val acc %.4f%s; %.0f steps/s, ETA %.0fs", round_index,
+                    step, num_steps, loss, val.loss, val.accuracy,
+                    (f", test acc {record['test_accuracy']:.4f}"
+                     if "test_accuracy" in record else ""), rate, eta)
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
                 self._save_checkpoint(manager, trainer, round_index, step,
@@ -643,11 +677,26 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         pruning.check_fraction(config.prune.conv_fraction_per_round,
                                "prune.conv_fraction_per_round")
     pruning.check_choice("prune.mode", config.prune.mode, MODES)
+    rounds = config.prune.one_shot_rounds
+    if not isinstance(rounds, (tuple, list)) or not all(
+            isinstance(r, numbers.Integral) and not isinstance(r, bool)
+            and 1 <= r <= config.prune.num_rounds for r in rounds):
+        raise ValueError(
+            "`prune.one_shot_rounds` must be a tuple of rounds in [1, "
+            "prune.num_rounds]. Received: prune.one_shot_rounds="
+            f"{rounds!r}")
+    if rounds and config.prune.mode != "one_shot":
+        raise ValueError(
+            "`prune.one_shot_rounds` needs prune.mode='one_shot': each "
+            "iterative round starts from the one before. Received: "
+            f"prune.one_shot_rounds={rounds!r}, "
+            f"prune.mode={config.prune.mode!r}")
     pruning.check_choice("prune.method", config.prune.method,
                          pruning.METHODS)
     pruning.check_choice("prune.scope", config.prune.scope, pruning.SCOPES)
     pruning.check_choice("train.strategy", config.train.strategy,
                          training.STRATEGIES)
+    pruning.check_choice("eval.test_at", config.eval.test_at, TEST_AT)
     pruning.check_choice("train.optimizer", config.train.optimizer,
                          training.OPTIMIZERS)
     pruning.check_choice("train.schedule", config.train.schedule,

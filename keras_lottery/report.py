@@ -7,11 +7,14 @@ one-shot runs of the same experiment and a tfmot gradual-pruning baseline
 
     report.md       three tables, one row per round: test accuracy at the
                     early-stop step, the early-stop step, test accuracy at
-                    the end of training; mean ± std over seeds
+                    the end of training; mean ± std over seeds; then the
+                    findings (`find`): where each series holds the dense
+                    accuracy, its peak, its earliest early stop, and how
+                    many seeds have a winning ticket at each round
     report.json     the same, with every seed's value, min, max and n
     controls.png    ticket vs random reinit vs random prune
     one_shot.png    iterative vs one-shot pruning (with one-shot runs)
-    curves.png      the ticket's test accuracy during training, a few rounds
+    curves.png      the ticket's test (or validation) accuracy during training
 
 Plots follow Frankle & Carbin (ICLR 2019), Figures 3 and 4: the percent of
 weights remaining on a reversed log axis, so sparsity grows to the right.
@@ -273,6 +276,10 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
                                   [seed for seed, _ in found])
                 for metric in METRICS
             } if found else None
+            wins = [e.get("winning_ticket") for _, e in found]
+            if row[series] and all(isinstance(w, bool) for w in wins):
+                row[series]["winning"] = {"wins": sum(wins),
+                                          "of": len(wins)}
         rows.append(row)
     for point in points:
         row = min(rows, key=lambda r: _log_distance(
@@ -284,7 +291,7 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
     for row in rows:
         row.setdefault("tfmot", None)
     config = {k: v for k, v in runs[0].config.items() if k != "seed"}
-    return {
+    table = {
         "title": f"{config['model']['name']} on {config['data']['name']}",
         "workdirs": [run.workdir for run in runs],
         "seeds": [run.seed for run in runs],
@@ -297,6 +304,8 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
         "config": config,
         "rows": rows,
     }
+    table["findings"] = find(table)
+    return table
 
 
 def load_tfmot(path: str) -> dict[str, Any]:
@@ -338,6 +347,127 @@ def load_tfmot(path: str) -> dict[str, Any]:
         for s, group in sorted(by_sparsity.items())
     ]
     return header
+
+
+def find(table: dict[str, Any]) -> dict[str, Any]:
+    """What the table shows, in the terms of Frankle & Carbin's claims.
+
+    Every figure compares means over seeds with the dense network: the
+    iterative run's round 0 (test accuracy at early stop, early-stop
+    iteration).
+
+    Args:
+        table: as `build_table` returns it.
+
+    Returns:
+        `{"dense": {metric: mean}, "series": {series: {...}}, "tfmot":
+        [...]}`. For each series with a pruned round: `holds_down_to`, the
+        sparsest remaining fraction down to which every trained round's
+        accuracy is at least the dense one's (None if the first is not);
+        `first_below`, the least sparse round's remaining fraction whose
+        accuracy is below the dense one's (None if none is); `peak`, the
+        round of the highest accuracy (`remaining_fraction`,
+        `test_accuracy`, `gain` over dense); `earliest`, the round of the
+        earliest early stop (`remaining_fraction`, `early_stop_step`,
+        `ratio` to dense); `winning`, per round, how many seeds have a
+        winning ticket (a' >= a and t' <= t, each seed against its own
+        dense round) of how many. `tfmot`: per baseline point in a row,
+        its accuracy beside the ticket's at early stop and at the end.
+    """
+    rows = table["rows"]
+    dense_row = next((r for r in rows if r["round"] == 0 and r["ticket"]),
+                     None)
+    if dense_row is None:
+        return {"dense": None, "series": {}, "tfmot": []}
+    dense = {metric: dense_row["ticket"][metric]["mean"]
+             for metric in METRICS}
+    found = {"dense": dense, "series": {}, "tfmot": []}
+    for series in table["series"]:
+        points = [(row["remaining_fraction"], row[series], row["round"])
+                  for row in rows if row["round"] > 0 and row[series]]
+        if not points:
+            continue
+        holds = None
+        first_below = None
+        for fraction, stats, _ in points:
+            if stats["test_accuracy"]["mean"] < dense["test_accuracy"]:
+                first_below = fraction
+                break
+            holds = fraction
+        peak = max(points, key=lambda p: p[1]["test_accuracy"]["mean"])
+        earliest = min(points, key=lambda p: p[1]["early_stop_step"]["mean"])
+        found["series"][series] = {
+            "holds_down_to": holds,
+            "first_below": first_below,
+            "peak": {
+                "remaining_fraction": peak[0],
+                "test_accuracy": peak[1]["test_accuracy"]["mean"],
+                "gain": peak[1]["test_accuracy"]["mean"]
+                - dense["test_accuracy"]},
+            "earliest": {
+                "remaining_fraction": earliest[0],
+                "early_stop_step": earliest[1]["early_stop_step"]["mean"],
+                "ratio": earliest[1]["early_stop_step"]["mean"]
+                / dense["early_stop_step"]},
+            "winning": [
+                {"round": round_index, "remaining_fraction": fraction,
+                 "seeds": stats["winning"]["wins"],
+                 "of": stats["winning"]["of"]}
+                for fraction, stats, round_index in points
+                if stats.get("winning")],
+        }
+    for row in rows:
+        if row["tfmot"] and row["ticket"]:
+            found["tfmot"].append({
+                "remaining_fraction": row["tfmot"]["remaining_fraction"],
+                "round": row["round"],
+                "tfmot": row["tfmot"]["test_accuracy"]["mean"],
+                "ticket": row["ticket"]["test_accuracy"]["mean"],
+                "ticket_final": row["ticket"]["final_test_accuracy"]["mean"],
+            })
+    return found
+
+
+def format_findings(found: dict[str, Any]) -> list[str]:
+    """`find`'s result as Markdown lines."""
+    if found["dense"] is None:
+        return []
+    dense = found["dense"]
+    lines = [
+        "", "## Findings", "",
+        "Means over seeds, against the dense network (round 0 of the "
+        "iterative runs).", "",
+        f"- Dense: {100 * dense['test_accuracy']:.2f}% test accuracy at "
+        f"early stop (iteration {dense['early_stop_step']:,.0f}), "
+        f"{100 * dense['final_test_accuracy']:.2f}% at the end.",
+    ]
+    for series, f in found["series"].items():
+        holds = (f"at least the dense accuracy down to "
+                 f"{100 * f['holds_down_to']:.3g}% remaining"
+                 if f["holds_down_to"] else
+                 "below the dense accuracy from its first pruned round")
+        below = (f", first below it at {100 * f['first_below']:.3g}%"
+                 if f["first_below"] and f["holds_down_to"] else "")
+        peak, early = f["peak"], f["earliest"]
+        wins = ", ".join(f"{100 * w['remaining_fraction']:.3g}%: "
+                         f"{w['seeds']}/{w['of']}" for w in f["winning"])
+        lines.append(
+            f"- {LABELS[series]}: {holds}{below}; peak "
+            f"{100 * peak['test_accuracy']:.2f}% at "
+            f"{100 * peak['remaining_fraction']:.3g}% remaining "
+            f"({100 * peak['gain']:+.2f} points); earliest early stop at "
+            f"iteration {early['early_stop_step']:,.0f} "
+            f"({early['ratio']:.0%} of dense) at "
+            f"{100 * early['remaining_fraction']:.3g}% remaining. Seeds "
+            f"with a winning ticket (a' >= a, t' <= t): {wins or 'n/a'}.")
+    for point in found["tfmot"]:
+        lines.append(
+            f"- tfmot at {100 * point['remaining_fraction']:.3g}% "
+            f"remaining: {100 * point['tfmot']:.2f}% (end of training) vs "
+            f"the ticket's {100 * point['ticket']:.2f}% at early stop and "
+            f"{100 * point['ticket_final']:.2f}% at the end "
+            f"(round {point['round']}).")
+    return lines
 
 
 def format_markdown(table: dict[str, Any]) -> str:
@@ -403,6 +533,7 @@ def format_markdown(table: dict[str, Any]) -> str:
             f"{100 * p['remaining_fraction']:.3g}% remaining: "
             f"{_cell(p['test_accuracy'], 'test_accuracy', 0)}"
             for p in unmatched) + "."]
+    lines += format_findings(table["findings"])
     return "\n".join(lines) + "\n"
 
 
@@ -453,10 +584,12 @@ def plot_series(table: dict[str, Any], series: Sequence[str], path: str,
 
 def plot_curves(runs: Sequence[Run], table: dict[str, Any], path: str
                 ) -> bool:
-    """Draws the ticket's test accuracy during training at a few rounds.
+    """Draws the ticket's accuracy during training at a few rounds.
 
     As Frankle & Carbin's Figure 3: one line per round (mean over the seeds
-    whose `metrics.json` has the round), a band of ± one std.
+    whose `metrics.json` has the round), a band of ± one std. The test
+    accuracy where every evaluation has it (`eval.test_at="every"`), else
+    the validation accuracy.
 
     Args:
         runs: the iterative runs.
@@ -468,20 +601,28 @@ def plot_curves(runs: Sequence[Run], table: dict[str, Any], path: str
     """
     rows = [r for r in table["rows"] if r.get("ticket")]
     picked = _spread([r["remaining_fraction"] for r in rows], CURVE_ROUNDS)
+    histories = {}
+    for row in rows:
+        if row["remaining_fraction"] not in picked:
+            continue
+        histories[row["round"]] = [
+            files.read_json(path).get("history", [])
+            for path in (paths.metrics_file(run.workdir, row["round"])
+                         for run in runs)
+            if os.path.exists(path)]
+    records = [r for runs_ in histories.values() for h in runs_ for r in h]
+    metric = ("test_accuracy" if all("test_accuracy" in r for r in records)
+              else "validation_accuracy")
     fig = figure.Figure(figsize=(8, 5), dpi=100, layout="constrained")
     ax = fig.subplots()
     drawn = False
     for row in rows:
-        if row["remaining_fraction"] not in picked:
+        if row["round"] not in histories:
             continue
         curves = {}
-        for run in runs:
-            metrics_path = paths.metrics_file(run.workdir, row["round"])
-            if not os.path.exists(metrics_path):
-                continue
-            for record in files.read_json(metrics_path).get("history", []):
-                curves.setdefault(record["step"], []).append(
-                    record["test_accuracy"])
+        for history in histories[row["round"]]:
+            for record in history:
+                curves.setdefault(record["step"], []).append(record[metric])
         if not curves:
             continue
         steps = sorted(curves)
@@ -497,7 +638,7 @@ def plot_curves(runs: Sequence[Run], table: dict[str, Any], path: str
     if not drawn:
         return False
     ax.set_xlabel("Training iterations")
-    ax.set_ylabel("Test accuracy (%)")
+    ax.set_ylabel(metric.replace("_", " ").capitalize() + " (%)")
     ax.set_title(f"{table['title']}: winning tickets during training")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
@@ -543,7 +684,8 @@ def write_report(workdirs: Sequence[str], output: str,
                     f"{run.workdir!r} with prune.mode="
                     f"{run.config['prune']['mode']!r}")
         check_same_config(one_shot_runs, runs[0], "one_shot_workdirs",
-                          (*IGNORED_FIELDS, "prune.mode"))
+                          (*IGNORED_FIELDS, "prune.mode",
+                           "prune.one_shot_rounds"))
     baseline = load_tfmot(tfmot) if tfmot else None
     table = build_table(runs, one_shot_runs, baseline)
     try:

@@ -233,6 +233,22 @@ def test_controls_refuse_a_control_name_that_is_a_path(finished):
     assert not os.path.exists(os.path.join(finished, "..", "escaped"))
 
 
+@pytest.mark.parametrize("rounds,expected", [
+    ("3,x", "controls: `--rounds` must be a comma-separated list of "
+     "integers. Received: --rounds=3,x"),
+    ("1,7", "controls: `rounds` must name done rounds of the run (now 1)."
+     " Received: rounds=[1, 7]"),
+])
+def test_controls_refuse_rounds_the_run_does_not_have(rounds, expected,
+                                                      finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    before = tree_hash(workdir)
+    line = cli("binaries.controls", f"--workdir={workdir}",
+               "--control=random_prune", f"--rounds={rounds}")
+    assert line == expected
+    assert tree_hash(workdir) == before
+
+
 def test_export_stray_arguments(finished, tmp_path):
     line = cli("binaries.export", f"--workdir={finished}", "--round=0",
                f"--output={tmp_path / 'out'}", "extra")
@@ -273,6 +289,21 @@ def test_export_stray_arguments(finished, tmp_path):
         {"train__learning_rate": float("inf")},
         "lottery: `train.learning_rate` must be positive and finite. "
         "Received: train.learning_rate=inf", id="infinite_learning_rate"),
+    pytest.param(
+        {"prune__one_shot_rounds": (3,)},
+        "lottery: `prune.one_shot_rounds` needs prune.mode='one_shot': each "
+        "iterative round starts from the one before. Received: "
+        "prune.one_shot_rounds=(3,), prune.mode='iterative'",
+        id="one_shot_rounds_of_an_iterative_run"),
+    pytest.param(
+        {"prune__mode": "one_shot", "prune__one_shot_rounds": (0, 9)},
+        "lottery: `prune.one_shot_rounds` must be a tuple of rounds in [1, "
+        "prune.num_rounds]. Received: prune.one_shot_rounds=(0, 9)",
+        id="one_shot_rounds_out_of_range"),
+    pytest.param(
+        {"eval__test_at": "never"},
+        "lottery: `eval.test_at` must be one of 'every', 'best'. Received: "
+        "eval.test_at='never'", id="unknown_test_at"),
     pytest.param(
         {"model__name": "../../lenet_300_100"},
         "lottery: `model.name` must be one of", id="model_name_is_a_path"),

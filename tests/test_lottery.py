@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -204,6 +205,58 @@ def test_one_shot_prunes_the_dense_weights_to_the_same_counts(mnist_dir,
             assert int(masks(workdir, r)[key].sum()) == (
                 pruning.remaining_after(size, rate, r))
     assert all(m.all() for m in dense.values())
+
+
+def test_one_shot_trains_only_the_chosen_rounds(mnist_dir, tmp_path):
+    config = smoke_config(mnist_dir, prune__mode="one_shot",
+                          prune__one_shot_rounds=(2,),
+                          train__num_steps=100, eval__every_steps=100)
+    config.export.enabled = True
+    workdir = str(tmp_path / "oneshot")
+    summary = lottery.run(config, workdir)
+    assert [e["round"] for e in summary] == [0, 2]
+    assert not os.path.exists(paths.round_dir(workdir, 1))
+    for key, size in SIZES.items():
+        rate = 0.1 if key.startswith("output") else 0.2
+        assert int(masks(workdir, 2)[key].sum()) == (
+            pruning.remaining_after(size, rate, 2))
+    sparsity = os.path.join(paths.export_dir(workdir), "lottery", "1",
+                            "assets", "sparsity.json")
+    assert files.read_json(sparsity)["total"]["remaining"] == summary[-1][
+        "remaining_fraction"]
+
+
+def test_testing_at_the_best_steps_gives_the_same_results(finished,
+                                                          mnist_dir,
+                                                          tmp_path):
+    reference, want = finished
+    workdir = str(tmp_path / "best")
+    got = lottery.run(smoke_config(mnist_dir, eval__test_at="best"),
+                      workdir)
+    keys = ("early_stop_step", "test_accuracy", "final_test_accuracy")
+    assert [{k: e[k] for k in keys} for e in got] == [
+        {k: e[k] for k in keys} for e in want]
+    for r in range(4):
+        history = files.read_json(paths.metrics_file(workdir, r))["history"]
+        full = files.read_json(paths.metrics_file(reference, r))["history"]
+        best = float("inf")
+        for record, every in zip(history, full, strict=True):
+            tested = "test_accuracy" in record
+            assert tested == (record["validation_loss"] < best
+                              or record is history[-1]), (r, record)
+            if tested:
+                assert record["test_accuracy"] == every["test_accuracy"]
+            best = min(best, record["validation_loss"])
+
+
+def test_controls_run_at_the_chosen_rounds(finished, tmp_path):
+
+    workdir = str(tmp_path / "run")
+    shutil.copytree(finished[0], workdir)
+    summary = lottery.run_control(workdir, "random_prune", rounds=(3, 2))
+    assert [e["round"] for e in summary] == [2, 3]
+    control_dir = paths.control_workdir(workdir, "random_prune")
+    assert not os.path.exists(paths.round_dir(control_dir, 1))
 
 
 def test_controls_run_from_a_finished_workdir(finished):

@@ -153,8 +153,8 @@ def test_tfmot_points_sit_in_the_row_of_their_sparsity(experiment):
 def test_markdown_tables(experiment):
     with open(os.path.join(experiment["output"], "report.md")) as f:
         text = f.read()
-    assert text.count("\n## ") == 3
-    for title in report.METRICS.values():
+    assert text.count("\n## ") == 4
+    for title in (*report.METRICS.values(), "Findings"):
         assert f"## {title}" in text
     lines = text.splitlines()
     accuracy_rows = [line for line in lines if line.startswith("| 1 | 80 |")]
@@ -170,6 +170,55 @@ def test_markdown_tables(experiment):
     assert "| 3 | 51.2 | 93.36 ± 1.10 (n=2) |" in text
     assert "| 0 | 100 | 95.31 ± 1.56 | — | — | 94.53 ± 1.56 |" in text
     assert "0.1% remaining" in text  # the unmatched tfmot point
+
+
+def test_findings_of_the_written_report(experiment):
+    found = experiment["table"]["findings"]
+    assert found["dense"]["test_accuracy"] == 0.953125
+    ticket = found["series"]["ticket"]
+    # Every pruned round is 1/256 below the dense mean, or more.
+    assert ticket["holds_down_to"] is None
+    assert ticket["first_below"] == 0.8
+    assert ticket["peak"]["gain"] == -1 / 256
+    # Round 3 has seeds 0 and 1 only: steps 1,300 and 2,300.
+    assert ticket["earliest"] == {"remaining_fraction": 0.8 ** 3,
+                                  "early_stop_step": 1800, "ratio": 0.9}
+    assert [(w["round"], w["seeds"], w["of"]) for w in ticket["winning"]] == [
+        (1, 3, 3), (2, 3, 3), (3, 2, 2)]
+    with open(os.path.join(experiment["output"], "report.md")) as f:
+        text = f.read()
+    assert ("- Winning ticket (iterative): below the dense accuracy from its "
+            "first pruned round; peak 94.92% at 80% remaining (-0.39 "
+            "points); earliest early stop at iteration 1,800 (90% of "
+            "dense) at 51.2% remaining. Seeds with a winning ticket (a' >= a, "
+            "t' <= t): 80%: 3/3, 64%: 3/3, 51.2%: 2/2.") in text
+    assert ("- tfmot at 64% remaining: 91.56% (end of training) vs the "
+            "ticket's 94.53% at early stop and 93.75% at the end (round "
+            "2).") in text
+
+
+def _table(accuracies, steps):
+    rows = [{"round": r, "remaining_fraction": 0.8 ** r, "tfmot": None,
+             "ticket": {"test_accuracy": {"mean": a},
+                        "early_stop_step": {"mean": t},
+                        "final_test_accuracy": {"mean": a}}}
+            for r, (a, t) in enumerate(zip(accuracies, steps))]
+    return {"rows": rows, "series": ["ticket"]}
+
+
+def test_findings_say_how_far_tickets_hold_the_dense_accuracy():
+    found = report.find(_table([0.98, 0.981, 0.985, 0.979, 0.982],
+                               [1000, 800, 600, 900, 1200]))
+    ticket = found["series"]["ticket"]
+    assert ticket["holds_down_to"] == 0.8 ** 2
+    assert ticket["first_below"] == 0.8 ** 3  # the later recovery aside
+    assert ticket["peak"]["remaining_fraction"] == 0.8 ** 2
+    assert ticket["peak"]["gain"] == pytest.approx(0.005)
+    assert ticket["earliest"] == {"remaining_fraction": 0.8 ** 2,
+                                  "early_stop_step": 600, "ratio": 0.6}
+    assert ticket["winning"] == []
+    assert report.find(_table([0.98, 0.99], [1000, 900]))["series"][
+        "ticket"]["first_below"] is None
 
 
 def test_report_json_is_the_table(experiment):
