@@ -20,11 +20,13 @@ retrained).
       [--json=/tmp/export.json] [--output=/tmp/lenet300_serving] \
       [--threads=1]
 
-The run is configs/lenet300_mnist.py with 2,000 steps per round (the
-paper trains 50,000), evaluation every 500 steps and 18 pruning rounds;
-it is trained in `--workdir` first unless that holds it finished (about 15
-minutes on 2 shared CPU cores); a rerun reuses it, and reuses the artifacts
-under `--output`. Results and the machine: docs/SERVING.md.
+A `--workdir` that has the rounds is used as it is, whatever its config
+(e.g. a run of benchmarks/reproduce_lenet300.sh, 50,000 steps per round).
+Else the run is configs/lenet300_mnist.py with `--steps_per_round` (2,000
+by default; the paper trains 50,000), evaluation 4 times a round and 18
+pruning rounds, trained in `--workdir` first (about 15 minutes on 2 shared
+CPU cores at 2,000); a rerun reuses it, and reuses the artifacts under
+`--output`. Results and the machine: docs/SERVING.md.
 
 Budget: at 3.6% remaining, the gzipped SavedModel and the gzipped float
 TFLite file are each at most 10% of the dense round's artifact (as written,
@@ -68,7 +70,9 @@ from keras_lottery import wrapping
 # binaries.export defines --workdir and --output too; allow_override lets
 # these definitions replace its own in this process.
 _WORKDIR = flags.DEFINE_string(
-    "workdir", None, "The lottery run's folder; trained there if missing.",
+    "workdir", None, "A lottery run's folder. A run that has the rounds is "
+    "used as it is (any config: e.g. the paper's 50,000 steps per round); "
+    "else configs/lenet300_mnist.py at --steps_per_round is trained there.",
     allow_override=True)
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
 _STEPS = flags.DEFINE_integer("steps_per_round", 2000,
@@ -110,7 +114,10 @@ def main(argv: list[str]) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     workdir = _WORKDIR.value
     rounds = [int(r) for r in _ROUNDS.value]
-    lottery.run(run_config(_DATA.value, _STEPS.value), workdir)
+    if not all(os.path.exists(paths.metrics_file(workdir, r))
+               for r in rounds):
+        lottery.run(run_config(_DATA.value, _STEPS.value), workdir)
+    steps = files.read_json(paths.config_file(workdir))["train"]["num_steps"]
     data = common.mnist(_DATA.value)
     output = _OUTPUT.value or tempfile.mkdtemp(prefix="export_bench_")
     try:
@@ -121,7 +128,7 @@ def main(argv: list[str]) -> None:
         if not _OUTPUT.value:
             shutil.rmtree(output, ignore_errors=True)
     result = {"machine": common.machine(), "tensorflow": tf.__version__,
-              "threads": _THREADS.value, "steps_per_round": _STEPS.value,
+              "threads": _THREADS.value, "steps_per_round": steps,
               "rows": rows, "ratios": ratios(rows)}
     print(report(result))
     if _JSON.value:

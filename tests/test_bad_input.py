@@ -290,10 +290,10 @@ def test_export_stray_arguments(finished, tmp_path):
         "lottery: `train.learning_rate` must be positive and finite. "
         "Received: train.learning_rate=inf", id="infinite_learning_rate"),
     pytest.param(
-        {"prune__one_shot_rounds": (3,)},
+        {"prune__one_shot_rounds": (1,)},
         "lottery: `prune.one_shot_rounds` needs prune.mode='one_shot': each "
         "iterative round starts from the one before. Received: "
-        "prune.one_shot_rounds=(3,), prune.mode='iterative'",
+        "prune.one_shot_rounds=(1,), prune.mode='iterative'",
         id="one_shot_rounds_of_an_iterative_run"),
     pytest.param(
         {"prune__mode": "one_shot", "prune__one_shot_rounds": (0, 9)},
