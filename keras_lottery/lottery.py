@@ -135,7 +135,8 @@ def run_control(workdir: str, control: str,
     if any(r not in done for r in rounds):
         raise ValueError(
             f"`rounds` must name done rounds of the run (now "
-            f"{_ranges(done) or 'none'}). Received: rounds={list(rounds)!r}")
+            f"{', '.join(map(str, done)) or 'none'}). Received: "
+            f"rounds={list(rounds)!r}")
     control_dir = paths.control_workdir(workdir, control)
     with _held(control_dir):
         claim_workdir(config, control_dir)
@@ -149,17 +150,6 @@ def run_control(workdir: str, control: str,
                                   round_index, control))
         return write_summary(control_dir, config.prune.num_rounds,
                              reference=paths.metrics_file(workdir, 0))
-
-
-def _ranges(numbers: Sequence[int]) -> str:
-    """`[1, 2, 3, 7]` -> `"1-3, 7"`."""
-    spans = []
-    for n in sorted(numbers):
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
 
 
 @contextlib.contextmanager
