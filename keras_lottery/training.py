@@ -168,6 +168,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .unbatch()
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(_data_options())
     )
 
 
@@ -292,7 +293,8 @@ class Trainer:
                      batch_size: int):
         """Returns a distributed, cached dataset for `evaluate`."""
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(
-            batch_size).cache().prefetch(tf.data.AUTOTUNE)
+            batch_size).cache().prefetch(tf.data.AUTOTUNE).with_options(
+                _data_options())
         return self.strategy.experimental_distribute_dataset(dataset)
 
     def evaluate(self, dataset, count: int) -> EvalResult:
@@ -315,6 +317,22 @@ class Throughput:
         rate = (step - self._step) / max(now - self._time, 1e-9)
         self._time, self._step = now, step
         return rate, (self.total - step) / rate if rate else float("inf")
+
+
+def _data_options() -> tf.data.Options:
+    """Options of every dataset here: no tf.data autotuning thread.
+
+    Deleting an iterator cancels its autotuning thread and waits for it,
+    and that thread can miss the wake-up (it checks whether it is cancelled
+    before the cancellation is marked done) and sleep out its optimisation
+    period, up to a minute per iterator. With two runs on two cores this
+    stalled a round start for 15 to 200 s about once in 20 rounds. Without
+    the thread, `AUTOTUNE` still picks the parallel calls (one per core)
+    and grows the prefetch buffer when the consumer waits.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def _check_choice(name: str, value: str, known: Sequence[str]) -> None:
