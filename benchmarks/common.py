@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -23,6 +24,24 @@ def mnist(data_dir: str = MNIST_DIR) -> datasets.Splits:
     from keras_lottery import datasets
 
     return datasets.load("mnist", data_dir, validation_size=5000, seed=0)
+
+
+def dense_round(data_dir: str, steps: int, test_at: str = "every") -> dict:
+    """Trains the dense round of configs/lenet300_mnist.py for `steps`
+    iterations in a temporary workdir, through the lottery runner; returns
+    its summary entry (with `train_seconds` and `eval_seconds`)."""
+    from configs import lenet300_mnist
+    from keras_lottery import lottery
+
+    config = lenet300_mnist.get_config()
+    config.data.dir = data_dir
+    config.train.num_steps = steps
+    config.prune.num_rounds = 0
+    config.eval.test_at = test_at
+    config.export.enabled = False
+    with tempfile.TemporaryDirectory() as workdir:
+        (entry,) = lottery.run(config, workdir)
+    return entry
 
 
 def machine() -> str:

@@ -15,7 +15,6 @@ repeats):
 """
 
 import gc
-import tempfile
 import time
 
 import tensorflow as tf
@@ -23,8 +22,6 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from configs import lenet300_mnist
-from keras_lottery import lottery
 from keras_lottery import training
 
 _STEPS = flags.DEFINE_integer("steps", 5000, "Iterations of the round.")
@@ -39,19 +36,13 @@ SETTINGS = {
 
 def round_seconds(options) -> tuple[float, float, float]:
     """Runs one dense round; returns (train, eval, teardown) seconds."""
-    config = lenet300_mnist.get_config()
-    config.data.dir = _DATA.value
-    config.train.num_steps = _STEPS.value
-    config.prune.num_rounds = 0
-    config.export.enabled = False
     engine_options = training._data_options
     training._data_options = options
     try:
-        with tempfile.TemporaryDirectory() as workdir:
-            (entry,) = lottery.run(config, workdir)
-            start = time.perf_counter()
-            gc.collect()
-            teardown = time.perf_counter() - start
+        entry = common.dense_round(_DATA.value, _STEPS.value)
+        start = time.perf_counter()
+        gc.collect()
+        teardown = time.perf_counter() - start
     finally:
         training._data_options = engine_options
     return entry["train_seconds"], entry["eval_seconds"], teardown

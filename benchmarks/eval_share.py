@@ -12,14 +12,10 @@ training and evaluation seconds the runner measured (best of the repeats):
   python -m benchmarks.eval_share [--steps=5000] [--repeats=2]
 """
 
-import tempfile
-
 from absl import app
 from absl import flags
 
 from benchmarks import common
-from configs import lenet300_mnist
-from keras_lottery import lottery
 
 _STEPS = flags.DEFINE_integer("steps", 5000, "Iterations of the round.")
 _REPEATS = flags.DEFINE_integer("repeats", 2, "Runs of each setting.")
@@ -29,14 +25,7 @@ SETTINGS = ("every", "best")
 
 def round_seconds(test_at: str) -> tuple[float, float]:
     """Runs one dense round; returns (train, eval) seconds."""
-    config = lenet300_mnist.get_config()
-    config.data.dir = _DATA.value
-    config.train.num_steps = _STEPS.value
-    config.prune.num_rounds = 0
-    config.eval.test_at = test_at
-    config.export.enabled = False
-    with tempfile.TemporaryDirectory() as workdir:
-        (entry,) = lottery.run(config, workdir)
+    entry = common.dense_round(_DATA.value, _STEPS.value, test_at)
     return entry["train_seconds"], entry["eval_seconds"]
 
 
