@@ -85,7 +85,18 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
 
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot
+    # The criterion that scores (keras_lottery.criteria): magnitude |
+    # gradient | activation | apoz | random.
     config.prune.method = "magnitude"
+    # What is pruned: weight | neuron (Dense units) | filter | channel
+    # (conv) | "m:n" such as "2:4" (at most m of n consecutive inputs).
+    config.prune.granularity = "weight"
+    # Conv layers' granularity; None: granularity.
+    config.prune.conv_granularity = config_dict.placeholder(str)
+    # The output layer's: pruning its neurons would remove classes.
+    config.prune.output_granularity = "weight"
+    # Training batches the gradient, activation and apoz criteria read.
+    config.prune.score_batches = 10
     config.prune.scope = "layerwise"  # layerwise | global
     config.prune.fraction_per_round = 0.2
     config.prune.output_fraction_per_round = 0.1  # layerwise only

@@ -12,6 +12,8 @@ Example:
     >>> keras_lottery.rewind(model)            # surviving weights back to W0
 """
 
+from keras_lottery import criteria  # noqa: F401  (keras_lottery.criteria)
+from keras_lottery.criteria import register as register_criterion
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable
 from keras_lottery.state import get_masks
@@ -29,6 +31,7 @@ __all__ = [
     "get_masks",
     "prune",
     "register_prunable",
+    "register_criterion",
     "reinitialize",
     "rewind",
     "set_masks",

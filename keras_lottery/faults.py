@@ -18,6 +18,8 @@ Points (see docs/RELIABILITY.md):
     checkpoint_files       a checkpoint's files are written, TensorFlow's
                            `checkpoint` index does not name it yet
     checkpoint_saved       the checkpoint and its history are complete
+    scored                 a criterion read one more batch (gradients,
+                           activations), masks not pruned yet
     pruned                 a round's masks are pruned, weights not rewound
     model_saved            model.keras is in place, metrics.json is not
     round_done             metrics.json is in place (the round is done)

@@ -21,6 +21,7 @@ import functools
 import json
 import numbers
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,6 +37,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import faults
 from keras_lottery import files
@@ -56,6 +58,15 @@ RESUMABLE_FIELDS = (
     "train.steps_per_loop", "train.checkpoint_every_steps",
     "eval.batch_size", "eval.test_at", "export.enabled",
 )
+
+
+# Fields added after runs were made, with the value that matches what those
+# runs did: a workdir without them resumes under their defaults.
+_ADDED_FIELDS = {
+    "prune.granularity": "weight",
+    "prune.output_granularity": "weight",
+    "prune.score_batches": 10,
+}
 
 
 class TrainingError(RuntimeError):
@@ -82,9 +93,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
         TrainingError: when the loss or a weight becomes NaN.
     """
     check_config(config)
+    experiment = Experiment(config)
+    check_pruning(experiment)  # needs the model; before anything is written
     with _held(workdir):
         claim_workdir(config, workdir)
-        experiment = Experiment(config)
         rounds = trained_rounds(config.prune)
         for round_index in rounds:
             if _is_done(workdir, round_index):
@@ -187,8 +199,10 @@ def _is_done(workdir: str, round_index: int) -> bool:
     """
     if not os.path.exists(paths.metrics_file(workdir, round_index)):
         return False
+    units = paths.units_file(workdir, round_index)
     for path in (paths.masks_file(workdir, round_index),
-                 paths.model_file(workdir, round_index)):
+                 paths.model_file(workdir, round_index),
+                 *([units] if os.path.exists(units) else [])):
         problem = _zip_problem(path)
         if problem:
             raise ValueError(
@@ -238,6 +252,19 @@ class Experiment:
                 self.data.num_classes, self.config.model.weight_decay,
                 seed=seed))
 
+    def score_data(self, round_index: int) -> list:
+        """The training batches a data-driven criterion reads in a round.
+
+        `prune.score_batches` batches of `train.batch_size`, in the order
+        of a training run seeded by the round: the same on every rerun.
+        """
+        config = self.config
+        dataset = training.train_dataset(
+            self.data.train_x, self.data.train_y, config.train.batch_size,
+            seed=config.seed + 104729 * round_index)
+        return [(x.numpy(), y.numpy()) for x, y in
+                dataset.take(config.prune.score_batches)]
+
     def load_model(self, path: str) -> keras.Model:
         """Loads a round's saved model under the strategy's scope.
 
@@ -282,18 +309,29 @@ class Experiment:
         config = self.config
         files.remove_stale(paths.round_dir(workdir, round_index))
         model = make_model()
-        masks = state.get_masks(model)
+        masks = state.get_masks(model, units=True)
+        units = {k: masks.pop(k) for k in list(masks)
+                 if k.endswith(f"/{state.UNITS}")}
         masks_path = paths.masks_file(workdir, round_index)
+        units_path = paths.units_file(workdir, round_index)
         if os.path.exists(masks_path):
-            saved = files.read_arrays(masks_path)
-            if set(saved) != set(masks) or any(
-                    not np.array_equal(saved[k], masks[k]) for k in masks):
-                raise ValueError(
-                    f"{masks_path} does not match the masks this run makes "
-                    "for the round: it was damaged or written by another "
-                    "run. Move the round folder away to redo the round."
-                )
+            # Workdirs written before unit masks existed have no units.npz:
+            # their unit masks are all ones.
+            saved_units = (files.read_arrays(units_path)
+                           if os.path.exists(units_path)
+                           else {k: np.ones_like(v) for k, v in units.items()})
+            for path, saved, made in ((masks_path, files.read_arrays(
+                    masks_path), masks), (units_path, saved_units, units)):
+                if set(saved) != set(made) or any(
+                        not np.array_equal(saved[k], made[k]) for k in made):
+                    raise ValueError(
+                        f"{path} does not match the masks this run makes "
+                        "for the round: it was damaged or written by another"
+                        " run. Move the round folder away to redo the round."
+                    )
         else:
+            # units.npz first: a round with masks.npz has both.
+            files.write_arrays(units_path, units)
             files.write_arrays(masks_path, masks)
         remaining = state.sparsity(model)
         with self.strategy.scope():
@@ -506,11 +544,16 @@ def _ticket_model(experiment: Experiment, workdir: str,
             paths.model_file(workdir, round_index - 1))
         prunes = 1
     fractions = layer_fractions(config.prune, model)
+    granularities = layer_granularities(config.prune, model)
+    needs_data = criteria.get(config.prune.method).needs
+    data = experiment.score_data(round_index) if needs_data else None
     with experiment.strategy.scope():
         for _ in range(prunes):
             state.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
-                        fractions=fractions, seed=config.seed + round_index)
+                        fractions=fractions, seed=config.seed + round_index,
+                        granularity=config.prune.granularity,
+                        granularities=granularities, data=data)
         faults.point("pruned")
         state.rewind(model)
     return model
@@ -545,20 +588,85 @@ def layer_fractions(prune: ml_collections.ConfigDict,
     return fractions
 
 
+def layer_granularities(prune: ml_collections.ConfigDict,
+                        model: keras.Model) -> dict[str, str]:
+    """Per-layer granularities for `state.prune`, from the `prune` config.
+
+    The output layer prunes at `output_granularity`, convolutions at
+    `conv_granularity` when set, the rest at `granularity`.
+    """
+    granularities = {}
+    conv = prune.get("conv_granularity")
+    if conv is not None:
+        for wrapper in wrapping.wrapped_layers(model):
+            if wrapper.masks and isinstance(wrapper.layer, _CONV_CLASSES):
+                granularities[wrapper.name] = conv
+    granularities[models.OUTPUT_LAYER_NAME] = prune.output_granularity
+    return granularities
+
+
+def pruning_plan(config: ml_collections.ConfigDict,
+                 model: keras.Model) -> state.Plan:
+    """`state.plan_pruning` for the config's `prune` section on `model`.
+
+    Raises:
+        ValueError: for a granularity a layer does not have, or a
+            criterion that needs data with `prune.score_batches` 0.
+    """
+    prune = config.prune
+    if criteria.get(prune.method, "prune.method").needs and not (
+            prune.score_batches):
+        raise ValueError(
+            f"`prune.score_batches` must be at least 1: criterion "
+            f"{prune.method!r} reads training batches. Received: "
+            f"prune.score_batches={prune.score_batches!r}")
+    return state.plan_pruning(
+        model, prune.fraction_per_round, prune.method, prune.scope,
+        layer_fractions(prune, model), prune.granularity,
+        layer_granularities(prune, model), has_data=True)
+
+
+def check_pruning(experiment: Experiment) -> None:
+    """Checks the config's pruning against the model, writing nothing.
+
+    Raises:
+        ValueError: as `pruning_plan`, naming the config field.
+    """
+    try:
+        pruning_plan(experiment.config,
+                     experiment.build_model(experiment.config.seed))
+    except ValueError as e:
+        output = f"granularities[{models.OUTPUT_LAYER_NAME!r}]="
+        message = re.sub(r"granularities\['[^']*'\]=", "conv_granularity=",
+                         str(e).replace(output, "output_granularity="))
+        message = re.sub(r"Received: (granularity|method|output_granularity"
+                         r"|conv_granularity)=", r"Received: prune.\1=",
+                         message)
+        raise ValueError(message) from None
+
+
 def _control_model(experiment: Experiment, workdir: str, round_index: int,
                    control: str) -> keras.Model:
     """The model a round of a control run starts from."""
     config = experiment.config
     masks = files.read_arrays(paths.masks_file(workdir, round_index))
+    units = paths.units_file(workdir, round_index)
     model = experiment.build_model(config.seed)  # W0 of the ticket run
+    seed = config.seed + 7919 * round_index
     with experiment.strategy.scope():
         if control == "random_reinit":
             state.set_masks(model, masks)
-            state.reinitialize(model, seed=config.seed + 7919 * round_index)
+            if os.path.exists(units):
+                state.set_masks(model, files.read_arrays(units))
+            state.reinitialize(model, seed=seed)
             state.set_rewind_point(model)
         else:
+            # The ticket's per-layer count of weights, or of whole units
+            # for structured pruning, at random places.
+            plan = pruning_plan(config, model)
             state.set_masks(model, pruning.random_masks_like(
-                masks, seed=config.seed + 7919 * round_index))
+                masks, seed=seed, groupings=plan.groupings))
+            state.remove_dead_units(model, plan.output_unit_layers)
             state.rewind(model)
     return model
 
@@ -681,8 +789,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             "iterative round starts from the one before. Received: "
             f"prune.one_shot_rounds={rounds!r}, "
             f"prune.mode={config.prune.mode!r}")
-    pruning.check_choice("prune.method", config.prune.method,
-                         pruning.METHODS)
+    criteria.get(config.prune.method, "prune.method")
+    for field in ("granularity", "output_granularity"):
+        pruning.parse_granularity(config.prune[field], f"prune.{field}")
+    if config.prune.get("conv_granularity") is not None:
+        pruning.parse_granularity(config.prune.conv_granularity,
+                                  "prune.conv_granularity")
+    score_batches = config.prune.score_batches
+    if (isinstance(score_batches, bool)
+            or not isinstance(score_batches, numbers.Integral)
+            or score_batches < 0):
+        raise ValueError(
+            "`prune.score_batches` must be an int >= 0. Received: "
+            f"prune.score_batches={score_batches!r}")
     pruning.check_choice("prune.scope", config.prune.scope, pruning.SCOPES)
     pruning.check_choice("train.strategy", config.train.strategy,
                          training.STRATEGIES)
@@ -712,6 +831,7 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
             f"{name}: {a!r} in the workdir, {b!r} now"
             for name, a, b in differences(held, wanted)
             if not is_resumable(name)
+            and not (a is None and _ADDED_FIELDS.get(name, a) == b)
         ]
         if differ:
             raise ValueError(

@@ -39,6 +39,21 @@ def masked_gradients() -> Iterator[None]:
         _local.masked_gradients = previous
 
 
+@contextlib.contextmanager
+def recording(record) -> Iterator[None]:
+    """Within this context, wrappers call `record(wrapper, inputs, outputs)`.
+
+    For criteria that read activations (`keras_lottery.scoring`); eager
+    calls only. `record=None` records nothing.
+    """
+    previous = getattr(_local, "record", None)
+    _local.record = record
+    try:
+        yield
+    finally:
+        _local.record = previous
+
+
 @tf.custom_gradient
 def _mask_gradient(weight, mask):
     """The identity on `weight`, whose gradient is multiplied by `mask`."""
@@ -63,6 +78,12 @@ class MaskedWrapper(keras.layers.Wrapper):
     and rewind copies are weights of the layer, so checkpoints and `.keras`
     files carry them.
 
+    A unit mask (one 0/1 entry per output unit, starts at ones) multiplies
+    the layer's per-unit weights (`keras_lottery.prunable.unit_weights`: a
+    bias; a BatchNormalization's gamma and beta): structured pruning
+    (`granularity="neuron"` or `"filter"`) zeroes a pruned unit's entry, so
+    the unit outputs exactly 0, the normalization after it too.
+
     Masks change only between training rounds, through
     `keras_lottery.prune` or `keras_lottery.set_masks` (cross-replica
     context under a `tf.distribute` strategy); the forward pass only reads
@@ -73,6 +94,9 @@ class MaskedWrapper(keras.layers.Wrapper):
         masked: whether to mask the layer's prunable weights. `False` keeps
             only rewind copies, for layers that are not pruned but must be
             rewound (normalization layers, layers left out of `wrap`).
+        unit_mask: whether to hold a unit mask, where the layer is masked
+            (or a BatchNormalization) and has per-unit weights. `False` is
+            the layout of files written before unit masks existed.
         **kwargs: passed to `keras.layers.Layer`; the name defaults to the
             inner layer's name.
 
@@ -81,7 +105,7 @@ class MaskedWrapper(keras.layers.Wrapper):
     """
 
     def __init__(self, layer: keras.layers.Layer, masked: bool = True,
-                 **kwargs):
+                 unit_mask: bool = True, **kwargs):
         if isinstance(layer, MaskedWrapper):
             raise ValueError(
                 "`layer` is already a MaskedWrapper. "
@@ -97,8 +121,11 @@ class MaskedWrapper(keras.layers.Wrapper):
         kwargs.setdefault("name", layer.name)
         super().__init__(layer, **kwargs)
         self.masked = bool(masked)
+        self.unit_mask = bool(unit_mask)
         self._masked_variables = []
         self._masks = []
+        self._unit_variables = []
+        self._units_mask = None
         self._rewind_pairs = []
 
     def build(self, input_shape=None):
@@ -116,6 +143,19 @@ class MaskedWrapper(keras.layers.Wrapper):
             )
             for variable in self._masked_variables
         ]
+        if self.unit_mask and (self.masked or isinstance(
+                self.layer, keras.layers.BatchNormalization)):
+            self._unit_variables = prunable.unit_weights(
+                self.layer, _shape(input_shape))
+        if self._unit_variables:
+            self._units_mask = self.add_weight(
+                name="units_mask",
+                shape=self._unit_variables[0].shape,
+                dtype=self._unit_variables[0].dtype,
+                initializer="ones",
+                trainable=False,
+                aggregation="only_first_replica",
+            )
         seen = set()
         self._rewind_pairs = []
         for i, variable in enumerate(self.layer.weights):
@@ -144,6 +184,26 @@ class MaskedWrapper(keras.layers.Wrapper):
         return list(self._masks)
 
     @property
+    def units_mask(self) -> keras.Variable | None:
+        """The unit mask, or None where the layer has no per-unit weights.
+        """
+        return self._units_mask
+
+    @property
+    def unit_variables(self) -> list[keras.Variable]:
+        """The per-unit weights the unit mask multiplies."""
+        return list(self._unit_variables)
+
+    def masked_pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
+        """`(weight, mask)` for every weight a mask multiplies.
+
+        The prunable weights with their masks, then the per-unit weights
+        with the unit mask (which broadcasts over them).
+        """
+        return [*zip(self._masked_variables, self._masks),
+                *((v, self._units_mask) for v in self._unit_variables)]
+
+    @property
     def rewind_pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
         """`(weight, rewind copy)` for every weight of the inner layer."""
         return list(self._rewind_pairs)
@@ -153,7 +213,15 @@ class MaskedWrapper(keras.layers.Wrapper):
         return [f"{self.name}/{v.name}" for v in self._masked_variables]
 
     def call(self, inputs, *args, **kwargs):
-        if not self._masks:
+        outputs = self._masked_call(inputs, *args, **kwargs)
+        record = getattr(_local, "record", None)
+        if record is not None:
+            record(self, inputs, outputs)
+        return outputs
+
+    def _masked_call(self, inputs, *args, **kwargs):
+        pairs = self.masked_pairs()
+        if not pairs:
             return self.layer(inputs, *args, **kwargs)
         mask_weight = (_mask_gradient
                        if getattr(_local, "masked_gradients", False)
@@ -162,7 +230,7 @@ class MaskedWrapper(keras.layers.Wrapper):
         base = dict(outer.state_mapping) if outer is not None else {}
         mapping = [
             (variable, mask_weight(variable.value, mask.value))
-            for variable, mask in zip(self._masked_variables, self._masks)
+            for variable, mask in pairs
         ]
         with keras.StatelessScope(mapping, collect_losses=True) as scope:
             scope.state_mapping = {**base, **scope.state_mapping}
@@ -172,7 +240,7 @@ class MaskedWrapper(keras.layers.Wrapper):
         # moving statistics).
         for loss in scope.losses:
             self.add_loss(loss)
-        masked_ids = {id(v) for v in self._masked_variables}
+        masked_ids = {id(v) for v, _ in pairs}
         for variable in self.layer.variables:
             new = scope.get_current_value(variable)
             if (id(variable) not in masked_ids and new is not None
@@ -184,7 +252,23 @@ class MaskedWrapper(keras.layers.Wrapper):
         return self.layer.compute_output_spec(*args, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "masked": self.masked}
+        return {**super().get_config(), "masked": self.masked,
+                "unit_mask": self.unit_mask}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Files written before unit masks existed have no `unit_mask` key
+        # and no unit-mask variable.
+        config = {"unit_mask": False, **config}
+        return super().from_config(config, custom_objects=custom_objects)
+
+
+def _shape(input_shape) -> tuple | None:
+    """The shape of a single input, or None for several."""
+    if isinstance(input_shape, (tuple, list)) and all(
+            d is None or isinstance(d, int) for d in input_shape):
+        return tuple(input_shape)
+    return None
 
 
 def _initial_value(variable: keras.Variable):

@@ -6,6 +6,7 @@
       summary.json             one entry per finished round
       round_00/                one folder per round
         masks.npz              the masks this round trains with
+        units.npz              its unit masks (structured pruning)
         checkpoints/           in-round checkpoints (resume mid-round)
         model.keras            the trained wrapped model (masks, rewind point)
         metrics.json           evaluation history; written last: round done
@@ -39,6 +40,10 @@ def round_dir(workdir: str, round_index: int) -> str:
 
 def masks_file(workdir: str, round_index: int) -> str:
     return os.path.join(round_dir(workdir, round_index), "masks.npz")
+
+
+def units_file(workdir: str, round_index: int) -> str:
+    return os.path.join(round_dir(workdir, round_index), "units.npz")
 
 
 def checkpoint_dir(workdir: str, round_index: int) -> str:

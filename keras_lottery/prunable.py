@@ -8,6 +8,7 @@ becomes prunable either through `register(cls, names)` or by defining a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
@@ -108,3 +109,94 @@ def _registered_names(layer: keras.layers.Layer) -> tuple[str, ...] | None:
         if cls in _REGISTRY:
             return _REGISTRY[cls]
     return None
+
+
+# Structured granularities: what a unit of a prunable weight is.
+# `neuron` (a Dense output unit) and `filter` (a conv output channel) remove
+# a layer's output unit, with its per-unit weights (bias; the gamma and beta
+# of a BatchNormalization right after it); `channel` removes a conv input
+# channel from every filter; `m:n` keeps at most m of every n consecutive
+# weights along the input axis.
+OUTPUT_GRANULARITIES = ("neuron", "filter")
+
+
+@dataclasses.dataclass(frozen=True)
+class Structure:
+    """How a prunable weight divides into units.
+
+    Attributes:
+        granularities: the granularities besides `weight` it supports, of
+            "neuron", "filter", "channel" and "m:n".
+        unit_axis: the weight's axis of output units (neuron, filter).
+        channel_axis: the weight's axis of input channels (channel, m:n).
+    """
+
+    granularities: tuple[str, ...] = ()
+    unit_axis: int | None = None
+    channel_axis: int | None = None
+
+
+_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_TRANSPOSED_CONVS = (keras.layers.Conv1DTranspose,
+                     keras.layers.Conv2DTranspose,
+                     keras.layers.Conv3DTranspose)
+
+
+def structure(layer: keras.layers.Layer,
+              variable: keras.Variable) -> Structure:
+    """Returns how the prunable `variable` of `layer` divides into units.
+
+    Only the kernels of Dense, 2-D EinsumDense and the convolutions (their
+    transposes too) have units; every other weight prunes weight by weight.
+    """
+    if variable is not getattr(layer, "kernel", None):
+        return Structure()
+    # Keras 3's transposed, depthwise and separable convs are not
+    # subclasses of Conv1D/2D/3D. A transposed kernel is (..., out, in).
+    if isinstance(layer, _TRANSPOSED_CONVS):
+        return Structure(("filter", "channel", "m:n"), -2, -1)
+    if isinstance(layer, _CONVS):
+        return Structure(("filter", "channel", "m:n"), -1, -2)
+    if isinstance(layer, keras.layers.Dense):
+        return Structure(("neuron", "m:n"), -1, 0)
+    if isinstance(layer, keras.layers.EinsumDense) and _is_matmul(layer):
+        return Structure(("neuron", "m:n"), -1, 0)
+    return Structure()
+
+
+def unit_weights(layer: keras.layers.Layer,
+                 input_shape: tuple | None = None) -> list[keras.Variable]:
+    """The per-output-unit weights a unit mask zeroes with its unit.
+
+    A Dense, 2-D EinsumDense or conv layer's bias; a channels-last
+    BatchNormalization's gamma and beta (so that a pruned filter before it
+    stays exactly 0 after it). Empty for every other layer.
+
+    Args:
+        layer: a built layer.
+        input_shape: the layer's input shape, to tell whether a
+            BatchNormalization normalizes the last axis.
+    """
+    if isinstance(layer, keras.layers.BatchNormalization):
+        last = len(input_shape) - 1 if input_shape else None
+        if layer.axis not in (-1, last):
+            return []
+        return [v for v in (layer.gamma, layer.beta) if v is not None]
+    bias = getattr(layer, "bias", None)
+    kernel = getattr(layer, "kernel", None)
+    if (not isinstance(bias, keras.Variable)
+            or not isinstance(kernel, keras.Variable)
+            or len(bias.shape) != 1):
+        return []
+    unit_axis = structure(layer, kernel).unit_axis
+    if unit_axis is None or kernel.shape[unit_axis] != bias.shape[0]:
+        return []
+    return [bias]
+
+
+def _is_matmul(layer: keras.layers.EinsumDense) -> bool:
+    """Whether an EinsumDense is `...a,ab->...b`: a Dense in einsum form."""
+    inputs, _, output = layer.equation.partition("->")
+    _, _, kernel = inputs.partition(",")
+    return (len(kernel) == 2 and kernel[0] not in output
+            and output.endswith(kernel[1]))

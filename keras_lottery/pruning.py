@@ -13,13 +13,19 @@ global scope, in the earlier weight by sorted name) is pruned first.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
 
 METHODS = ("magnitude", "random")
 SCOPES = ("layerwise", "global")
+# "m:n" stands for any "<m>:<n>" with 0 < m < n, e.g. "2:4".
+GRANULARITIES = ("weight", "neuron", "filter", "channel", "m:n")
+UNIT_GRANULARITIES = ("neuron", "filter", "channel")
+_M_BY_N = re.compile(r"([0-9]+):([0-9]+)")
 
 
 def count_to_prune(remaining: int, fraction: float) -> int:
@@ -119,32 +125,247 @@ def prune(
     """
     check_choice("method", method, METHODS)
     check_choice("scope", scope, SCOPES)
+    if method == "magnitude":
+        scores = {name: np.abs(np.asarray(w, np.float64))
+                  for name, w in weights.items()}
+        if not all(np.all(np.isfinite(s)) for s in scores.values()):
+            raise ValueError(
+                "Cannot prune by magnitude: the weights hold NaN or inf.")
+        return select(scores, masks, fractions, scope=scope)
+    # Random: as many draws as a magnitude round prunes, uniform over the
+    # remaining entries (of all weights together for the global scope).
+    rng = np.random.default_rng(seed)
+    names = sorted(weights)
+    scores = {}
+    for name in names:
+        mask = np.asarray(masks[name])
+        score = np.ones(mask.shape)
+        if scope == "layerwise":
+            _random_lowest(score, mask, fractions[name], rng)
+        scores[name] = score
+    if scope == "global":
+        flat = [scores[n].reshape(-1) for n in names]
+        _random_lowest_together(flat, [np.asarray(masks[n]).reshape(-1)
+                                       for n in names],
+                                next(iter(fractions.values())), rng)
+    return select(scores, masks, fractions, scope=scope)
+
+
+def _random_lowest(score, mask, fraction, rng) -> None:
+    _random_lowest_together([score.reshape(-1)], [mask.reshape(-1)],
+                            fraction, rng)
+
+
+def _random_lowest_together(scores, masks, fraction, rng) -> None:
+    """Scores 0, in place, `fraction` of the alive entries drawn at random.
+    """
+    alive = np.concatenate([np.flatnonzero(m) for m in masks])
+    owner = np.concatenate([np.full(np.count_nonzero(m), i)
+                            for i, m in enumerate(masks)]).astype(np.int64)
+    k = count_to_prune(alive.size, fraction)
+    chosen = rng.choice(alive.size, size=k, replace=False)
+    for i, flat in enumerate(scores):
+        flat[alive[chosen[owner[chosen] == i]]] = 0.0
+
+
+def random_masks_like(
+    masks: Mapping[str, np.ndarray], seed: int | None = None,
+    groupings: Mapping[str, Grouping] | None = None,
+) -> dict[str, np.ndarray]:
+    """Returns random masks with the same number of ones per weight.
+
+    Args:
+        masks: `{name: 0/1 array}` whose per-weight sparsity to copy.
+        seed: seed of the random generator.
+        groupings: `{name: Grouping}` of structured masks: a unit
+            granularity keeps the mask's number of whole units, at random
+            units; `m:n` keeps each group's count at random positions in
+            the group. Names left out are weight granularity.
+
+    Returns:
+        `{name: float32 0/1 array}`, each with as many ones as `masks[name]`
+        at uniformly random positions (whole units for unit granularities).
+    """
+    rng = np.random.default_rng(seed)
+    groupings = groupings or {}
+    out = {}
+    for name in sorted(masks):
+        mask = np.asarray(masks[name])
+        grouping = groupings.get(name, Grouping())
+        if grouping.is_units:
+            alive = alive_units(mask, grouping.axis)
+            keep = np.zeros(alive.size, np.float32)
+            keep[rng.choice(alive.size, size=int(alive.sum()),
+                            replace=False)] = 1.0
+            out[name] = _expand_units(keep, mask.shape, grouping.axis)
+        elif grouping.is_m_by_n:
+            groups = _groups(np.asarray(mask, np.float32), grouping)
+            order = rng.random(groups.shape).argsort(axis=-1)
+            ranks = order.argsort(axis=-1)
+            kept = (ranks < groups.sum(axis=-1, keepdims=True))
+            out[name] = _ungroup(kept.astype(np.float32), mask.shape,
+                                 grouping)
+        else:
+            flat = np.zeros(mask.size, np.float32)
+            keep = rng.choice(mask.size, size=int(np.count_nonzero(mask)),
+                              replace=False)
+            flat[keep] = 1.0
+            out[name] = flat.reshape(mask.shape)
+    return out
+
+
+def parse_granularity(value: str, name: str = "granularity") -> str:
+    """Returns `value` checked: one of `GRANULARITIES`, "m:n" as "<m>:<n>".
+
+    Raises:
+        ValueError: naming `name` for an unknown granularity or an m:n
+            pattern without 0 < m < n.
+    """
+    if isinstance(value, str):
+        if value in GRANULARITIES and value != "m:n":
+            return value
+        match = _M_BY_N.fullmatch(value)
+        if match and 0 < int(match[1]) < int(match[2]):
+            return value
+    raise ValueError(
+        f"`{name}` must be one of {', '.join(map(repr, GRANULARITIES[:-1]))}"
+        f" or 'm:n' with integers 0 < m < n, such as '2:4'. Received: "
+        f"{name}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Grouping:
+    """What pruning removes of one weight: entries, units or m:n groups.
+
+    Attributes:
+        granularity: a checked granularity (see `parse_granularity`).
+        axis: the weight's axis of units (`neuron`, `filter`, `channel`) or
+            along which m:n groups run; None for `weight`.
+    """
+
+    granularity: str = "weight"
+    axis: int | None = None
+
+    @property
+    def is_units(self) -> bool:
+        return self.granularity in UNIT_GRANULARITIES
+
+    @property
+    def is_m_by_n(self) -> bool:
+        return bool(_M_BY_N.fullmatch(self.granularity))
+
+    @property
+    def m_by_n(self) -> tuple[int, int]:
+        m, n = self.granularity.split(":")
+        return int(m), int(n)
+
+
+def alive_units(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Whether each unit along `axis` keeps any entry, as a bool vector."""
+    mask = np.asarray(mask)
+    others = tuple(a for a in range(mask.ndim) if a != axis % mask.ndim)
+    return np.any(mask != 0, axis=others)
+
+
+def unit_sums(values: np.ndarray, axis: int) -> np.ndarray:
+    """Sums `values` over every axis but `axis`: one number per unit."""
+    values = np.asarray(values, np.float64)
+    others = tuple(a for a in range(values.ndim) if a != axis % values.ndim)
+    return values.sum(axis=others)
+
+
+def select(
+    scores: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    fractions: Mapping[str, float],
+    groupings: Mapping[str, Grouping] | None = None,
+    scope: str = "layerwise",
+) -> dict[str, np.ndarray]:
+    """Prunes the lowest-scored remaining entries or units; new masks.
+
+    Criteria score (`keras_lottery.criteria`), this selects: the same
+    rounding rule, tie-breaking and scopes for every criterion.
+
+    Args:
+        scores: `{name: array}`, higher is more important. The weight's
+            shape for `weight` and m:n granularity; one score per unit
+            (the length of the unit axis) for unit granularities.
+        masks: `{name: 0/1 array}`; entries that are 0 stay 0, and pruned
+            units are zeroed whole.
+        fractions: `{name: fraction}` of the remaining entries (or units) to
+            prune, as for `prune`. Ignored for m:n, which keeps at most m
+            of each group of n consecutive entries along its axis.
+        groupings: `{name: Grouping}`; names left out prune entries.
+        scope: `"layerwise"`, or `"global"`: the remaining entries of all
+            weight-granularity weights are ranked together, and so are the
+            units of all unit-granularity weights, each weight's unit
+            scores first divided by their mean over its remaining units
+            (units of different layers have different sizes and scales,
+            as in Torch-Pruning's mean normalizer); m:n stays per weight.
+
+    Returns:
+        `{name: float32 0/1 array}`, each a subset of the old mask.
+
+    Raises:
+        ValueError: for a bad scope or fraction, scores of the wrong shape,
+            NaN or infinite scores, or unequal fractions under global
+            scope.
+    """
+    check_choice("scope", scope, SCOPES)
     for name, fraction in fractions.items():
         check_fraction(fraction, f"fractions[{name!r}]")
-    names = sorted(weights)
-    rng = np.random.default_rng(seed)
+    groupings = groupings or {}
+    names = sorted(masks)
     new = {name: np.asarray(masks[name], np.float32).copy() for name in names}
-    if scope == "layerwise":
-        for name in names:
-            _prune_flat(
-                [weights[name]], [new[name]], fractions[name], method, rng
-            )
-    else:
-        if len(set(fractions.values())) > 1:
+    kinds = {name: groupings.get(name, Grouping()) for name in names}
+    unit_scores = {}
+    for name in names:
+        score = np.asarray(scores[name], np.float64)
+        grouping = kinds[name]
+        want = ((new[name].shape[grouping.axis],) if grouping.is_units
+                else new[name].shape)
+        if score.shape != want:
             raise ValueError(
-                "`scope='global'` prunes one fraction of all weights together."
-                f" Received: fractions={dict(fractions)!r}"
-            )
+                f"The scores of {name!r} must have shape {want} for "
+                f"granularity {grouping.granularity!r}. Received: shape "
+                f"{score.shape}")
+        if not np.all(np.isfinite(score)):
+            raise ValueError(
+                f"The scores of {name!r} hold NaN or inf; refusing to "
+                "prune with them.")
+        unit_scores[name] = score
+    if scope == "global" and len(set(fractions.values())) > 1:
+        raise ValueError(
+            "`scope='global'` prunes one fraction of all weights together."
+            f" Received: fractions={dict(fractions)!r}")
+    for name in names:
+        if kinds[name].is_m_by_n:
+            new[name] = _keep_m_by_n(unit_scores[name], new[name],
+                                     kinds[name])
+    entry_names = [n for n in names if kinds[n].granularity == "weight"]
+    unit_names = [n for n in names if kinds[n].is_units]
+    if scope == "layerwise":
+        for name in entry_names:
+            _prune_scored([unit_scores[name]], [new[name]], fractions[name])
+        for name in unit_names:
+            _prune_units([unit_scores[name]], [new[name]], [kinds[name]],
+                         fractions[name], normalize=False)
+    elif fractions:
         fraction = next(iter(fractions.values()))
-        _prune_flat(
-            [weights[n] for n in names], [new[n] for n in names], fraction,
-            method, rng,
-        )
+        _prune_scored([unit_scores[n] for n in entry_names],
+                      [new[n] for n in entry_names], fraction)
+        _prune_units([unit_scores[n] for n in unit_names],
+                     [new[n] for n in unit_names],
+                     [kinds[n] for n in unit_names], fraction,
+                     normalize=True)
     return new
 
 
-def _prune_flat(weights, masks, fraction, method, rng) -> None:
-    """Zeroes, in place, `fraction` of the 1 entries of `masks` together."""
+def _prune_scored(scores, masks, fraction) -> None:
+    """Zeroes, in place, the lowest-scored `fraction` of the alive entries.
+    """
+    if not masks:
+        return
     flat_masks = [m.reshape(-1) for m in masks]  # views: writes go to masks
     alive = np.concatenate([np.flatnonzero(m) for m in flat_masks])
     owner = np.concatenate(
@@ -153,45 +374,69 @@ def _prune_flat(weights, masks, fraction, method, rng) -> None:
     k = count_to_prune(alive.size, fraction)
     if k == 0:
         return
-    if method == "magnitude":
-        scores = np.concatenate(
-            [np.abs(np.asarray(w, np.float64).reshape(-1))[m != 0]
-             for w, m in zip(weights, flat_masks)]
-        )
-        if not np.all(np.isfinite(scores)):
-            raise ValueError(
-                "Cannot prune by magnitude: the weights hold NaN or inf."
-            )
-        chosen = np.argsort(scores, kind="stable")[:k]
-    else:
-        chosen = rng.choice(alive.size, size=k, replace=False)
+    flat_scores = np.concatenate(
+        [s.reshape(-1)[m != 0] for s, m in zip(scores, flat_masks)])
+    chosen = np.argsort(flat_scores, kind="stable")[:k]
     for i, flat in enumerate(flat_masks):
         flat[alive[chosen[owner[chosen] == i]]] = 0.0
 
 
-def random_masks_like(
-    masks: Mapping[str, np.ndarray], seed: int | None = None
-) -> dict[str, np.ndarray]:
-    """Returns random masks with the same number of ones per weight.
+def _prune_units(scores, masks, groupings, fraction, normalize) -> None:
+    """Zeroes, in place, the lowest-scored `fraction` of the alive units."""
+    if not masks:
+        return
+    alive = [alive_units(m, g.axis) for m, g in zip(masks, groupings)]
+    ranked = []
+    for score, live in zip(scores, alive):
+        score = score[live]
+        mean = score.mean() if score.size else 0.0
+        ranked.append(score / mean if normalize and mean > 0 else score)
+    flat_scores = np.concatenate(ranked)
+    owner = np.concatenate([np.full(int(a.sum()), i)
+                            for i, a in enumerate(alive)]).astype(np.int64)
+    index = np.concatenate([np.flatnonzero(a) for a in alive])
+    k = count_to_prune(flat_scores.size, fraction)
+    chosen = np.argsort(flat_scores, kind="stable")[:k]
+    for i, (mask, grouping) in enumerate(zip(masks, groupings)):
+        units = index[chosen[owner[chosen] == i]]
+        where = [slice(None)] * mask.ndim
+        where[grouping.axis] = units
+        mask[tuple(where)] = 0.0
 
-    Args:
-        masks: `{name: 0/1 array}` whose per-weight sparsity to copy.
-        seed: seed of the random generator.
 
-    Returns:
-        `{name: float32 0/1 array}`, each with as many ones as `masks[name]`
-        at uniformly random positions.
-    """
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in sorted(masks):
-        mask = np.asarray(masks[name])
-        flat = np.zeros(mask.size, np.float32)
-        keep = rng.choice(mask.size, size=int(np.count_nonzero(mask)),
-                          replace=False)
-        flat[keep] = 1.0
-        out[name] = flat.reshape(mask.shape)
-    return out
+def _groups(values: np.ndarray, grouping: Grouping) -> np.ndarray:
+    """`values` with its group axis last, split in groups of n: (..., n)."""
+    _, n = grouping.m_by_n
+    moved = np.moveaxis(values, grouping.axis, -1)
+    return moved.reshape(*moved.shape[:-1], moved.shape[-1] // n, n)
+
+
+def _ungroup(groups: np.ndarray, shape: tuple[int, ...],
+             grouping: Grouping) -> np.ndarray:
+    moved = groups.reshape(*groups.shape[:-2], -1)
+    return np.ascontiguousarray(np.moveaxis(moved, -1, grouping.axis)
+                                ).reshape(shape)
+
+
+def _keep_m_by_n(scores, mask, grouping) -> np.ndarray:
+    """Keeps the m best-scored alive entries of each group of n."""
+    m, _ = grouping.m_by_n
+    groups = _groups(mask, grouping)
+    keyed = np.where(groups != 0, _groups(scores, grouping), -np.inf)
+    # Ascending and stable: dead entries first, then the lowest scores;
+    # of equal scores the earlier position goes first.
+    order = np.argsort(keyed, axis=-1, kind="stable")
+    ranks = np.argsort(order, axis=-1, kind="stable")
+    kept = (ranks >= groups.shape[-1] - m) & (groups != 0)
+    return _ungroup(kept.astype(np.float32), mask.shape, grouping)
+
+
+def _expand_units(keep: np.ndarray, shape: tuple[int, ...],
+                  axis: int) -> np.ndarray:
+    """A mask of `shape` that is `keep[u]` across unit u along `axis`."""
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return np.broadcast_to(keep.reshape(view), shape).astype(np.float32)
 
 
 def check_choice(name: str, value: str, known: tuple[str, ...]) -> None:

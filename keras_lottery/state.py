@@ -8,23 +8,39 @@ replica gets the same values.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 
+from keras_lottery import criteria
 from keras_lottery import masking
+from keras_lottery import prunable
 from keras_lottery import pruning
+from keras_lottery import scoring
 from keras_lottery import wrapping
 
+UNITS = "units"  # the key of a unit mask: "<layer>/units"
 
-def get_masks(model: keras.Model) -> dict[str, np.ndarray]:
-    """Returns `{"<layer>/<weight>": 0/1 array}` for every mask of `model`."""
+
+def get_masks(model: keras.Model,
+              units: bool = False) -> dict[str, np.ndarray]:
+    """Returns `{"<layer>/<weight>": 0/1 array}` for every mask of `model`.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        units: also return each unit mask, as `"<layer>/units"`: one entry
+            per output unit, 0 where structured pruning removed the unit
+            (its bias; a BatchNormalization's gamma and beta after it).
+            `set_masks` takes them back.
+    """
     return {
         key: keras.ops.convert_to_numpy(mask.value)
-        for wrapper in _wrappers(model)
-        for key, mask in zip(wrapper.mask_keys(), wrapper.masks)
+        for key, (_, mask) in _mask_slots(model, units).items()
     }
 
 
@@ -33,14 +49,14 @@ def set_masks(model: keras.Model, masks: Mapping[str, np.ndarray]) -> None:
 
     Args:
         model: a model holding `MaskedWrapper` layers.
-        masks: `{"<layer>/<weight>": 0/1 array}` as `get_masks` returns;
-            keys left out keep their mask.
+        masks: `{"<layer>/<weight>": 0/1 array}` as `get_masks` returns
+            (unit masks included); keys left out keep their mask.
 
     Raises:
         ValueError: for an unknown key, a wrong shape, or values other than
             0 and 1. Nothing is changed then.
     """
-    slots = _mask_slots(model)
+    slots = _mask_slots(model, units=True)
     for key, value in masks.items():
         if key not in slots:
             raise ValueError(
@@ -49,10 +65,11 @@ def set_masks(model: keras.Model, masks: Mapping[str, np.ndarray]) -> None:
             )
         pruning.check_mask(key, value, tuple(slots[key][1].shape))
     for key, value in masks.items():
-        variable, mask = slots[key]
+        variables, mask = slots[key]
         value = np.asarray(value, mask.dtype)
         mask.assign(value)
-        variable.assign(variable.value * value)
+        for variable in variables:
+            variable.assign(variable.value * value)
 
 
 def set_rewind_point(model: keras.Model) -> None:
@@ -121,36 +138,148 @@ def prune(
     scope: str = "layerwise",
     fractions: Mapping[str, float] | None = None,
     seed: int | None = None,
+    granularity: str = "weight",
+    granularities: Mapping[str, str] | None = None,
+    data: Iterable | None = None,
+    loss: scoring.Loss | None = None,
 ) -> dict[str, np.ndarray]:
-    """Prunes `fraction` of the remaining weights; pruned ones become 0.
+    """Prunes `fraction` of the remaining weights or units; they become 0.
 
-    Magnitudes are those of the effective weights (weight times mask). See
-    `keras_lottery.pruning` for the rounding rule and tie-breaking.
+    A criterion (`method`) scores the effective weights (weight times
+    mask), with gradients or activations on `data` where it needs them;
+    selection is the same for every criterion (`keras_lottery.pruning`:
+    rounding rule, tie-breaking, scopes). A pruned neuron or filter loses
+    its kernel slice and its bias, and a BatchNormalization right after it
+    (through activations, dropout or pooling) its gamma and beta there, so
+    the unit outputs exactly 0 and `keras_lottery.shrink` can remove it.
 
     Args:
         model: a model holding `MaskedWrapper` layers.
-        fraction: fraction of the remaining weights to prune, in [0, 1).
-        method: `"magnitude"` or `"random"` (the random-pruning control).
-        scope: `"layerwise"` (each weight on its own) or `"global"`.
+        fraction: fraction of the remaining weights (units, for unit
+            granularities) to prune, in [0, 1).
+        method: a criterion of `keras_lottery.criteria.names()`:
+            "magnitude", "gradient", "activation", "apoz", "random", or one
+            registered with `keras_lottery.register_criterion`.
+        scope: `"layerwise"` (each weight on its own) or `"global"` (see
+            `keras_lottery.pruning.select` for how units are compared).
         fractions: `{layer name: fraction}` overriding `fraction` for those
             layers, e.g. `{"output": 0.1}` as in the paper;
             `scope="layerwise"` only.
-        seed: seed for `method="random"`.
+        seed: seed for random criteria.
+        granularity: what is pruned: "weight"; "neuron" (a Dense output
+            unit); "filter" (a conv output channel); "channel" (a conv
+            input channel, in every filter); or "m:n" such as "2:4" (at
+            most m kept of every n consecutive weights along the input
+            axis; `fraction` does not apply).
+        granularities: `{layer name: granularity}` overriding `granularity`
+            for those layers (e.g. `{"output": "weight"}`).
+        data: `(inputs, labels)` batches for criteria that need gradients
+            or activations (a list, or a batched `tf.data.Dataset`; all of
+            it is used).
+        loss: `loss(labels, outputs) -> scalar` for the gradients; by
+            default sparse categorical cross-entropy of logits.
 
     Returns:
-        The new masks, as `get_masks` would return them.
+        The new weight masks, as `get_masks` would return them.
 
     Raises:
-        ValueError: for a bad fraction, method or scope, or an unknown
-            layer name in `fractions`.
+        ValueError: for a bad fraction, method, scope or granularity, a
+            granularity a layer does not have, an unknown layer name in
+            `fractions` or `granularities`, or a criterion that needs
+            `data` without it. Nothing is changed then.
 
     Example:
         >>> keras_lottery.prune(model, 0.2, fractions={"output": 0.1})
+        >>> keras_lottery.prune(model, 0.2, method="gradient",
+        ...                     granularity="neuron", data=batches,
+        ...                     granularities={"output": "weight"})
+    """
+    plan = plan_pruning(model, fraction, method, scope, fractions,
+                        granularity, granularities, data is not None)
+    weights, masks, scores = {}, {}, {}
+    for _, key, variable, mask in plan.slots:
+        masks[key] = keras.ops.convert_to_numpy(mask.value)
+        weights[key] = keras.ops.convert_to_numpy(variable.value)
+    grouped = any(g.granularity != "weight" for g in plan.groupings.values())
+    if plan.criterion.name in pruning.METHODS and not grouped:
+        # The paper's rule, and the random control's draws, as ever.
+        new = pruning.prune(weights, masks, plan.fractions,
+                            method=plan.criterion.name, scope=scope,
+                            seed=seed)
+    else:
+        gradients, layers = ({}, {})
+        if plan.criterion.needs:
+            gradients, layers = scoring.statistics(
+                model, plan.criterion.needs, data, loss)
+        rng = np.random.default_rng(seed)
+        for wrapper, key, variable, _ in plan.slots:
+            grouping = plan.groupings[key]
+            if not plan.fractions[key] and not grouping.is_m_by_n:
+                # Nothing to prune here: no need to score it.
+                scores[key] = np.zeros(masks[key].shape[grouping.axis]
+                                       if grouping.is_units
+                                       else masks[key].shape)
+                continue
+            shape = prunable.structure(wrapper.layer, variable)
+            data_of_weight = criteria.WeightData(
+                key=key,
+                weight=np.asarray(weights[key], np.float64) * masks[key],
+                mask=masks[key],
+                unit_axis=_positive(shape.unit_axis, variable),
+                channel_axis=_positive(shape.channel_axis, variable),
+                rng=rng,
+                gradient=gradients.get(id(variable)),
+                **layers.get(wrapper.name, {}))
+            scores[key] = plan.criterion.score(data_of_weight, grouping)
+        new = pruning.select(scores, masks, plan.fractions, plan.groupings,
+                             scope)
+    set_masks(model, new)
+    remove_dead_units(model, plan.output_unit_layers)
+    return new
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A checked pruning call: what to score, and how to select.
+
+    Attributes:
+        criterion: the criterion.
+        fractions: `{mask key: fraction}`.
+        groupings: `{mask key: pruning.Grouping}`.
+        slots: `(wrapper, key, variable, mask)` of every masked weight.
+        output_unit_layers: the layers pruned by neuron or filter.
+    """
+
+    criterion: criteria.Criterion
+    fractions: dict[str, float]
+    groupings: dict[str, pruning.Grouping]
+    slots: list
+    output_unit_layers: tuple[str, ...]
+
+
+def plan_pruning(
+    model: keras.Model,
+    fraction: float,
+    method: str = "magnitude",
+    scope: str = "layerwise",
+    fractions: Mapping[str, float] | None = None,
+    granularity: str = "weight",
+    granularities: Mapping[str, str] | None = None,
+    has_data: bool = False,
+) -> Plan:
+    """Checks the arguments of `prune` against `model`; changes nothing.
+
+    Args are those of `prune`; `has_data` says whether `data` is given.
+
+    Raises:
+        ValueError: as `prune` does, one line naming the argument.
     """
     pruning.check_fraction(fraction)
-    pruning.check_choice("method", method, pruning.METHODS)
+    criterion = criteria.get(method)
     pruning.check_choice("scope", scope, pruning.SCOPES)
+    granularity = pruning.parse_granularity(granularity)
     fractions = dict(fractions or {})
+    granularities = dict(granularities or {})
     if fractions and scope == "global":
         raise ValueError(
             "`fractions` applies to `scope='layerwise'` only. "
@@ -158,27 +287,142 @@ def prune(
         )
     wrappers = [w for w in _wrappers(model) if w.masks]
     known = {w.name for w in wrappers}
+    for argument, mapping in (("fractions", fractions),
+                              ("granularities", granularities)):
+        for name in mapping:
+            if name not in known:
+                raise ValueError(
+                    f"`{argument}` names a layer with no mask: {name!r}. "
+                    f"Masked layers: {', '.join(sorted(known))}. "
+                    f"Received: {argument}={mapping!r}")
     for name, layer_fraction in fractions.items():
         pruning.check_fraction(layer_fraction, f"fractions[{name!r}]")
-        if name not in known:
-            raise ValueError(
-                f"`fractions` names a layer with no mask: {name!r}. Masked "
-                f"layers: {', '.join(sorted(known))}. "
-                f"Received: fractions={fractions!r}"
-            )
-    weights, masks, per_key = {}, {}, {}
+    if criterion.needs and not has_data:
+        raise ValueError(
+            f"Criterion {criterion.name!r} reads "
+            f"{' and '.join(sorted(criterion.needs))} on training batches:"
+            " pass them as `data`. Received: data=None")
+    per_key, groupings, slots, output_units = {}, {}, [], []
     for wrapper in wrappers:
-        layer_fraction = fractions.get(wrapper.name, fraction)
+        argument = ("granularity" if wrapper.name not in granularities
+                    else f"granularities[{wrapper.name!r}]")
+        layer_granularity = pruning.parse_granularity(
+            granularities.get(wrapper.name, granularity), argument)
         for key, variable, mask in zip(wrapper.mask_keys(),
                                        wrapper.masked_variables,
                                        wrapper.masks):
-            masks[key] = keras.ops.convert_to_numpy(mask.value)
-            weights[key] = keras.ops.convert_to_numpy(variable.value)
-            per_key[key] = layer_fraction
-    new = pruning.prune(weights, masks, per_key, method=method, scope=scope,
-                        seed=seed)
-    set_masks(model, new)
-    return new
+            slots.append((wrapper, key, variable, mask))
+            per_key[key] = fractions.get(wrapper.name, fraction)
+            groupings[key] = _grouping(wrapper, variable, layer_granularity,
+                                       argument)
+            if (criterion.weights is None and not groupings[key].is_units
+                    and (per_key[key] or groupings[key].is_m_by_n)):
+                raise ValueError(
+                    f"Criterion {criterion.name!r} scores units only, and "
+                    f"layer {wrapper.name!r} prunes by "
+                    f"{layer_granularity!r}: give it granularity 'neuron', "
+                    "'filter' or 'channel', or a fraction of 0. Received: "
+                    f"{argument}={layer_granularity!r}")
+        if layer_granularity in prunable.OUTPUT_GRANULARITIES:
+            output_units.append(wrapper.name)
+    return Plan(criterion, per_key, groupings, slots, tuple(output_units))
+
+
+def _grouping(wrapper, variable, granularity: str,
+              argument: str) -> pruning.Grouping:
+    """The grouping of `variable` for `granularity`, checked."""
+    if granularity == "weight":
+        return pruning.Grouping()
+    shape = prunable.structure(wrapper.layer, variable)
+    kind = "m:n" if ":" in granularity else granularity
+    if kind not in shape.granularities:
+        has = ", ".join(["weight", *shape.granularities])
+        raise ValueError(
+            f"Granularity {granularity!r} does not apply to layer "
+            f"{wrapper.name!r} ({type(wrapper.layer).__name__}), which has:"
+            f" {has}. Received: {argument}={granularity!r}")
+    axis = shape.channel_axis if kind in ("channel", "m:n") else (
+        shape.unit_axis)
+    grouping = pruning.Grouping(granularity, _positive(axis, variable))
+    if grouping.is_m_by_n:
+        size = variable.shape[grouping.axis]
+        if size % grouping.m_by_n[1]:
+            raise ValueError(
+                f"Granularity {granularity!r} needs the input size of layer "
+                f"{wrapper.name!r} to be a multiple of "
+                f"{grouping.m_by_n[1]}; its kernel has {size} inputs. "
+                f"Received: {argument}={granularity!r}")
+    return grouping
+
+
+def _positive(axis: int | None, variable) -> int | None:
+    return None if axis is None else axis % len(variable.shape)
+
+
+def remove_dead_units(model: keras.Model, layers: Sequence[str]) -> None:
+    """Zeroes the unit mask of every output unit whose kernel slice is 0.
+
+    For the named layers (pruned by neuron or filter): a unit whose kernel
+    mask is all 0 loses its bias, and a BatchNormalization fed by the layer
+    (directly, or through activations, dropout or pooling) its gamma and
+    beta for that unit. Unit masks only lose entries.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        layers: names of layers whose units are pruned whole.
+    """
+    alive = {}
+    for wrapper in _wrappers(model):
+        if wrapper.name not in layers or not wrapper.masks:
+            continue
+        kernel, mask = wrapper.masked_variables[0], wrapper.masks[0]
+        axis = prunable.structure(wrapper.layer, kernel).unit_axis
+        if axis is None:
+            continue
+        alive[wrapper.name] = pruning.alive_units(
+            keras.ops.convert_to_numpy(mask.value), axis)
+    updates = {}
+    for wrapper in _wrappers(model):
+        if wrapper.units_mask is None:
+            continue
+        source = wrapper if wrapper.name in alive else (
+            _normalized_producer(wrapper))
+        if source is None or source.name not in alive:
+            continue
+        units = alive[source.name]
+        if units.shape != tuple(wrapper.units_mask.shape):
+            continue
+        current = keras.ops.convert_to_numpy(wrapper.units_mask.value)
+        updates[f"{wrapper.name}/{UNITS}"] = current * units
+    if updates:
+        set_masks(model, updates)
+
+
+# Layers a pruned unit's zero passes through on its way to a normalization.
+_PASS_THROUGH = (
+    keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+    keras.layers.ELU, keras.layers.Dropout, keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+)
+
+
+def _normalized_producer(wrapper) -> masking.MaskedWrapper | None:
+    """The masked layer whose units a BatchNormalization normalizes."""
+    if not isinstance(wrapper.layer, keras.layers.BatchNormalization):
+        return None
+    layer = wrapper
+    for _ in range(8):  # a short chain of pass-through layers
+        nodes = layer._inbound_nodes  # Keras 3 keeps no public graph API
+        if len(nodes) != 1 or len(nodes[0].parent_nodes) != 1:
+            return None
+        layer = nodes[0].parent_nodes[0].operation
+        if isinstance(layer, masking.MaskedWrapper):
+            return layer
+        if not isinstance(layer, _PASS_THROUGH):
+            return None
+    return None
 
 
 def sparsity(model: keras.Model) -> dict[str, float]:
@@ -207,17 +451,22 @@ def _wrappers(model) -> list[masking.MaskedWrapper]:
     return wrappers
 
 
-def _mask_slots(model) -> dict[str, tuple[keras.Variable, keras.Variable]]:
-    return {
-        key: (variable, mask)
-        for wrapper in _wrappers(model)
+def _mask_slots(model, units: bool = False
+                ) -> dict[str, tuple[list[keras.Variable], keras.Variable]]:
+    """`{key: (the variables the mask multiplies, the mask)}`."""
+    slots = {}
+    for wrapper in _wrappers(model):
         for key, variable, mask in zip(
-            wrapper.mask_keys(), wrapper.masked_variables, wrapper.masks)
-    }
+                wrapper.mask_keys(), wrapper.masked_variables, wrapper.masks):
+            slots[key] = ([variable], mask)
+        if units and wrapper.units_mask is not None:
+            slots[f"{wrapper.name}/{UNITS}"] = (wrapper.unit_variables,
+                                                wrapper.units_mask)
+    return slots
 
 
 def _masks_by_variable(wrapper) -> dict[int, keras.Variable]:
-    return {id(v): m for v, m in zip(wrapper.masked_variables, wrapper.masks)}
+    return {id(v): m for v, m in wrapper.masked_pairs()}
 
 
 def _warn_unwrapped(model) -> None:
@@ -236,7 +485,8 @@ def _warn_unwrapped(model) -> None:
 def _is_wrapper_state(variable, model) -> bool:
     return any(
         variable is own for wrapper in _wrappers(model)
-        for own in wrapper.masks + [c for _, c in wrapper.rewind_pairs]
+        for own in [*wrapper.masks, wrapper.units_mask,
+                    *(c for _, c in wrapper.rewind_pairs)]
     )
 
 

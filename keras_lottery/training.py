@@ -209,8 +209,7 @@ class Trainer:
         # Pruned weights are zeroed once here and their gradients masked in
         # every step (`masking.masked_gradients`), so they stay exactly 0.
         for wrapper in wrapping.wrapped_layers(model):
-            for variable, mask in zip(wrapper.masked_variables,
-                                      wrapper.masks):
+            for variable, mask in wrapper.masked_pairs():
                 variable.assign(variable.value * mask.value)
         if jit_compile and not supports_jit(strategy):
             logging.info("XLA off: it cannot run one step over several CPU "

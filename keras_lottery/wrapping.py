@@ -109,7 +109,7 @@ def effective_weights(layer: keras.layers.Layer) -> list:
     """Returns the values a layer computes with: masked ones times mask."""
     if not isinstance(layer, masking.MaskedWrapper):
         return layer.get_weights()
-    masks = {id(v): m for v, m in zip(layer.masked_variables, layer.masks)}
+    masks = {id(v): m for v, m in layer.masked_pairs()}
     return [
         keras.ops.convert_to_numpy(v.value * masks[id(v)].value)
         if id(v) in masks else keras.ops.convert_to_numpy(v.value)

@@ -80,6 +80,15 @@ PAPER = {
         "train.num_steps": 20_000,
         "prune.conv_fraction_per_round": 0.1,
     },
+    "conv2_mnist": {
+        **_FRANKLE_CARBIN,
+        "data.name": "mnist",
+        "model.name": "conv2",
+        "train.learning_rate": 2e-4,
+        "train.num_steps": 20_000,
+        "prune.conv_fraction_per_round": 0.1,
+        "prune.granularity": "weight",
+    },
     "conv4_cifar10": {
         **_FRANKLE_CARBIN,
         "data.name": "cifar10",
