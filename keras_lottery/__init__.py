@@ -14,6 +14,7 @@ Example:
 
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable
+from keras_lottery.shrinking import shrink
 from keras_lottery.state import get_masks
 from keras_lottery.state import prune
 from keras_lottery.state import reinitialize
@@ -33,6 +34,7 @@ __all__ = [
     "rewind",
     "set_masks",
     "set_rewind_point",
+    "shrink",
     "sparsity",
     "strip",
     "wrap",
