@@ -340,7 +340,7 @@ def _analyse(graph: keras.Model) -> _Plan:
         if isinstance(layer, keras.layers.InputLayer):
             for t in node.output_tensors:
                 tensors[id(t)] = _Tensor(spaces.new(frozen=True), 1,
-                                         np.zeros(t.shape[-1], bool))
+                                         np.zeros(t.shape[-1] or 0, bool))
             continue
         why = _unsupported(layer, node, inputs, calls[id(layer)])
         if why:
@@ -431,6 +431,9 @@ def _unsupported(layer, node, inputs: list, calls: int) -> str | None:
         return "nested models are not analysed"
     if len(node.output_tensors) != 1:
         return "it has several outputs"
+    if any(t.shape[-1] is None
+           for t in [*node.input_tensors, *node.output_tensors]):
+        return "its channel count is not fixed"
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         return "only channels_last is supported"
     kind = type(layer)
