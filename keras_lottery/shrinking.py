@@ -354,11 +354,13 @@ def _analyse(graph: keras.Model) -> _Plan:
             bias = (keras.ops.convert_to_numpy(layer.bias.value)
                     if layer.use_bias else None)
             consumers.append((layer, x, ignored_rows(kernel, axes[1])))
-            space = spaces.new()
+            # A softmax output reads every unit: its units all stay.
+            mixes = _mixes_channels(layer.activation)
+            space = spaces.new(frozen=mixes)
             producers.append((layer, space))
             zeros = producer_zeros(
                 kernel, bias, channel_rows(x.zeros, x.repeat), axes,
-                keeps_zero(layer.activation))
+                keeps_zero(layer.activation) and not mixes)
             tensors[id(out)] = _Tensor(space, 1, zeros)
         elif isinstance(layer, keras.layers.BatchNormalization):
             (x,) = inputs
@@ -366,6 +368,14 @@ def _analyse(graph: keras.Model) -> _Plan:
             norms.append((layer, x.space))
             tensors[id(out)] = _Tensor(
                 x.space, 1, batch_norm_zeros(gamma, beta, mean, x.zeros))
+        elif (isinstance(layer, keras.layers.Activation)
+              and _mixes_channels(layer.activation)):
+            # Softmax and the like read every channel (a zero one too), and
+            # every channel of their output depends on all of them.
+            (x,) = inputs
+            spaces.freeze(x.space)
+            tensors[id(out)] = _Tensor(spaces.new(frozen=True), 1,
+                                       np.zeros(out.shape[-1], bool))
         elif isinstance(layer, _ELEMENTWISE):
             (x,) = inputs
             # Dropout and noise layers are the identity at inference.
@@ -444,8 +454,6 @@ def _unsupported(layer, node, inputs: list, calls: int) -> str | None:
             return "LoRA layers are not supported"
         if getattr(layer, "quantization_mode", None):
             return "quantized layers are not supported"
-        if _mixes_channels(layer.activation):
-            return "its activation mixes channels"
         return None
     if kind is keras.layers.BatchNormalization:
         if layer.axis not in (-1, len(node.input_tensors[0].shape) - 1):
@@ -454,9 +462,6 @@ def _unsupported(layer, node, inputs: list, calls: int) -> str | None:
             return "it normalises a flattened map per feature"
         return None
     if kind in _ELEMENTWISE:
-        activation = getattr(layer, "activation", None)
-        if activation is not None and _mixes_channels(activation):
-            return "its activation mixes channels"
         return None
     if kind in _CHANNEL_PRESERVING:
         return None if inputs[0].repeat == 1 else (

@@ -137,6 +137,24 @@ def test_random_residual_graphs_shrink_exactly(seed):
     assert_same_outputs(model, small, probe((6, 6, 3)))
 
 
+def test_resnet20_half_of_every_filter_dead():
+    model = models.build("resnet20", (16, 16, 3), 10, seed=0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            dead = subset(rng, layer.filters, layer.filters // 2)
+            kill_units(layer, dead)
+            kill_norm(model.get_layer(layer.name.replace("conv", "bn")),
+                      dead, rng)
+    small = keras_lottery.shrink(model)
+    for layer in small.layers:
+        if layer.name.endswith("_conv1"):  # read by its block's conv2 only
+            original = model.get_layer(layer.name).filters
+            assert layer.filters == original // 2, layer.name
+    assert small.count_params() < 0.6 * model.count_params()
+    assert_same_outputs(model, small, probe((16, 16, 3)))
+
+
 def branches(dead_a, dead_b):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((5,))
@@ -176,6 +194,28 @@ def test_nonzero_activation_at_zero_keeps_the_unit():
     assert isinstance(small, keras.Sequential)
     assert small.get_layer("sig").units == 6
     assert small.get_layer("tanh").units == 4
+    assert_same_outputs(model, small, probe((4,)))
+
+
+def test_softmax_keeps_its_channels_without_warning():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(6, activation="relu", name="fc1"),
+        keras.layers.Dense(5, activation="softmax", name="mix"),
+        keras.layers.Dense(4, activation="relu", name="fc3"),
+        keras.layers.Activation("softmax", name="softmax"),
+        keras.layers.Dense(2, activation="softmax", name="out"),
+    ])
+    for name in ("fc1", "mix", "fc3"):
+        kill_units(model.get_layer(name), {0, 1})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small = keras_lottery.shrink(model)
+    assert not [w for w in caught if "shrink" in str(w.message)]
+    assert small.get_layer("fc1").units == 4  # read by a softmax layer
+    assert small.get_layer("mix").units == 5
+    assert small.get_layer("fc3").units == 4
     assert_same_outputs(model, small, probe((4,)))
 
 
