@@ -32,6 +32,7 @@ from keras_lottery import export
 from keras_lottery import files
 from keras_lottery import paths
 from keras_lottery import shrinking
+from keras_lottery import wrapping
 
 # `--workdir` is also defined by the other binaries; allow_override lets
 # their modules share one process (as tests do).
@@ -89,8 +90,8 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
 
     Raises:
         ValueError: for a missing workdir or output, an unfinished round,
-            a bad format, quantization, layout, name or version, or an
-            existing artifact.
+            a model file without masks, a bad format, quantization,
+            layout, name or version, or an existing artifact.
         FileNotFoundError: for a missing config.json (int8 only).
     """
     if not workdir or not os.path.isdir(workdir):
@@ -110,6 +111,12 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
     if quantize == "int8":
         representative_data, test_data = _int8_data(workdir)
     model = _load(model_file)
+    if not wrapping.wrapped_layers(model):
+        # keras_lottery.export takes plain models (e.g. shrunk ones), but a
+        # round's model file always holds the run's masks.
+        raise ValueError(
+            f"{model_file} holds no MaskedWrapper layer: it is not a model "
+            "the lottery run wrote.")
     if shrink:
         model = shrinking.shrink(model)
     return export.export_model(
