@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -171,9 +172,14 @@ class _Plan:
 # The maths, on arrays.
 
 
-def keeps_zero(activation) -> bool:
+def keeps_zero(activation: Callable) -> bool:
     """Returns whether `activation(0) == 0` exactly (then a zero channel
-    stays zero after it)."""
+    stays zero after it).
+
+    Args:
+        activation: an elementwise function of a tensor, e.g.
+            `keras.activations.gelu` or a ReLU layer.
+    """
     value = keras.ops.convert_to_numpy(activation(np.zeros((1, 2), "float32")))
     return bool(np.all(value == 0))
 
@@ -476,7 +482,7 @@ def _unsupported(layer, node, inputs: list, calls: int) -> str | None:
     return "this layer class is not analysed"
 
 
-def _mixes_channels(activation) -> bool:
+def _mixes_channels(activation: Callable) -> bool:
     try:
         name = keras.activations.serialize(activation)
     except ValueError:
