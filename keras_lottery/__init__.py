@@ -16,6 +16,7 @@ from keras_lottery import criteria  # noqa: F401  (keras_lottery.criteria)
 from keras_lottery.criteria import register as register_criterion
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable
+from keras_lottery.shrinking import shrink
 from keras_lottery.state import get_masks
 from keras_lottery.state import prune
 from keras_lottery.state import reinitialize
@@ -36,6 +37,7 @@ __all__ = [
     "rewind",
     "set_masks",
     "set_rewind_point",
+    "shrink",
     "sparsity",
     "strip",
     "wrap",

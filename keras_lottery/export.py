@@ -4,7 +4,8 @@ Every export starts from `wrapping.strip(model)`, a plain Keras model whose
 pruned weights are exactly 0, so the artifacts need nothing from
 keras_lottery to load or run. Each artifact is written under a temporary
 name, re-read and checked against the Keras model, and only then renamed
-into place; a check that fails removes it and raises `ValueError`.
+into place; a check that fails removes it and raises `ValueError`. A plain
+model without masks (e.g. `keras_lottery.shrink`'s) is exported as it is.
 
 Layout under `output_dir`, as TF Serving expects (`--model_base_path` is
 `output_dir/model_name`):
@@ -55,6 +56,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lottery import files
+from keras_lottery import prunable
 from keras_lottery import state
 from keras_lottery import wrapping
 
@@ -99,8 +101,8 @@ def export_model(
     the SavedModel fails its checks.
 
     Args:
-        model: a model holding `MaskedWrapper` layers, one input, one output
-            (logits).
+        model: a model with one input and one output (logits), holding
+            `MaskedWrapper` layers or plain (e.g. `keras_lottery.shrink`'s).
         output_dir: the folder to export into; see the module docstring.
         formats: some of `FORMATS`.
         model_name: the SavedModel's folder under `output_dir`.
@@ -242,8 +244,8 @@ def export_saved_model(
     `serving_default` signature; see the module docstring.
 
     Args:
-        model: a model holding `MaskedWrapper` layers, one input, one output
-            (logits).
+        model: a model with one input and one output (logits), holding
+            `MaskedWrapper` layers or plain (e.g. `keras_lottery.shrink`'s).
         output_dir: the base folder (TF Serving's `--model_base_path` is
             `output_dir/model_name`).
         model_name: the model's folder under `output_dir`.
@@ -256,10 +258,10 @@ def export_saved_model(
         The version folder.
 
     Raises:
-        ValueError: for a model without `MaskedWrapper` layers or with
-            several inputs or outputs, a bad `model_name`, `version` or
-            `layout`, an existing version folder, or a SavedModel that fails
-            its checks (nothing is left written then).
+        ValueError: for a model with several inputs or outputs, a bad
+            `model_name`, `version` or `layout`, an existing version
+            folder, or a SavedModel that fails its checks (nothing is left
+            written then).
         TypeError: if `model` is not a `keras.Model`.
 
     Example:
@@ -312,8 +314,8 @@ def export_tflite(
     `predict_tflite` runs the file.
 
     Args:
-        model: a model holding `MaskedWrapper` layers, one input, one output
-            (logits).
+        model: a model with one input and one output (logits), holding
+            `MaskedWrapper` layers or plain (e.g. `keras_lottery.shrink`'s).
         path: the `.tflite` file; an existing one is replaced atomically.
         quantize: one of `QUANTIZATIONS`.
         representative_data: for int8, inputs from the training
@@ -328,10 +330,9 @@ def export_tflite(
         `path`.
 
     Raises:
-        ValueError: for a model without `MaskedWrapper` layers or with
-            several inputs or outputs, an unknown `quantize`, missing or
-            misshapen int8 data, or a file that fails its checks (nothing is
-            left written then).
+        ValueError: for a model with several inputs or outputs, an unknown
+            `quantize`, missing or misshapen int8 data, or a file that fails
+            its checks (nothing is left written then).
         TypeError: if `model` is not a `keras.Model`.
 
     Example:
@@ -441,17 +442,29 @@ def sparsity_report(model: keras.Model) -> dict:
         `{"weights": {"<layer>/<weight>": {"remaining": fraction, "kept":
         count, "total": count}}, "total": {...same for all masks...}}`;
         `remaining` is `keras_lottery.sparsity(model)`, `kept` the number of
-        ones in the mask.
+        ones in the mask. A plain model (e.g. one made by
+        `keras_lottery.shrink`) has no masks: there the nonzero entries of
+        each prunable weight count as kept.
     """
-    fractions = state.sparsity(model)
-    weights = {}
-    for key, mask in state.get_masks(model).items():
-        weights[key] = {"remaining": fractions[key],
-                        "kept": int(np.count_nonzero(mask)),
-                        "total": int(mask.size)}
-    total = {"remaining": fractions["total"],
-             "kept": sum(w["kept"] for w in weights.values()),
-             "total": sum(w["total"] for w in weights.values())}
+    if wrapping.wrapped_layers(model):
+        counts = {key: (int(np.count_nonzero(mask)), int(mask.size))
+                  for key, mask in state.get_masks(model).items()}
+    else:
+        counts = {
+            f"{layer.name}/{variable.name}": (
+                int(np.count_nonzero(keras.ops.convert_to_numpy(
+                    variable.value))),
+                int(math.prod(variable.shape)))
+            for layer in model._flatten_layers(include_self=False)
+            if not isinstance(layer, keras.Model)
+            and prunable.is_prunable(layer)
+            for variable in prunable.prunable_weights(layer)}
+    weights = {key: {"remaining": kept / total, "kept": kept, "total": total}
+               for key, (kept, total) in counts.items()}
+    kept = sum(w["kept"] for w in weights.values())
+    size = sum(w["total"] for w in weights.values())
+    total = {"remaining": kept / size if size else 1.0, "kept": kept,
+             "total": size}
     return {"weights": weights, "total": total}
 
 
@@ -755,12 +768,6 @@ def _check_model(model) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"`model` must be a keras.Model. Received: model={model!r}"
-        )
-    if not wrapping.wrapped_layers(model):
-        raise ValueError(
-            "`model` holds no MaskedWrapper layer: export a model made by "
-            "`keras_lottery.wrap` (it is stripped on export). "
-            f"Received: model={model.name!r}"
         )
     inputs, outputs = model.inputs, model.outputs
     if len(inputs) != 1 or len(outputs) != 1:

@@ -373,12 +373,6 @@ def test_tflite_int8_refuses_bad_calibration(model, splits, tmp_path):
 
 
 def test_errors(model, tmp_path):
-    plain = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
-    with pytest.raises(ValueError, match="`model` holds no MaskedWrapper "
-                       "layer.*Received: model='lenet_300_100'"):
-        export.export_saved_model(plain, str(tmp_path))
-    with pytest.raises(ValueError, match="holds no MaskedWrapper"):
-        export.export_tflite(plain, str(tmp_path / "m.tflite"))
     with pytest.raises(TypeError, match="`model` must be a keras.Model"):
         export.export_saved_model("model.keras", str(tmp_path))
     with pytest.raises(ValueError, match=r"`quantize` must be one of "
