@@ -2,7 +2,8 @@ r"""Latency and size of shrunk tickets vs the dense model they come from.
 
 LeNet-300-100 and Conv-2 keep 25% of the units of every hidden layer
 (LeNet: fc1 and fc2 neurons; Conv-2: conv1 and conv2 filters and fc1 and
-fc2 neurons), chosen by L1 norm, the others zeroed. Three models of each
+fc2 neurons), chosen by L1 norm (`keras_lottery.prune`, criterion
+`magnitude`, granularity `neuron`/`filter`). Three models of each
 are exported through `keras_lottery.export` (SavedModel and float TFLite,
 with the export's own checks): the dense model ("dense"), the ticket as it
 is ("ticket": the dense shapes, zeros in place; TFLite's sparsity-aware
@@ -88,21 +89,17 @@ def main(argv: list[str]) -> None:
 
 
 def keep_units_by_l1(model: keras.Model, fraction: float) -> keras.Model:
-    """Zeroes all but the `fraction` of units (Dense) or filters (Conv2D)
-    of every hidden layer largest in L1 norm: kernel slices and biases."""
-    # TODO(#11): keras_lottery.prune(model, 1 - fraction, granularity=...)
-    for layer in model.layers:
-        if (not isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))
-                or layer.name == models.OUTPUT_LAYER_NAME):
-            continue
-        kernel, bias = layer.get_weights()
-        norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
-        dropped = np.argsort(-norms, kind="stable")[
-            round(fraction * norms.size):]
-        kernel[..., dropped] = 0
-        bias[dropped] = 0
-        layer.set_weights([kernel, bias])
-    return model
+    """The `fraction` of units (Dense) or filters (Conv2D) of every hidden
+    layer largest in L1 norm, kept by `keras_lottery.prune` in one step
+    (the output layer untouched); returns the stripped ticket."""
+    wrapped = keras_lottery.wrap(model)
+    conv = {layer.name: "filter" for layer in model.layers
+            if isinstance(layer, keras.layers.Conv2D)}
+    keras_lottery.prune(
+        wrapped, 1 - fraction, granularity="neuron",
+        granularities={**conv, models.OUTPUT_LAYER_NAME: "weight"},
+        fractions={models.OUTPUT_LAYER_NAME: 0.0})
+    return keras_lottery.strip(wrapped)
 
 
 def export_pair(name: str, images: np.ndarray, output: str) -> list[dict]:

@@ -569,7 +569,8 @@ def test_nan_loss_stops_the_round(mnist_dir, tmp_path, parsed_flags):
         "lottery: Round 0: the training loss is nan at step 10. The round "
         "is not done and nothing of it is exported; earlier rounds are "
         "intact.")
-    assert sorted(os.listdir(paths.round_dir(workdir, 0))) == ["masks.npz"]
+    assert sorted(os.listdir(paths.round_dir(workdir, 0))) == [
+        "masks.npz", "units.npz"]
     assert not os.path.exists(paths.export_dir(workdir))
 
 
@@ -593,10 +594,12 @@ def test_nan_weights_are_never_saved_pruned_or_exported(
     assert message.startswith(
         "lottery: Round 1: weights became NaN or infinite by step 10")
     # No checkpoint, model or metrics of the round: only its masks.
-    assert os.listdir(paths.round_dir(workdir, 1)) == ["masks.npz"]
+    assert sorted(os.listdir(paths.round_dir(workdir, 1))) == [
+        "masks.npz", "units.npz"]
     assert not os.path.exists(paths.export_dir(workdir))
     after = tree_hash(workdir)
     del after[os.path.join("round_01", "masks.npz")]
+    del after[os.path.join("round_01", "units.npz")]
     assert after == before
 
 

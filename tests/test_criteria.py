@@ -12,6 +12,13 @@ from keras_lottery import criteria
 from keras_lottery import pruning
 
 
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Criteria a test registers are gone after it."""
+    monkeypatch.setattr(criteria, "_REGISTRY", dict(criteria._REGISTRY))
+
+
+
 def data(weight, **fields):
     weight = np.asarray(weight, np.float64)
     defaults = {"mask": np.ones(weight.shape), "unit_axis": weight.ndim - 1,

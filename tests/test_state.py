@@ -85,7 +85,7 @@ def test_prune_argument_errors():
         keras_lottery.prune(model, 0.2, fractions={"output": 2})
     with pytest.raises(ValueError, match=r"`method` must be one of "
                        r"'magnitude', 'gradient', 'activation', 'apoz', "
-                       r"'random'. Received: method='taylor'"):
+                       r"'random'.*Received: method='taylor'"):
         keras_lottery.prune(model, 0.2, method="taylor")
     with pytest.raises(ValueError, match=r"`scope` must be one of "
                        r"'layerwise', 'global'. Received: scope='block'"):

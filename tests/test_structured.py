@@ -32,6 +32,13 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRITERIA = ("magnitude", "gradient", "activation", "apoz", "random")
 
 
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Criteria a test registers are gone after it."""
+    monkeypatch.setattr(criteria, "_REGISTRY", dict(criteria._REGISTRY))
+
+
+
 def conv_net(seed=0):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 3), name="image")
