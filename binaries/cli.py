@@ -74,17 +74,23 @@ def _unknown_field(error: Exception, argv: list[str],
                    config_flags: Sequence[str]) -> str | None:
     """Names the `--config.<field>` flag that names no field, if one does.
 
-    ml_collections raises AttributeError or KeyError (`'<name>'`) for it.
+    ml_collections raises AttributeError or KeyError (`'<name>'`) for it,
+    with a suggestion for a near miss; the AttributeError may hold the
+    KeyError's quoted text (escaped quotes, a literal `\\n`).
     """
-    match = re.search(r"'([^']+)'", str(error))
-    if not isinstance(error, (AttributeError, KeyError)) or not match:
+    if not isinstance(error, (AttributeError, KeyError)):
         return None
+    text = str(error).replace("\\'", "'").replace("\\n", "\n")
+    unknown = set(re.findall(r"'([\w.]+)'", text))
+    near = re.search(r'Did you mean "([^"]+)"', text)
+    hint = f" (did you mean {near[1]!r}?)" if near else ""
     for arg in argv[1:]:
         name, _, value = arg.lstrip("-").partition("=")
         config, _, path = name.partition(".")
-        if config in config_flags and match[1] in path.split("."):
-            return (f"--{name} names no config field: {match[1]!r} does "
-                    f"not exist. Received: --{name}={value}")
+        missing = [p for p in path.split(".") if p in unknown]
+        if config in config_flags and missing:
+            return (f"--{name} names no config field: {missing[0]!r} does "
+                    f"not exist{hint}. Received: --{name}={value}")
     return None
 
 

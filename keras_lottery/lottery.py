@@ -132,6 +132,11 @@ def run_control(workdir: str, control: str,
         files.read_json(paths.config_file(workdir)))
     done = [r for r in range(1, config.prune.num_rounds + 1)
             if os.path.exists(paths.metrics_file(workdir, r))]
+    if not done:
+        raise ValueError(
+            "`workdir` must hold a finished pruned round (round 1 or "
+            "later) to run a control at; it has none yet: run or resume "
+            f"binaries.lottery on it first. Received: workdir={workdir!r}")
     if any(r not in done for r in rounds):
         raise ValueError(
             f"`rounds` must name done rounds of the run (now "
