@@ -100,7 +100,8 @@ def export_model(
 
     Args:
         model: a model holding `MaskedWrapper` layers, one input, one output
-            (logits).
+            (logits); a subclassed one is exported through
+            `wrapping.functional(model)`, at the shape it was built with.
         output_dir: the folder to export into; see the module docstring.
         formats: some of `FORMATS`.
         model_name: the SavedModel's folder under `output_dir`.
@@ -119,6 +120,7 @@ def export_model(
             artifact that fails its checks (nothing is left written then).
         TypeError: if `model` is not a `keras.Model`.
     """
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     found = targets(output_dir, formats, model_name, version, quantize,
                     layout)
@@ -269,6 +271,7 @@ def export_saved_model(
     """
     target = saved_model_path(output_dir, model_name, version)
     _check_layout(layout)
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     _check_free(target)
     stripped = wrapping.strip(model)
@@ -340,6 +343,7 @@ def export_tflite(
         ...                      test_data=(x_test[:1000], y_test[:1000]))
     """
     _check_quantize(quantize)
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     _check_int8_data(model, quantize, representative_data, test_data)
     if not str(path).endswith(".tflite"):
