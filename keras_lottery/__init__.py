@@ -12,6 +12,7 @@ Example:
     >>> keras_lottery.rewind(model)            # surviving weights back to W0
 """
 
+from keras_lottery import callbacks
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable
 from keras_lottery.state import get_masks
@@ -26,6 +27,7 @@ from keras_lottery.wrapping import wrap
 
 __all__ = [
     "MaskedWrapper",
+    "callbacks",
     "get_masks",
     "prune",
     "register_prunable",
