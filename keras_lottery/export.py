@@ -694,8 +694,12 @@ def _check_outputs(predict, model: keras.Model, what: str) -> None:
     """Raises ValueError unless `predict(x)` matches `model(x)` on probes."""
     rng = np.random.default_rng(0)
     shape = tuple(model.inputs[0].shape[1:])
+    dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
     for batch_size in _PROBE_BATCH_SIZES:
-        x = rng.uniform(size=(batch_size, *shape)).astype(np.float32)
+        x = rng.uniform(size=(batch_size, *shape))
+        # Token ids (an Embedding's input): 0 and 1 fit every vocabulary.
+        x = (x < 0.5).astype(dtype) if "int" in dtype else x.astype(
+            np.float32)
         logits = keras.ops.convert_to_numpy(model(x, training=False))
         reference = {"logits": logits,
                      "probabilities": keras.ops.convert_to_numpy(

@@ -98,6 +98,7 @@ class MaskedWrapper(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.masked = bool(masked)
         self._masked_variables = []
+        self._mask_names = []
         self._masks = []
         self._rewind_pairs = []
 
@@ -105,16 +106,18 @@ class MaskedWrapper(keras.layers.Wrapper):
         super().build(input_shape)
         if self.masked:
             self._masked_variables = prunable.prunable_weights(self.layer)
+            self._mask_names = prunable.weight_keys(self.layer)
         self._masks = [
             self.add_weight(
-                name=f"{variable.name}_mask",
+                name=f"{name.replace('/', '_')}_mask",
                 shape=variable.shape,
                 dtype=variable.dtype,
                 initializer="ones",
                 trainable=False,
                 aggregation="only_first_replica",
             )
-            for variable in self._masked_variables
+            for name, variable in zip(self._mask_names,
+                                      self._masked_variables)
         ]
         seen = set()
         self._rewind_pairs = []
@@ -149,8 +152,12 @@ class MaskedWrapper(keras.layers.Wrapper):
         return list(self._rewind_pairs)
 
     def mask_keys(self) -> list[str]:
-        """Names of the masks: `"<wrapper name>/<weight name>"`."""
-        return [f"{self.name}/{v.name}" for v in self._masked_variables]
+        """Names of the masks: `"<wrapper name>/<weight name>"`.
+
+        The weight name is the one `keras_lottery.prunable` registers
+        ("/" for "."): `fc1/kernel`, `lstm/cell/recurrent_kernel`.
+        """
+        return [f"{self.name}/{name}" for name in self._mask_names]
 
     def call(self, inputs, *args, **kwargs):
         if not self._masks:
@@ -185,6 +192,26 @@ class MaskedWrapper(keras.layers.Wrapper):
 
     def get_config(self):
         return {**super().get_config(), "masked": self.masked}
+
+    def get_build_config(self):
+        # A layer built from several input shapes (MultiHeadAttention:
+        # query and value) cannot be built from the wrapper's one input
+        # shape: keep its own build config, to build it first on loading.
+        config = dict(super().get_build_config() or {})
+        inner = self.layer.get_build_config()
+        if inner:
+            config["layer"] = inner
+        return config or None
+
+    def build_from_config(self, config):
+        config = dict(config or {})
+        inner = config.pop("layer", None)
+        if inner and not self.layer.built:
+            self.layer.build_from_config(inner)
+        if config:
+            super().build_from_config(config)
+        elif inner:
+            self.build()
 
 
 def _initial_value(variable: keras.Variable):
