@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from keras_lottery import masking
 from keras_lottery import prunable
@@ -50,18 +52,31 @@ def wrap(model: keras.Model, layers: LayerSelection = None) -> keras.Model:
         )
     select = _selector(model, layers)
     pairs = []
+    unbuildable = []  # (layer, error): left unwrapped
+    dense = []  # selected layers with weights that no mask covers
 
     def clone(layer):
         if isinstance(layer, keras.Model):
             return layer  # never reached with recursive=True
         copy = layer.__class__.from_config(layer.get_config())
+        if not isinstance(layer, keras.layers.Layer):
+            return copy  # an operation such as `x + y`: no weights
         pairs.append((layer, copy))
         if not layer.weights:
             return copy
         masked = bool(select(layer)) and prunable.is_prunable(layer)
-        return masking.MaskedWrapper(copy, masked=masked)
+        if select(layer) and not masked and not is_normalization(layer):
+            dense.append(layer)
+        try:
+            return _built_wrapper(layer, copy, masked)
+        except (TypeError, ValueError, NotImplementedError) as e:
+            unbuildable.append((layer, e))
+            fresh = layer.__class__.from_config(layer.get_config())
+            pairs[-1] = (layer, fresh)
+            return fresh
 
     new = _clone(model, clone)
+    _warn_left_out(unbuildable, dense)
     for old_layer, new_layer in pairs:
         new_layer.set_weights(old_layer.get_weights())
     if not any(w.masks for w in wrapped_layers(new)):
@@ -74,6 +89,60 @@ def wrap(model: keras.Model, layers: LayerSelection = None) -> keras.Model:
         for variable, copy in wrapper.rewind_pairs:
             copy.assign(variable.value)
     return new
+
+
+def _built_wrapper(layer, copy, masked: bool) -> masking.MaskedWrapper:
+    """`MaskedWrapper(copy)`, built as `layer` was.
+
+    The copy is built from `layer`'s own build config (what loading a
+    `.keras` file does), so that a layer built from several inputs
+    (MultiHeadAttention) is built before its wrapper, which sees one.
+    """
+    build_config = layer.get_build_config()
+    if build_config and not copy.built:
+        copy.build_from_config(build_config)
+    wrapper = masking.MaskedWrapper(copy, masked=masked)
+    if copy.built:
+        wrapper.build()
+    return wrapper
+
+
+def is_normalization(layer: keras.layers.Layer) -> bool:
+    """Whether `layer` is a normalization layer (BatchNormalization, ...).
+
+    Their weights (scale, offset, statistics) are never pruned: `wrap`
+    gives them rewind copies without a warning, and `sparsity` does not
+    count them as unmasked.
+    """
+    return "Normalization" in type(layer).__name__
+
+
+def _warn_left_out(unbuildable, dense) -> None:
+    """One warning for layers left unwrapped, one for layers left dense."""
+    if unbuildable:
+        warnings.warn(
+            "keras_lottery.wrap left these layers unwrapped (neither "
+            "pruned nor rewound), since they cannot be built inside a "
+            "MaskedWrapper: " + "; ".join(
+                f"{layer.name!r} ({type(layer).__name__}, "
+                f"{_count(layer):,} weights: {type(e).__name__}: "
+                f"{' '.join(str(e).split())})"
+                for layer, e in unbuildable), stacklevel=3)
+    left = [layer for layer in dense
+            if all(layer is not u for u, _ in unbuildable)]
+    if left:
+        warnings.warn(
+            "keras_lottery.wrap left these layers dense (rewound, never "
+            "pruned), since their class is not prunable: " + ", ".join(
+                f"{layer.name!r} ({type(layer).__name__}, "
+                f"{_count(layer):,} weights)" for layer in left)
+            + ". `sparsity()` counts them under 'unmasked_weights'; "
+            "`keras_lottery.register_prunable` makes a class prunable.",
+            stacklevel=3)
+
+
+def _count(layer: keras.layers.Layer) -> int:
+    return sum(int(np.prod(w.shape)) for w in layer.weights)
 
 
 def strip(model: keras.Model) -> keras.Model:
@@ -117,7 +186,8 @@ def strip(model: keras.Model) -> keras.Model:
         inner = layer.layer if isinstance(layer, masking.MaskedWrapper) else (
             layer)
         copy = inner.__class__.from_config(inner.get_config())
-        pairs.append((layer, copy))
+        if isinstance(layer, keras.layers.Layer):
+            pairs.append((layer, copy))
         return copy
 
     new = _clone(model, clone)
@@ -152,8 +222,8 @@ def functional(model: keras.Model, input_shape: Sequence[int] | None = None,
         >>> export.export_saved_model(
         ...     keras_lottery.wrapping.functional(net, (28, 28, 1)), "/serve")
     """
-    if not _is_subclassed(model):
-        return model
+    if not isinstance(model, keras.Model) or not _is_subclassed(model):
+        return model  # export's own checks refuse a non-model
     if input_shape is None:
         input_shape = _built_shape(model, "functional")[1:]
     inputs = keras.Input(shape=tuple(input_shape), dtype=dtype,
