@@ -152,6 +152,8 @@ def run_control(workdir: str, control: str,
     with _held(control_dir):
         claim_workdir(config, control_dir)
         experiment = Experiment(config)
+        experiment.progress = progress.RunProgress(
+            sorted(set(rounds)) or done, config.train.num_steps)
         for round_index in sorted(set(rounds)) or done:
             if _is_done(control_dir, round_index):
                 continue
