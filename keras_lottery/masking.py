@@ -103,7 +103,18 @@ class MaskedWrapper(keras.layers.Wrapper):
         self._rewind_pairs = []
 
     def build(self, input_shape=None):
-        super().build(input_shape)
+        try:
+            super().build(input_shape)
+        except TypeError as e:
+            # Keras builds a wrapped layer from the wrapper's first input
+            # only; MultiHeadAttention needs the value's shape too.
+            raise ValueError(
+                f"Layer {self.layer.name!r} of class "
+                f"{type(self.layer).__name__} cannot be built from one input"
+                f" shape ({' '.join(str(e).split())}): build it before "
+                "wrapping it, e.g. `layer.build(query_shape, value_shape)`. "
+                f"Received: input_shape={input_shape}"
+            ) from None
         if self.masked:
             self._masked_variables = prunable.prunable_weights(self.layer)
             self._mask_names = prunable.weight_keys(self.layer)

@@ -266,3 +266,20 @@ def test_layers_wrap_cannot_build_or_prune_are_named_in_one_warning_each():
         "`keras_lottery.register_prunable` makes a class prunable.")
     assert keras_lottery.sparsity(wrapped)["unmasked_weights"] == 15 + 3
     assert list(keras_lottery.get_masks(wrapped)) == ["output/kernel"]
+
+
+def test_attention_wrapped_by_hand_must_be_built_first():
+    wrapper = keras_lottery.MaskedWrapper(
+        keras.layers.MultiHeadAttention(2, 4, name="mha"))
+    x = np.zeros((1, 5, 8), "float32")
+    with pytest.raises(ValueError, match=r"Layer 'mha' of class "
+                       r"MultiHeadAttention cannot be built from one input "
+                       r"shape .*build it before wrapping it, e.g. "
+                       r"`layer.build\(query_shape, value_shape\)`. "
+                       r"Received: input_shape=\(1, 5, 8\)"):
+        wrapper(x, x)
+    attention = keras.layers.MultiHeadAttention(2, 4, name="mha")
+    attention.build((None, 5, 8), (None, 5, 8))
+    wrapper = keras_lottery.MaskedWrapper(attention)
+    np.testing.assert_allclose(wrapper(x, x), attention(x, x))
+    assert len(wrapper.masks) == 4
