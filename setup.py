@@ -13,7 +13,13 @@ setuptools.setup(
     ),
     long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    packages=setuptools.find_packages(include=["keras_lottery*"]),
+    # `binaries` and `configs` too: `keras-lottery lottery
+    # --config=lenet300_mnist` runs from any folder (README, "Install").
+    packages=setuptools.find_packages(
+        include=["keras_lottery*", "binaries*", "configs*"]),
+    entry_points={
+        "console_scripts": ["keras-lottery = binaries.command:main"],
+    },
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21",

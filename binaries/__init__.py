@@ -1,0 +1,9 @@
+"""The command-line programs: lottery, controls, export, report, tune.
+
+Importing the package hides TensorFlow's start-up noise unless asked for
+(`binaries.quiet`): `--verbosity=1` or `TF_CPP_MIN_LOG_LEVEL=0` shows it.
+"""
+
+from binaries import quiet
+
+quiet.hide_tensorflow_noise()

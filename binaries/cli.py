@@ -4,10 +4,13 @@
 line (an unknown flag or config field, a value of the wrong type, a config
 file that is missing or raises, stray arguments) exits with status 1 and
 one line, `<program>: <what is wrong, naming the value>`. `fail` does the
-same for errors that `main` catches.
+same for errors that `main` catches. A `--config` that names no file here
+is looked up by name among the installed configs (`resolve_config`).
 """
 
 import functools
+import importlib.util
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -44,6 +47,7 @@ def parse_flags(argv: list[str], program: str,
     Returns:
         `argv[:1]`: a binary takes no positional arguments.
     """
+    argv = _with_resolved_configs(argv, config_flags)
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
@@ -65,6 +69,52 @@ def parse_flags(argv: list[str], program: str,
     return rest[:1]
 
 
+def resolve_config(value: str) -> str:
+    """Finds a config given by name in the installed `configs` package.
+
+    `--config=configs/lenet300_mnist.py:smoke` names a file relative to
+    the current folder, as ml_collections reads it. When that file does
+    not exist and the value names no other folder (`configs/NAME.py`,
+    `NAME.py` or `NAME`, each with an optional `:variant`), the config
+    `NAME.py` of the installed `configs` package is used, so the binaries
+    run from any folder after `pip install`.
+
+    Args:
+        value: the `--config` flag's value.
+
+    Returns:
+        `value`, or the installed config's path with the same variant.
+    """
+    path, colon, variant = value.partition(":")
+    if os.path.exists(path) or os.path.dirname(path) not in ("", "configs"):
+        return value
+    name = os.path.basename(path)
+    name = name if name.endswith(".py") else f"{name}.py"
+    spec = importlib.util.find_spec("configs")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return f"{candidate}{colon}{variant}"
+    return value
+
+
+def _with_resolved_configs(argv: list[str],
+                           config_flags: Sequence[str]) -> list[str]:
+    """`argv` with each config flag's value passed to `resolve_config`."""
+    out = list(argv[:1])
+    args = list(argv[1:])
+    for i, arg in enumerate(args):
+        name, equals, value = arg.lstrip("-").partition("=")
+        flag = arg.startswith("-") and name in config_flags
+        if flag and equals:
+            arg = f"--{name}={resolve_config(value)}"
+        elif i and args[i - 1].startswith("-") and (
+                args[i - 1].lstrip("-") in config_flags):
+            arg = resolve_config(arg)
+        out.append(arg)
+    return out
+
+
 def fail(program: str, message: object) -> NoReturn:
     """Exits with status 1 and `<program>: <message>` on one line."""
     sys.exit(f"{program}: {' '.join(str(message).split())}")
@@ -74,17 +124,23 @@ def _unknown_field(error: Exception, argv: list[str],
                    config_flags: Sequence[str]) -> str | None:
     """Names the `--config.<field>` flag that names no field, if one does.
 
-    ml_collections raises AttributeError or KeyError (`'<name>'`) for it.
+    ml_collections raises AttributeError or KeyError (`'<name>'`) for it,
+    with a suggestion for a near miss; the AttributeError may hold the
+    KeyError's quoted text (escaped quotes, a literal `\\n`).
     """
-    match = re.search(r"'([^']+)'", str(error))
-    if not isinstance(error, (AttributeError, KeyError)) or not match:
+    if not isinstance(error, (AttributeError, KeyError)):
         return None
+    text = str(error).replace("\\'", "'").replace("\\n", "\n")
+    unknown = set(re.findall(r"'([\w.]+)'", text))
+    near = re.search(r'Did you mean "([^"]+)"', text)
+    hint = f" (did you mean {near[1]!r}?)" if near else ""
     for arg in argv[1:]:
         name, _, value = arg.lstrip("-").partition("=")
         config, _, path = name.partition(".")
-        if config in config_flags and match[1] in path.split("."):
-            return (f"--{name} names no config field: {match[1]!r} does "
-                    f"not exist. Received: --{name}={value}")
+        missing = [p for p in path.split(".") if p in unknown]
+        if config in config_flags and missing:
+            return (f"--{name} names no config field: {missing[0]!r} does "
+                    f"not exist{hint}. Received: --{name}={value}")
     return None
 
 

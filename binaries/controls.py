@@ -31,5 +31,10 @@ def main(argv: list[str]) -> None:
         cli.fail("controls", e)
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Runs the binary on `sys.argv` (`keras-lottery controls`)."""
     cli.run(main, "controls")
+
+
+if __name__ == "__main__":
+    start()

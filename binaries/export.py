@@ -182,6 +182,11 @@ def _load(model_file: str) -> keras.Model:
             f"redo the round. Keras says: {e}") from None
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Runs the binary on `sys.argv` (`keras-lottery export`)."""
     flags.mark_flags_as_required(["workdir", "round", "output"])
     cli.run(main, "export")
+
+
+if __name__ == "__main__":
+    start()

@@ -34,5 +34,10 @@ def main(argv: list[str]) -> None:
         cli.fail("lottery", e)
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Runs the binary on `sys.argv` (`keras-lottery lottery`)."""
     cli.run(main, "lottery", config_flags=["config"])
+
+
+if __name__ == "__main__":
+    start()

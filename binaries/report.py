@@ -50,5 +50,10 @@ def main(argv: list[str]) -> None:
         print(path)
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Runs the binary on `sys.argv` (`keras-lottery report`)."""
     cli.run(main, "report")
+
+
+if __name__ == "__main__":
+    start()

@@ -37,5 +37,10 @@ def main(argv: list[str]) -> None:
         cli.fail("tune", e)
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Runs the binary on `sys.argv` (`keras-lottery tune`)."""
     cli.run(main, "tune", config_flags=["config"])
+
+
+if __name__ == "__main__":
+    start()

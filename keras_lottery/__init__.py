@@ -12,6 +12,7 @@ Example:
     >>> keras_lottery.rewind(model)            # surviving weights back to W0
 """
 
+from keras_lottery import callbacks
 from keras_lottery import criteria  # noqa: F401  (keras_lottery.criteria)
 from keras_lottery.criteria import register as register_criterion
 from keras_lottery.masking import MaskedWrapper
@@ -29,6 +30,7 @@ from keras_lottery.wrapping import wrap
 
 __all__ = [
     "MaskedWrapper",
+    "callbacks",
     "get_masks",
     "prune",
     "register_prunable",

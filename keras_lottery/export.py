@@ -102,7 +102,9 @@ def export_model(
 
     Args:
         model: a model with one input and one output (logits), holding
-            `MaskedWrapper` layers or plain (e.g. `keras_lottery.shrink`'s).
+            `MaskedWrapper` layers or plain (e.g. `keras_lottery.shrink`'s);
+            a subclassed one is exported through
+            `wrapping.functional(model)`, at the shape it was built with.
         output_dir: the folder to export into; see the module docstring.
         formats: some of `FORMATS`.
         model_name: the SavedModel's folder under `output_dir`.
@@ -121,6 +123,7 @@ def export_model(
             artifact that fails its checks (nothing is left written then).
         TypeError: if `model` is not a `keras.Model`.
     """
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     found = targets(output_dir, formats, model_name, version, quantize,
                     layout)
@@ -271,6 +274,7 @@ def export_saved_model(
     """
     target = saved_model_path(output_dir, model_name, version)
     _check_layout(layout)
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     _check_free(target)
     stripped = wrapping.strip(model)
@@ -341,6 +345,7 @@ def export_tflite(
         ...                      test_data=(x_test[:1000], y_test[:1000]))
     """
     _check_quantize(quantize)
+    model = wrapping.functional(model)  # a subclassed one gets inputs
     _check_model(model)
     _check_int8_data(model, quantize, representative_data, test_data)
     if not str(path).endswith(".tflite"):
@@ -703,8 +708,12 @@ def _check_outputs(predict, model: keras.Model, what: str) -> None:
     """Raises ValueError unless `predict(x)` matches `model(x)` on probes."""
     rng = np.random.default_rng(0)
     shape = tuple(model.inputs[0].shape[1:])
+    dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
     for batch_size in _PROBE_BATCH_SIZES:
-        x = rng.uniform(size=(batch_size, *shape)).astype(np.float32)
+        x = rng.uniform(size=(batch_size, *shape))
+        # Token ids (an Embedding's input): 0 and 1 fit every vocabulary.
+        x = (x < 0.5).astype(dtype) if "int" in dtype else x.astype(
+            np.float32)
         logits = keras.ops.convert_to_numpy(model(x, training=False))
         reference = {"logits": logits,
                      "probabilities": keras.ops.convert_to_numpy(

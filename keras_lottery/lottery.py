@@ -43,6 +43,7 @@ from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
 from keras_lottery import paths
+from keras_lottery import progress
 from keras_lottery import pruning
 from keras_lottery import state
 from keras_lottery import training
@@ -98,6 +99,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     with _held(workdir):
         claim_workdir(config, workdir)
         rounds = trained_rounds(config.prune)
+        experiment.progress = progress.RunProgress(rounds,
+                                                   config.train.num_steps)
         for round_index in rounds:
             if _is_done(workdir, round_index):
                 logging.info("Round %d is done; skipping it.", round_index)
@@ -107,8 +110,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                 functools.partial(_ticket_model, experiment, workdir,
                                   round_index))
         summary = write_summary(workdir, config.prune.num_rounds)
+        exported = None
         if config.export.enabled:
-            _export_last_round(experiment, workdir, rounds[-1])
+            exported = _export_last_round(experiment, workdir, rounds[-1])
+    logging.info(progress.closing_line(
+        summary, paths.summary_file(workdir), exported))
     return summary
 
 
@@ -144,6 +150,11 @@ def run_control(workdir: str, control: str,
         files.read_json(paths.config_file(workdir)))
     done = [r for r in range(1, config.prune.num_rounds + 1)
             if os.path.exists(paths.metrics_file(workdir, r))]
+    if not done:
+        raise ValueError(
+            "`workdir` must hold a finished pruned round (round 1 or "
+            "later) to run a control at; it has none yet: run or resume "
+            f"binaries.lottery on it first. Received: workdir={workdir!r}")
     if any(r not in done for r in rounds):
         raise ValueError(
             f"`rounds` must name done rounds of the run (now "
@@ -153,6 +164,8 @@ def run_control(workdir: str, control: str,
     with _held(control_dir):
         claim_workdir(config, control_dir)
         experiment = Experiment(config)
+        experiment.progress = progress.RunProgress(
+            sorted(set(rounds)) or done, config.train.num_steps)
         for round_index in sorted(set(rounds)) or done:
             if _is_done(control_dir, round_index):
                 continue
@@ -232,6 +245,9 @@ def _zip_problem(path: str) -> str | None:
 
 class Experiment:
     """What every round of one run shares: strategy, data, config."""
+
+    # Set by `run` for logs of the whole run; a round alone otherwise.
+    progress: progress.RunProgress | None = None
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
@@ -414,7 +430,9 @@ class Experiment:
             paths.checkpoint_dir(workdir, round_index), max_to_keep=1,
             checkpoint_name=_CHECKPOINT_NAME)
         step = trainer.step
-        meter = training.Throughput(step, num_steps)
+        meter = self.progress or progress.RunProgress([round_index],
+                                                      num_steps)
+        meter.start_round(round_index, step)
         train_time = eval_time = 0.0
         while step < num_steps:
             target = min(b for b in boundaries if b > step)
@@ -424,6 +442,7 @@ class Experiment:
                 n = min(config.train.steps_per_loop, target - step)
                 loss = trainer.train(dataset_fn, n)
                 step += n
+                meter.warmed_up(step)  # the first call traced and compiled
                 faults.point("train")
                 if not np.isfinite(loss):
                     raise TrainingError(
@@ -458,13 +477,12 @@ class Experiment:
                     for name, value in record.items():
                         if name != "step":
                             tf.summary.scalar(name, value)
-                rate, eta = meter.update(step)
                 logging.info(
-                    "round %d step %d/%d: loss %.4f, val loss %.4f, "
-                    "val acc %.4f%s; %.0f steps/s, ETA %.0fs", round_index,
-                    step, num_steps, loss, val.loss, val.accuracy,
+                    "%s: loss %.4f, val loss %.4f, val acc %.4f%s; %s",
+                    meter.where(step), loss, val.loss, val.accuracy,
                     (f", test acc {record['test_accuracy']:.4f}"
-                     if "test_accuracy" in record else ""), rate, eta)
+                     if "test_accuracy" in record else ""),
+                    meter.speed(step))
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
                 self._save_checkpoint(manager, trainer, round_index, step,
@@ -705,7 +723,7 @@ def write_summary(workdir: str, num_rounds: int,
     return summary
 
 
-def _export_last_round(experiment, workdir, last_round) -> None:
+def _export_last_round(experiment, workdir, last_round) -> str:
     from keras_lottery import export  # TensorFlow Lite is slow to import
 
     target = paths.export_dir(workdir)
@@ -714,9 +732,10 @@ def _export_last_round(experiment, workdir, last_round) -> None:
     # TF Serving skips; the version folder appears whole, by one rename.
     files.remove_stale(os.path.dirname(version))
     if os.path.exists(version):
-        return
+        return version
     model = experiment.load_model(paths.model_file(workdir, last_round))
     export.export_saved_model(model, target)
+    return version
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:

@@ -123,25 +123,39 @@ class MaskedWrapper(keras.layers.Wrapper):
         self.masked = bool(masked)
         self.unit_mask = bool(unit_mask)
         self._masked_variables = []
+        self._mask_names = []
         self._masks = []
         self._unit_variables = []
         self._units_mask = None
         self._rewind_pairs = []
 
     def build(self, input_shape=None):
-        super().build(input_shape)
+        try:
+            super().build(input_shape)
+        except TypeError as e:
+            # Keras builds a wrapped layer from the wrapper's first input
+            # only; MultiHeadAttention needs the value's shape too.
+            raise ValueError(
+                f"Layer {self.layer.name!r} of class "
+                f"{type(self.layer).__name__} cannot be built from one input"
+                f" shape ({' '.join(str(e).split())}): build it before "
+                "wrapping it, e.g. `layer.build(query_shape, value_shape)`. "
+                f"Received: input_shape={input_shape}"
+            ) from None
         if self.masked:
             self._masked_variables = prunable.prunable_weights(self.layer)
+            self._mask_names = prunable.weight_keys(self.layer)
         self._masks = [
             self.add_weight(
-                name=f"{variable.name}_mask",
+                name=f"{name.replace('/', '_')}_mask",
                 shape=variable.shape,
                 dtype=variable.dtype,
                 initializer="ones",
                 trainable=False,
                 aggregation="only_first_replica",
             )
-            for variable in self._masked_variables
+            for name, variable in zip(self._mask_names,
+                                      self._masked_variables)
         ]
         if self.unit_mask and (self.masked or isinstance(
                 self.layer, keras.layers.BatchNormalization)):
@@ -209,8 +223,12 @@ class MaskedWrapper(keras.layers.Wrapper):
         return list(self._rewind_pairs)
 
     def mask_keys(self) -> list[str]:
-        """Names of the masks: `"<wrapper name>/<weight name>"`."""
-        return [f"{self.name}/{v.name}" for v in self._masked_variables]
+        """Names of the masks: `"<wrapper name>/<weight name>"`.
+
+        The weight name is the one `keras_lottery.prunable` registers
+        ("/" for "."): `fc1/kernel`, `lstm/cell/recurrent_kernel`.
+        """
+        return [f"{self.name}/{name}" for name in self._mask_names]
 
     def call(self, inputs, *args, **kwargs):
         outputs = self._masked_call(inputs, *args, **kwargs)
@@ -269,6 +287,26 @@ def _shape(input_shape) -> tuple | None:
             d is None or isinstance(d, int) for d in input_shape):
         return tuple(input_shape)
     return None
+
+    def get_build_config(self):
+        # A layer built from several input shapes (MultiHeadAttention:
+        # query and value) cannot be built from the wrapper's one input
+        # shape: keep its own build config, to build it first on loading.
+        config = dict(super().get_build_config() or {})
+        inner = self.layer.get_build_config()
+        if inner:
+            config["layer"] = inner
+        return config or None
+
+    def build_from_config(self, config):
+        config = dict(config or {})
+        inner = config.pop("layer", None)
+        if inner and not self.layer.built:
+            self.layer.build_from_config(inner)
+        if config:
+            super().build_from_config(config)
+        elif inner:
+            self.build()
 
 
 def _initial_value(variable: keras.Variable):

@@ -1,7 +1,9 @@
 """Which weights of which Keras layers can be pruned.
 
 One explicit map from layer class to the attribute names of its prunable
-weights (kernels; never biases or normalization parameters). A custom layer
+weights (kernels; never biases or normalization parameters); a dotted name
+reaches into a sublayer (`cell.kernel`, `query_dense.kernel`), and names
+the weight's mask `<layer>/<name with "/" for ".">`. A custom layer
 becomes prunable either through `register(cls, names)` or by defining a
 `get_prunable_weights()` method that returns its prunable variables.
 """
@@ -9,6 +11,7 @@ becomes prunable either through `register(cls, names)` or by defining a
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import keras
@@ -27,6 +30,17 @@ _REGISTRY: dict[type, tuple[str, ...]] = {
     keras.layers.SeparableConv1D: ("depthwise_kernel", "pointwise_kernel"),
     keras.layers.SeparableConv2D: ("depthwise_kernel", "pointwise_kernel"),
     keras.layers.Embedding: ("embeddings",),
+    # Its query, key, value and output projections (EinsumDense).
+    keras.layers.MultiHeadAttention: (
+        "query_dense.kernel", "key_dense.kernel", "value_dense.kernel",
+        "output_dense.kernel"),
+    # Input and recurrent kernels, read by the cell at every time step.
+    keras.layers.SimpleRNN: ("cell.kernel", "cell.recurrent_kernel"),
+    keras.layers.GRU: ("cell.kernel", "cell.recurrent_kernel"),
+    keras.layers.LSTM: ("cell.kernel", "cell.recurrent_kernel"),
+    keras.layers.Bidirectional: (
+        "forward_layer.cell.kernel", "forward_layer.cell.recurrent_kernel",
+        "backward_layer.cell.kernel", "backward_layer.cell.recurrent_kernel"),
 }
 
 
@@ -93,7 +107,7 @@ def prunable_weights(layer: keras.layers.Layer) -> list[keras.Variable]:
                 "`get_prunable_weights()` method. "
                 f"Received: layer={type(layer).__name__}"
             )
-        weights = [getattr(layer, name) for name in names]
+        weights = [_attribute(layer, name) for name in names]
     for weight in weights:
         if not isinstance(weight, keras.Variable):
             raise ValueError(
@@ -101,6 +115,29 @@ def prunable_weights(layer: keras.layers.Layer) -> list[keras.Variable]:
                 f"keras.Variable objects. Received: {weight!r}"
             )
     return weights
+
+
+def weight_keys(layer: keras.layers.Layer) -> list[str]:
+    """Names of a built layer's prunable weights, aligned with
+    `prunable_weights`: the registered name with "/" for ".", or, for a
+    `get_prunable_weights()` method, each weight's name (numbered when
+    two share one).
+    """
+    names = None
+    if not hasattr(layer, "get_prunable_weights"):
+        names = _registered_names(layer)
+    if names is not None:
+        return [name.replace(".", "/") for name in names]
+    keys = []
+    for i, weight in enumerate(prunable_weights(layer)):
+        keys.append(weight.name if weight.name not in keys
+                    else f"{weight.name}_{i}")
+    return keys
+
+
+def _attribute(layer: keras.layers.Layer, name: str):
+    """`layer.<name>`, where a dotted name reaches into sublayers."""
+    return functools.reduce(getattr, name.split("."), layer)
 
 
 def _registered_names(layer: keras.layers.Layer) -> tuple[str, ...] | None:

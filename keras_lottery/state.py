@@ -430,7 +430,10 @@ def sparsity(model: keras.Model) -> dict[str, float]:
 
     Returns:
         `{"<layer>/<weight>": fraction, ..., "total": fraction}`, counted
-        from the masks.
+        from the masks, so "total" covers masked weights only. When layers
+        with weights have no mask (a class that is not prunable, a layer
+        left out of `wrap`, normalization layers aside), their weight
+        count is reported too, as `"unmasked_weights"`.
     """
     masks = get_masks(model)
     out = {key: float(np.count_nonzero(m)) / m.size for key, m in
@@ -438,7 +441,29 @@ def sparsity(model: keras.Model) -> dict[str, float]:
     total = sum(m.size for m in masks.values())
     kept = sum(np.count_nonzero(m) for m in masks.values())
     out["total"] = float(kept) / total if total else 1.0
+    unmasked = _unmasked_weight_count(model)
+    if unmasked:
+        out["unmasked_weights"] = unmasked
     return out
+
+
+def _unmasked_weight_count(model) -> int:
+    """Weights of layers without masks, normalization layers aside."""
+    covered, count = set(), 0
+    for wrapper in _wrappers(model):
+        inner = wrapper.layer.weights
+        covered |= {id(v) for v in wrapper.weights + inner}
+        if not wrapper.masks and not wrapping.is_normalization(
+                wrapper.layer):
+            count += sum(int(np.prod(v.shape)) for v in inner)
+    for layer in model._flatten_layers(include_self=True):
+        if wrapping.is_normalization(layer):
+            continue
+        for v in layer._trainable_variables + layer._non_trainable_variables:
+            if id(v) not in covered:
+                covered.add(id(v))
+                count += int(np.prod(v.shape))
+    return count
 
 
 def _wrappers(model) -> list[masking.MaskedWrapper]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from collections.abc import Sequence
 
@@ -300,22 +299,6 @@ class Trainer:
         """Mean loss and accuracy over a dataset from `eval_dataset`."""
         loss_sum, correct = self._eval_fn(dataset)
         return EvalResult(float(loss_sum) / count, float(correct) / count)
-
-
-class Throughput:
-    """Steps per second and an ETA, for logging."""
-
-    def __init__(self, start_step: int, total_steps: int):
-        self._time = time.perf_counter()
-        self._step = start_step
-        self.total = total_steps
-
-    def update(self, step: int) -> tuple[float, float]:
-        """Returns (steps/s since the last update, seconds left)."""
-        now = time.perf_counter()
-        rate = (step - self._step) / max(now - self._time, 1e-9)
-        self._time, self._step = now, step
-        return rate, (self.total - step) / rate if rate else float("inf")
 
 
 def _data_options() -> tf.data.Options:

@@ -163,6 +163,11 @@ def cli(module, *args, cwd=_REPO_ROOT):
         "'nesterov' does not exist. Received: --config.train.nesterov=1",
         id="unknown_nested_config_key"),
     pytest.param(
+        ["--config.train.num_step=3"],
+        "lottery: --config.train.num_step names no config field: "
+        "'num_step' does not exist (did you mean 'num_steps'?). Received: "
+        "--config.train.num_step=3", id="config_key_typo"),
+    pytest.param(
         ["--config.train.num_steps=abc"],
         "lottery: flag --config.train.num_steps=abc: invalid literal for "
         "int() with base 10: 'abc'", id="wrong_type_int"),
@@ -196,6 +201,10 @@ def test_command_line_mistakes(args, expected, finished, tmp_path):
         "configs/nope.py",
         "lottery: cannot read the config file: [Errno 2] No such file or "
         "directory: 'configs/nope.py'", id="missing_config_file"),
+    pytest.param(
+        "configs/nope.py:smoke",
+        "lottery: cannot read the config file: [Errno 2] No such file or "
+        "directory: 'configs/nope.py'", id="missing_config_file_variant"),
     pytest.param(
         "configs/lenet300_mnist.py:smok",
         "lottery: flag --config=configs/lenet300_mnist.py:smok: ValueError: "
@@ -247,6 +256,21 @@ def test_controls_refuse_rounds_the_run_does_not_have(rounds, expected,
                "--control=random_prune", f"--rounds={rounds}")
     assert line == expected
     assert tree_hash(workdir) == before
+
+
+def test_controls_refuse_a_workdir_with_no_pruned_round(finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    shutil.rmtree(paths.round_dir(workdir, 1))
+    before = tree_hash(workdir)
+    line = cli("binaries.controls", f"--workdir={workdir}",
+               "--control=random_reinit")
+    assert line == (
+        "controls: `workdir` must hold a finished pruned round (round 1 or "
+        "later) to run a control at; it has none yet: run or resume "
+        f"binaries.lottery on it first. Received: workdir={workdir!r}")
+    assert tree_hash(workdir) == before
+    assert not os.path.exists(paths.control_workdir(workdir,
+                                                    "random_reinit"))
 
 
 def test_export_stray_arguments(finished, tmp_path):

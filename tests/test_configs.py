@@ -24,7 +24,7 @@ _CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
 )
 # Modules in configs/ that are not configs to run.
-_HELPERS = ("base.py",)
+_HELPERS = ("base.py", "__init__.py")
 CONFIGS = sorted(
     name[:-3]
     for name in os.listdir(_CONFIG_DIR)

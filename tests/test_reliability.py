@@ -58,7 +58,8 @@ def run_binary(mnist_dir, workdir, fault="", kill=None):
         cwd=_REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     lines, training = [], threading.Event()
-    progress = re.compile(rf"round {kill[0]} step \d+/" if kill else "^$")
+    progress = re.compile(rf"round {kill[0]} of \d+, step \d+/" if kill
+                          else "^$")
 
     def read():
         for line in process.stderr:
