@@ -129,13 +129,16 @@ def make_optimizer(train) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(rate, weight_decay=train.weight_decay)
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
+                  batch_size: int, seed: int,
                   start_step: int = 0) -> tf.data.Dataset:
     """Batches of `(x, y)` forever, reshuffled each epoch, from `start_step`.
 
     Epoch `e` visits a stateless shuffle of the examples seeded by
     `(seed, e)`, in `len(x) // batch_size` batches (the remainder is left
     out of that epoch). The batch at step `s` depends only on `(seed, s)`.
+    Pass tensors (`tf.convert_to_tensor`) made once when building several
+    datasets of the same data: NumPy arrays are copied into each dataset.
     """
     n = len(x)
     per_epoch = n // batch_size
@@ -145,8 +148,8 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
             f"({n}). Received: train.batch_size={batch_size}"
         )
     first_epoch, skip = divmod(start_step, per_epoch)
-    images = tf.constant(x)
-    labels = tf.constant(y)
+    images = tf.convert_to_tensor(x)
+    labels = tf.convert_to_tensor(y)
 
     def epoch(e):
         order = tf.random.experimental.stateless_shuffle(
@@ -289,9 +292,14 @@ class Trainer:
 
     def eval_dataset(self, x: np.ndarray, y: np.ndarray,
                      batch_size: int):
-        """Returns a distributed, cached dataset for `evaluate`."""
+        """Returns a distributed dataset for `evaluate`.
+
+        Pass tensors made once (`tf.convert_to_tensor`): NumPy arrays are
+        copied into each dataset. The examples are in memory already, so
+        the dataset keeps no cache of its own.
+        """
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(
-            batch_size).cache().prefetch(tf.data.AUTOTUNE).with_options(
+            batch_size).prefetch(tf.data.AUTOTUNE).with_options(
                 _data_options())
         return self.strategy.experimental_distribute_dataset(dataset)
 
