@@ -12,6 +12,8 @@ Example:
     >>> keras_lottery.rewind(model)            # surviving weights back to W0
 """
 
+# Registers the models' own layer classes, so that saved models load.
+from keras_lottery import models  # noqa: F401
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable
 from keras_lottery.state import get_masks

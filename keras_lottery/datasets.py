@@ -1,8 +1,9 @@
-"""Image classification datasets as NumPy arrays, split three ways.
+"""Classification datasets as NumPy arrays, split three ways.
 
 `load` returns a `Splits`: a training set, a validation set held out of the
 official training set by a seeded permutation, and the official test set.
-Images are float32 NHWC, labels int32.
+Images are float32 NHWC (1-D signals: `(N, length, channels)`), labels
+int32.
 
 Data comes either from `tensorflow_datasets` (`data_dir=""`; the dataset must
 already be prepared, nothing is downloaded) or, offline, from the standard raw
@@ -13,6 +14,10 @@ files in a folder:
   `t10k-labels-idx1-ubyte`, gzip-compressed (`.gz`) or not.
 - `cifar10`: the binary version, `data_batch_1.bin` .. `data_batch_5.bin` and
   `test_batch.bin`, in the folder or in its `cifar-10-batches-bin/` subfolder.
+
+`mnist1d` (Greydanus, 2020) is generated, not read (`data_dir` is ignored):
+the official 4,000 / 1,000 signals of length 40, as `(N, 40, 1)` float
+arrays already standardized by the generator (`keras_lottery.mnist1d`).
 
 Nothing is ever unpickled.
 
@@ -30,6 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from keras_lottery import mnist1d
+
 
 class DataError(ValueError):
     """A dataset file is missing, unreadable or malformed."""
@@ -40,7 +47,8 @@ class Splits:
     """Training, validation and test sets of one dataset.
 
     Attributes:
-        train_x: float32 images, shape `(N, height, width, channels)`.
+        train_x: float32 images, shape `(N, height, width, channels)`, or
+            signals `(N, length, channels)`.
         train_y: int32 labels in `[0, num_classes)`, shape `(N,)`.
         validation_x: float32 images held out of the official training set.
         validation_y: int32 labels of `validation_x`.
@@ -65,7 +73,7 @@ class Splits:
 
 @dataclasses.dataclass(frozen=True)
 class _RawData:
-    """A dataset as read from disk: uint8 NHWC images, integer labels."""
+    """A dataset as read: uint8 NHWC images (or float signals), labels."""
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -79,13 +87,17 @@ class _Dataset:
 
     Attributes:
         read_files: reads the raw files from a folder.
-        image_shape: the shape of one image, `(height, width, channels)`.
+        image_shape: the shape of one example, `(height, width, channels)`
+            or `(length, channels)`.
         num_classes: the number of classes; labels are in `[0, num_classes)`.
+        generated: whether `read_files` generates the data, ignoring its
+            folder (and TFDS is never asked).
     """
 
     read_files: Callable[[str], _RawData]
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int, ...]
     num_classes: int
+    generated: bool = False
 
 
 # IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), then the
@@ -269,10 +281,20 @@ def _read_cifar10_files(data_dir: str) -> _RawData:
     return _RawData(train_x, train_y, test_x, test_y)
 
 
+def _generate_mnist1d(data_dir: str) -> _RawData:
+    """The official MNIST-1D (seed 42), signals `(N, 40, 1)`."""
+    del data_dir  # generated
+    train_x, train_y, test_x, test_y = mnist1d.generate(mnist1d.OFFICIAL_SEED)
+    return _RawData(train_x[..., np.newaxis], train_y,
+                    test_x[..., np.newaxis], test_y)
+
+
 _DATASETS: dict[str, _Dataset] = {
     "mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
     "fashion_mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
     "cifar10": _Dataset(_read_cifar10_files, (32, 32, 3), 10),
+    "mnist1d": _Dataset(_generate_mnist1d, (mnist1d.LENGTH, 1), 10,
+                        generated=True),
 }
 
 
@@ -342,7 +364,7 @@ def _zero_one(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _standardize(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of `train_x` (uint8 NHWC).
+    """Per-channel mean and standard deviation of `train_x` (channels last).
 
     Sums run over chunks in float64 so that no float64 copy of the whole set
     is made; with integer pixels they are exact. A constant channel gets
@@ -353,8 +375,9 @@ def _standardize(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total_sq = np.zeros(channels)
     for start in range(0, len(train_x), 1024):
         chunk = train_x[start : start + 1024].astype(np.float64)
-        total += chunk.sum(axis=(0, 1, 2))
-        total_sq += np.square(chunk).sum(axis=(0, 1, 2))
+        axes = tuple(range(chunk.ndim - 1))
+        total += chunk.sum(axis=axes)
+        total_sq += np.square(chunk).sum(axis=axes)
     count = train_x.size // channels
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
@@ -405,13 +428,15 @@ def load(
         name: the dataset, one of `names()`.
         data_dir: a folder with the raw files (see the module docstring), or
             `""` to read a prepared `tensorflow_datasets` dataset from
-            `$TFDS_DATA_DIR` (nothing is downloaded).
+            `$TFDS_DATA_DIR` (nothing is downloaded); ignored for a
+            generated dataset (`mnist1d`).
         validation_size: how many training examples to hold out, in
             `[0, number of training examples)`.
         seed: seeds the choice of the validation examples.
-        normalization: `"zero_one"` (x / 255), `"standardize"` (per-channel
-            mean 0 and standard deviation 1 over the training split, after the
-            hold-out) or `"none"` (raw 0..255 as float32).
+        normalization: `"zero_one"` (x / 255, for uint8 images only),
+            `"standardize"` (per-channel mean 0 and standard deviation 1
+            over the training split, after the hold-out) or `"none"` (the
+            values as they are, as float32).
 
     Returns:
         The splits, images float32 NHWC, labels int32.
@@ -445,13 +470,22 @@ def load(
             f"Received: validation_size={validation_size!r}"
         )
     spec = _DATASETS[name]
-    if data_dir:
+    if spec.generated:
+        raw = spec.read_files(data_dir)
+        source = "generated"
+    elif data_dir:
         raw = spec.read_files(data_dir)
         source = data_dir
     else:
         raw = _read_tfds(name)
         source = "tensorflow_datasets"
     _check_raw(raw, name, spec, source)
+    if normalization == "zero_one" and raw.train_x.dtype != np.uint8:
+        raise ValueError(
+            f"`normalization` 'zero_one' divides 0..255 pixels by 255, but "
+            f"{name!r} holds {raw.train_x.dtype} values: use 'none' or "
+            f"'standardize'. Received: normalization={normalization!r}"
+        )
 
     num_train = len(raw.train_x)
     if validation_size >= num_train:
