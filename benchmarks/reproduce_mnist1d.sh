@@ -8,7 +8,11 @@
 #   2. for each seed: the dense paper MLP and CNN (configs/mnist1d_mlp.py,
 #      configs/mnist1d_cnn.py with prune.num_rounds=0), to check against
 #      the 68% and 94% of Greydanus's README;
-#   3. the report of the lottery runs: tables and plots in OUTPUT.
+#   3. for each seed: the lottery run again with 10% pruned per round
+#      (rounds 0 to 22, also to 90% sparsity: closer to the notebook's
+#      1%-of-the-layer steps), and the random-prune control at ROUNDS_FINE;
+#   4. the reports of both schedules: tables and plots in OUTPUT and
+#      OUTPUT/fine.
 #
 # The seeds run side by side, JOBS at a time, each process on THREADS CPU
 # threads (see benchmarks/reproduce_lenet300.sh). MNIST-1D is generated in
@@ -27,6 +31,8 @@
 #   PYTHON    the project's Python, keras_lottery installed [python]
 #   SEEDS     seeds [0 1 2; smoke: 0 1]
 #   ROUNDS    rounds of the controls [2 4 6 8 10; smoke: 1 2]
+#   ROUNDS_FINE  rounds of the 10%-per-round run's control [7 13 18 22;
+#             smoke: 2 3]
 #   JOBS      chains running at once [one per seed]
 #   THREADS   CPU threads per process [cores / JOBS, at least 1]
 #   WORKDIRS  where the runs go [workdirs/mnist1d; smoke:
@@ -49,12 +55,16 @@ extra=(--config.eval.test_at=best --config.export.enabled=false)
 if $smoke; then
   SEEDS=${SEEDS:-0 1}
   ROUNDS=${ROUNDS:-1 2}
+  ROUNDS_FINE=${ROUNDS_FINE:-2 3}
+  fine_rounds=3
   WORKDIRS=${WORKDIRS:-workdirs/mnist1d_smoke}
   OUTPUT=${OUTPUT:-$WORKDIRS/report}
   variant=:smoke
 else
   SEEDS=${SEEDS:-0 1 2}
   ROUNDS=${ROUNDS:-2 4 6 8 10}
+  ROUNDS_FINE=${ROUNDS_FINE:-7 13 18 22}
+  fine_rounds=22
   WORKDIRS=${WORKDIRS:-workdirs/mnist1d}
   OUTPUT=${OUTPUT:-docs/results_mnist1d}
   variant=
@@ -88,6 +98,16 @@ chain() {
       --config.prune.num_rounds=0 "${extra[@]}" \
       --workdir="$WORKDIRS/dense_${model}_seed$seed" || return 1
   done
+  local fine=$WORKDIRS/lottery_mlp_fine_seed$seed
+  step "lottery_mlp_fine_seed$seed" "$PYTHON" -m binaries.lottery \
+    --config="configs/mnist1d_lottery_mlp.py$variant" \
+    --config.seed="$seed" "${extra[@]}" \
+    --config.prune.fraction_per_round=0.1 \
+    --config.prune.output_fraction_per_round=0.1 \
+    --config.prune.num_rounds="$fine_rounds" --workdir="$fine" || return 1
+  step "random_prune_fine_seed$seed" "$PYTHON" -m binaries.controls \
+    --workdir="$fine" --control=random_prune \
+    --rounds="$(echo $ROUNDS_FINE | tr ' ' ,)" || return 1
 }
 
 for seed in $SEEDS; do
@@ -96,11 +116,14 @@ done
 wait
 check_failed
 
-workdirs=()
+workdirs=() fine_workdirs=()
 for seed in $SEEDS; do
   workdirs+=("$WORKDIRS/lottery_mlp_seed$seed")
+  fine_workdirs+=("$WORKDIRS/lottery_mlp_fine_seed$seed")
 done
 join() { local IFS=,; echo "$*"; }
 step report "$PYTHON" -m binaries.report --workdirs="$(join "${workdirs[@]}")" \
   --output="$OUTPUT"
-echo "Report: $OUTPUT/report.md"
+step report_fine "$PYTHON" -m binaries.report \
+  --workdirs="$(join "${fine_workdirs[@]}")" --output="$OUTPUT/fine"
+echo "Reports: $OUTPUT/report.md, $OUTPUT/fine/report.md"

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from keras_lottery import imports
 from keras_lottery import mnist1d
 
 
@@ -298,6 +299,81 @@ _DATASETS: dict[str, _Dataset] = {
 }
 
 
+# The keyword argument a loader named by import path is called with:
+# `data_dir` (str, the config's `data.dir`, which it may ignore). It
+# returns `((train_x, train_y), (test_x, test_y))`, as
+# `keras.datasets.*.load_data()` does: NumPy arrays (or array-likes), x of
+# one shape per example, channels last (uint8 pixels or floats), y integer
+# labels in [0, num_classes); the number of classes is the largest label
+# plus one.
+LOADER_PARAMETERS = ("data_dir",)
+
+
+def check_name(name: str, field: str = "name") -> None:
+    """Raises ValueError unless `name` is known or names a valid loader.
+
+    A loader's module is imported and its signature checked; it is not
+    called.
+
+    Args:
+        name: as `load` takes it.
+        field: how error messages call `name`, e.g. `"data.name"`.
+    """
+    if imports.is_import_path(name):
+        imports.resolve(name, field, LOADER_PARAMETERS)
+    elif not isinstance(name, str) or name not in _DATASETS:
+        raise ValueError(
+            f"`{field}` must be one of {names()} or an import path "
+            f"'package.module:function'. Received: {field}={name!r}"
+        )
+
+
+def _imported_dataset(name: str, data_dir: str) -> _Dataset:
+    """Calls the loader `name` names and checks what it returns.
+
+    Raises:
+        DataError: if it returns anything but two pairs of arrays of equal
+            lengths, numeric examples of one shape, and integer labels >= 0.
+    """
+    loader = imports.resolve(name, "name", LOADER_PARAMETERS)
+    result = loader(data_dir=data_dir)
+
+    def fail(problem: str) -> DataError:
+        return DataError(
+            f"`name` must name a function that returns ((train_x, "
+            f"train_y), (test_x, test_y)); {problem}. Received: "
+            f"name={name!r}"
+        )
+
+    if not (isinstance(result, (tuple, list)) and len(result) == 2
+            and all(isinstance(pair, (tuple, list)) and len(pair) == 2
+                    for pair in result)):
+        raise fail(f"it returned a {type(result).__name__}")
+    arrays = {}
+    for split, (x, y) in zip(("train", "test"), result):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype.kind not in "fiu" or x.ndim < 2:
+            raise fail(f"{split}_x is {x.dtype} of shape {x.shape}, not "
+                       "numbers with a batch dimension")
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise fail(f"{split}_y is {y.dtype} of shape {y.shape}, not "
+                       "integer labels of shape (N,)")
+        if len(x) != len(y) or not len(y):
+            raise fail(f"{split}_x has {len(x)} examples and {split}_y "
+                       f"{len(y)} labels")
+        if y.min() < 0:
+            raise fail(f"{split}_y has a negative label, {y.min()}")
+        arrays[split] = (x, y)
+    (train_x, train_y), (test_x, test_y) = arrays.values()
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise fail(f"train_x's examples have shape {train_x.shape[1:]} "
+                   f"and test_x's {test_x.shape[1:]}")
+    raw = _RawData(train_x, train_y, test_x, test_y)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return _Dataset(lambda _: raw, train_x.shape[1:], num_classes,
+                    generated=True)
+
+
 def names() -> list[str]:
     """Returns the names of the datasets that `load` knows, sorted."""
     return sorted(_DATASETS)
@@ -425,7 +501,9 @@ def load(
     in file order. The test set is the official one.
 
     Args:
-        name: the dataset, one of `names()`.
+        name: the dataset, one of `names()`, or the import path of a loader
+            of your own, `"package.module:function"` (see
+            `LOADER_PARAMETERS`).
         data_dir: a folder with the raw files (see the module docstring), or
             `""` to read a prepared `tensorflow_datasets` dataset from
             `$TFDS_DATA_DIR` (nothing is downloaded); ignored for a
@@ -451,7 +529,7 @@ def load(
         model.fit(splits.train_x, splits.train_y,
                   validation_data=(splits.validation_x, splits.validation_y))
     """
-    if name not in _DATASETS:
+    if name not in _DATASETS and not imports.is_import_path(name):
         raise ValueError(
             f"`name` must be one of {names()}. Received: name={name!r}"
         )
@@ -469,10 +547,11 @@ def load(
             "`validation_size` must be a non-negative integer. "
             f"Received: validation_size={validation_size!r}"
         )
-    spec = _DATASETS[name]
+    spec = (_DATASETS[name] if name in _DATASETS
+            else _imported_dataset(name, data_dir))
     if spec.generated:
         raw = spec.read_files(data_dir)
-        source = "generated"
+        source = "generated" if name in _DATASETS else "its loader"
     elif data_dir:
         raw = spec.read_files(data_dir)
         source = data_dir

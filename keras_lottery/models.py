@@ -22,6 +22,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from keras_lottery import imports
+
 OUTPUT_LAYER_NAME = "output"
 
 # PyTorch's batch-norm defaults, which open_lth (the reference implementation
@@ -404,6 +406,67 @@ _BUILDERS: dict[
 }
 
 
+# The keyword arguments a builder named by import path is called with:
+# `input_shape` (a tuple of ints, without the batch dimension),
+# `num_classes` (int), `weight_decay` (float: an L2 factor for kernels, 0
+# for none) and `seed` (int or None: seed the initializers with it, so that
+# one seed gives one initialization). It returns a built Sequential or
+# Functional `keras.Model` that outputs logits from a layer named
+# `OUTPUT_LAYER_NAME` (pruned at `prune.output_fraction_per_round`).
+BUILDER_PARAMETERS = ("input_shape", "num_classes", "weight_decay", "seed")
+
+
+def check_name(name: str, field: str = "name") -> None:
+    """Raises ValueError unless `name` is known or names a valid builder.
+
+    A builder's module is imported and its signature checked; it is not
+    called.
+
+    Args:
+        name: as `build` takes it.
+        field: how error messages call `name`, e.g. `"model.name"`.
+    """
+    if imports.is_import_path(name):
+        imports.resolve(name, field, BUILDER_PARAMETERS)
+    elif not isinstance(name, str) or name not in _BUILDERS:
+        raise ValueError(
+            f"`{field}` must be one of {names()} or an import path "
+            f"'package.module:function'. Received: {field}={name!r}"
+        )
+
+
+def _build_imported(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    weight_decay: float,
+    seed: int | None,
+) -> keras.Model:
+    """Calls the builder `name` names and checks what it returns."""
+    builder = imports.resolve(name, "name", BUILDER_PARAMETERS)
+    model = builder(input_shape=input_shape, num_classes=num_classes,
+                    weight_decay=weight_decay, seed=seed)
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`name` must name a function that returns a keras.Model; it "
+            f"returned a {type(model).__name__}. Received: name={name!r}"
+        )
+    if not model.built:
+        raise ValueError(
+            "`name` must name a function that returns a built model (start "
+            "it with keras.Input); its model is not built. "
+            f"Received: name={name!r}"
+        )
+    if OUTPUT_LAYER_NAME not in (layer.name for layer in model.layers):
+        raise ValueError(
+            f"`name` must name a function whose model has a layer named "
+            f"{OUTPUT_LAYER_NAME!r}, its logits (pruned at their own rate); "
+            f"its layers: {', '.join(layer.name for layer in model.layers)}."
+            f" Received: name={name!r}"
+        )
+    return model
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -423,7 +486,9 @@ def build(
     """Builds the named network as a functional model that outputs logits.
 
     Args:
-        name: One of `names()`: "lenet_300_100", "conv2", "conv4", "conv6",
+        name: The import path of a builder of your own,
+            `"package.module:function"` (see `BUILDER_PARAMETERS`), or one
+            of `names()`: "lenet_300_100", "conv2", "conv4", "conv6",
             "vgg19", "resnet20", or for MNIST-1D "mnist1d_mlp",
             "mnist1d_cnn" and "mnist1d_lottery_mlp" (whose dense layers
             prune their biases too: `BiasPrunableDense`).
@@ -443,14 +508,17 @@ def build(
         is a `keras.layers.Dense` named `OUTPUT_LAYER_NAME`.
 
     Raises:
-        ValueError: If `name` is unknown, or `input_shape`, `num_classes`,
-            `weight_decay` or `seed` is invalid for the model.
+        ValueError: If `name` is unknown or names a builder that cannot be
+            imported, takes other arguments or returns something else than
+            a built `keras.Model` with a layer named `OUTPUT_LAYER_NAME`;
+            or if `input_shape`, `num_classes`, `weight_decay` or `seed` is
+            invalid for the model.
 
     Example:
         model = build("resnet20", (32, 32, 3), 10, weight_decay=1e-4, seed=0)
         model.get_layer(OUTPUT_LAYER_NAME)  # The logits layer.
     """
-    if name not in _BUILDERS:
+    if name not in _BUILDERS and not imports.is_import_path(name):
         raise ValueError(
             f"Unknown model `name`. Received: name={name!r}. "
             f"Known names: {names()}"
@@ -475,6 +543,9 @@ def build(
         raise ValueError(
             f"`seed` must be None or an int >= 0. Received: seed={seed!r}"
         )
+    if name not in _BUILDERS:
+        return _build_imported(name, tuple(int(dim) for dim in shape),
+                               int(num_classes), float(weight_decay), seed)
     inputs = keras.Input(shape=tuple(int(dim) for dim in shape), name="input")
     logits = _BUILDERS[name](
         inputs,

@@ -647,12 +647,6 @@ def test_mnist1d_equals_the_packages_make_dataset():
         np.testing.assert_array_equal(ours, theirs)
 
 
-def test_mnist1d_other_seed_is_another_dataset():
-    train_x, train_y, _, _ = mnist1d.generate(seed=0)
-    assert train_x.shape == (4000, 40)
-    assert not np.array_equal(train_x, mnist1d.generate()[0])
-
-
 @pytest.mark.parametrize("seed", [-1, 1.5, True, 2**32])
 def test_mnist1d_rejects_bad_seed(seed):
     with pytest.raises(
