@@ -319,13 +319,7 @@ def check_name(name: str, field: str = "name") -> None:
         name: as `load` takes it.
         field: how error messages call `name`, e.g. `"data.name"`.
     """
-    if imports.is_import_path(name):
-        imports.resolve(name, field, LOADER_PARAMETERS)
-    elif not isinstance(name, str) or name not in _DATASETS:
-        raise ValueError(
-            f"`{field}` must be one of {names()} or an import path "
-            f"'package.module:function'. Received: {field}={name!r}"
-        )
+    imports.check_name(name, field, list(_DATASETS), LOADER_PARAMETERS)
 
 
 def _imported_dataset(name: str, data_dir: str) -> _Dataset:

@@ -94,3 +94,26 @@ def resolve(
             f"does not ({e}). Received: {field}={name!r}"
         ) from None
     return target
+
+
+def check_name(
+    name: str, field: str, known: Sequence[str], parameters: Sequence[str]
+) -> None:
+    """Raises ValueError unless `name` is in `known` or a valid import path.
+
+    The import path's module is imported and its function's signature
+    checked against `parameters`; the function is not called.
+
+    Args:
+        name: a registry name or `"package.module:function"`.
+        field: the config field that holds `name`, for error messages.
+        known: the registry's names.
+        parameters: as `resolve` takes them.
+    """
+    if is_import_path(name):
+        resolve(name, field, parameters)
+    elif not isinstance(name, str) or name not in known:
+        raise ValueError(
+            f"`{field}` must be one of {sorted(known)} or an import path "
+            f"'package.module:function'. Received: {field}={name!r}"
+        )

@@ -426,13 +426,7 @@ def check_name(name: str, field: str = "name") -> None:
         name: as `build` takes it.
         field: how error messages call `name`, e.g. `"model.name"`.
     """
-    if imports.is_import_path(name):
-        imports.resolve(name, field, BUILDER_PARAMETERS)
-    elif not isinstance(name, str) or name not in _BUILDERS:
-        raise ValueError(
-            f"`{field}` must be one of {names()} or an import path "
-            f"'package.module:function'. Received: {field}={name!r}"
-        )
+    imports.check_name(name, field, list(_BUILDERS), BUILDER_PARAMETERS)
 
 
 def _build_imported(
