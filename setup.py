@@ -35,6 +35,8 @@ setuptools.setup(
         "tensorboard",
         "matplotlib",
         "numpy",
+        # keras_lottery.mnist1d: MNIST-1D's filter and interpolation.
+        "scipy",
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist"],

@@ -90,18 +90,7 @@ rounds=$(echo $ROUNDS | tr ' ' ,)
 echo "seeds: $SEEDS; rounds of controls and one-shot: $rounds;" \
   "$JOBS at a time, $THREADS threads each"
 
-# step NAME COMMAND...: runs COMMAND, its output to $logs/NAME.log.
-step() {
-  local name=$1 log="$logs/$1.log"
-  shift
-  echo "==> $(date +%H:%M:%S) $name (log: $log)"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 15 "$log" >&2
-    echo "FAILED: $name; see $log. Rerun the script to resume." >&2
-    return 1
-  fi
-  echo "<== $(date +%H:%M:%S) $name"
-}
+source benchmarks/steps.sh
 
 # chain SEED: everything one seed needs, in order.
 chain() {
@@ -140,16 +129,6 @@ baseline() {
     --output="$TFMOT_JSON" "${tfmot_flags[@]}"
 }
 
-# run NAME COMMAND...: COMMAND in the background, at most JOBS at a time;
-# a failure leaves $logs/NAME.failed.
-run() {
-  local name=$1
-  shift
-  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || true; done
-  rm -f "$logs/$name.failed"
-  { "$@" || touch "$logs/$name.failed"; } &
-}
-
 for seed in $SEEDS; do
   run "seed$seed" chain "$seed"
 done
@@ -159,11 +138,7 @@ if [[ $TFMOT_VENV != none ]]; then
   tfmot=(--tfmot="$TFMOT_JSON")
 fi
 wait
-if compgen -G "$logs/*.failed" >/dev/null; then
-  echo "Failed: $(cd "$logs" && echo *.failed); rerun the script to" \
-    "resume." >&2
-  exit 1
-fi
+check_failed
 
 workdirs=() one_shot_workdirs=()
 for seed in $SEEDS; do

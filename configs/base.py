@@ -21,6 +21,8 @@ _NORMALIZATIONS = {
     "mnist": "zero_one",
     "fashion_mnist": "zero_one",
     "cifar10": "standardize",
+    # Generated already standardized over the whole set, as published.
+    "mnist1d": "none",
 }
 
 
@@ -31,13 +33,15 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config must set them (reading them unset raises `RequiredValueError`).
 
     Args:
-        data_name: the dataset, a name `keras_lottery.datasets` knows.
-        model_name: the network, a name `keras_lottery.models` knows.
+        data_name: the dataset, a name `keras_lottery.datasets` knows or
+            the import path of a loader, `"package.module:function"`.
+        model_name: the network, a name `keras_lottery.models` knows or
+            the import path of a builder.
 
     Raises:
         ValueError: for a dataset with no normalization here.
     """
-    if data_name not in _NORMALIZATIONS:
+    if data_name not in _NORMALIZATIONS and ":" not in data_name:
         raise ValueError(
             f"`data_name` must be one of {sorted(_NORMALIZATIONS)}. "
             f"Received: data_name={data_name!r}"
@@ -51,7 +55,8 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.data.name = data_name
     config.data.dir = ""  # "" reads tensorflow_datasets; else raw files
     config.data.validation_size = 5000
-    config.data.normalization = _NORMALIZATIONS[data_name]
+    # A loader of one's own (an import path) returns values to train on.
+    config.data.normalization = _NORMALIZATIONS.get(data_name, "none")
 
     config.model = ml_collections.ConfigDict()
     config.model.name = model_name

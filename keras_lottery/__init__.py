@@ -14,6 +14,9 @@ Example:
 
 from keras_lottery import callbacks
 from keras_lottery import criteria  # noqa: F401  (keras_lottery.criteria)
+
+# Registers the models' own layer classes, so that saved models load.
+from keras_lottery import models  # noqa: F401
 from keras_lottery.criteria import register as register_criterion
 from keras_lottery.masking import MaskedWrapper
 from keras_lottery.prunable import register as register_prunable

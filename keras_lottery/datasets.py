@@ -1,8 +1,9 @@
-"""Image classification datasets as NumPy arrays, split three ways.
+"""Classification datasets as NumPy arrays, split three ways.
 
 `load` returns a `Splits`: a training set, a validation set held out of the
 official training set by a seeded permutation, and the official test set.
-Images are float32 NHWC, labels int32.
+Images are float32 NHWC (1-D signals: `(N, length, channels)`), labels
+int32.
 
 Data comes either from `tensorflow_datasets` (`data_dir=""`; the dataset must
 already be prepared, nothing is downloaded) or, offline, from the standard raw
@@ -13,6 +14,10 @@ files in a folder:
   `t10k-labels-idx1-ubyte`, gzip-compressed (`.gz`) or not.
 - `cifar10`: the binary version, `data_batch_1.bin` .. `data_batch_5.bin` and
   `test_batch.bin`, in the folder or in its `cifar-10-batches-bin/` subfolder.
+
+`mnist1d` (Greydanus, 2020) is generated, not read (`data_dir` is ignored):
+the official 4,000 / 1,000 signals of length 40, as `(N, 40, 1)` float
+arrays already standardized by the generator (`keras_lottery.mnist1d`).
 
 Nothing is ever unpickled.
 
@@ -30,6 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from keras_lottery import imports
+from keras_lottery import mnist1d
+
 
 class DataError(ValueError):
     """A dataset file is missing, unreadable or malformed."""
@@ -40,7 +48,8 @@ class Splits:
     """Training, validation and test sets of one dataset.
 
     Attributes:
-        train_x: float32 images, shape `(N, height, width, channels)`.
+        train_x: float32 images, shape `(N, height, width, channels)`, or
+            signals `(N, length, channels)`.
         train_y: int32 labels in `[0, num_classes)`, shape `(N,)`.
         validation_x: float32 images held out of the official training set.
         validation_y: int32 labels of `validation_x`.
@@ -65,7 +74,7 @@ class Splits:
 
 @dataclasses.dataclass(frozen=True)
 class _RawData:
-    """A dataset as read from disk: uint8 NHWC images, integer labels."""
+    """A dataset as read: uint8 NHWC images (or float signals), labels."""
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -79,13 +88,17 @@ class _Dataset:
 
     Attributes:
         read_files: reads the raw files from a folder.
-        image_shape: the shape of one image, `(height, width, channels)`.
+        image_shape: the shape of one example, `(height, width, channels)`
+            or `(length, channels)`.
         num_classes: the number of classes; labels are in `[0, num_classes)`.
+        generated: whether `read_files` generates the data, ignoring its
+            folder (and TFDS is never asked).
     """
 
     read_files: Callable[[str], _RawData]
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int, ...]
     num_classes: int
+    generated: bool = False
 
 
 # IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), then the
@@ -269,11 +282,90 @@ def _read_cifar10_files(data_dir: str) -> _RawData:
     return _RawData(train_x, train_y, test_x, test_y)
 
 
+def _generate_mnist1d(data_dir: str) -> _RawData:
+    """The official MNIST-1D (seed 42), signals `(N, 40, 1)`."""
+    del data_dir  # generated
+    train_x, train_y, test_x, test_y = mnist1d.generate(mnist1d.OFFICIAL_SEED)
+    return _RawData(train_x[..., np.newaxis], train_y,
+                    test_x[..., np.newaxis], test_y)
+
+
 _DATASETS: dict[str, _Dataset] = {
     "mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
     "fashion_mnist": _Dataset(_read_idx_files, (28, 28, 1), 10),
     "cifar10": _Dataset(_read_cifar10_files, (32, 32, 3), 10),
+    "mnist1d": _Dataset(_generate_mnist1d, (mnist1d.LENGTH, 1), 10,
+                        generated=True),
 }
+
+
+# The keyword argument a loader named by import path is called with:
+# `data_dir` (str, the config's `data.dir`, which it may ignore). It
+# returns `((train_x, train_y), (test_x, test_y))`, as
+# `keras.datasets.*.load_data()` does: NumPy arrays (or array-likes), x of
+# one shape per example, channels last (uint8 pixels or floats), y integer
+# labels in [0, num_classes); the number of classes is the largest label
+# plus one.
+LOADER_PARAMETERS = ("data_dir",)
+
+
+def check_name(name: str, field: str = "name") -> None:
+    """Raises ValueError unless `name` is known or names a valid loader.
+
+    A loader's module is imported and its signature checked; it is not
+    called.
+
+    Args:
+        name: as `load` takes it.
+        field: how error messages call `name`, e.g. `"data.name"`.
+    """
+    imports.check_name(name, field, list(_DATASETS), LOADER_PARAMETERS)
+
+
+def _imported_dataset(name: str, data_dir: str) -> _Dataset:
+    """Calls the loader `name` names and checks what it returns.
+
+    Raises:
+        DataError: if it returns anything but two pairs of arrays of equal
+            lengths, numeric examples of one shape, and integer labels >= 0.
+    """
+    loader = imports.resolve(name, "name", LOADER_PARAMETERS)
+    result = loader(data_dir=data_dir)
+
+    def fail(problem: str) -> DataError:
+        return DataError(
+            f"`name` must name a function that returns ((train_x, "
+            f"train_y), (test_x, test_y)); {problem}. Received: "
+            f"name={name!r}"
+        )
+
+    if not (isinstance(result, (tuple, list)) and len(result) == 2
+            and all(isinstance(pair, (tuple, list)) and len(pair) == 2
+                    for pair in result)):
+        raise fail(f"it returned a {type(result).__name__}")
+    arrays = {}
+    for split, (x, y) in zip(("train", "test"), result):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype.kind not in "fiu" or x.ndim < 2:
+            raise fail(f"{split}_x is {x.dtype} of shape {x.shape}, not "
+                       "numbers with a batch dimension")
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise fail(f"{split}_y is {y.dtype} of shape {y.shape}, not "
+                       "integer labels of shape (N,)")
+        if len(x) != len(y) or not len(y):
+            raise fail(f"{split}_x has {len(x)} examples and {split}_y "
+                       f"{len(y)} labels")
+        if y.min() < 0:
+            raise fail(f"{split}_y has a negative label, {y.min()}")
+        arrays[split] = (x, y)
+    (train_x, train_y), (test_x, test_y) = arrays.values()
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise fail(f"train_x's examples have shape {train_x.shape[1:]} "
+                   f"and test_x's {test_x.shape[1:]}")
+    raw = _RawData(train_x, train_y, test_x, test_y)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return _Dataset(lambda _: raw, train_x.shape[1:], num_classes,
+                    generated=True)
 
 
 def names() -> list[str]:
@@ -342,7 +434,7 @@ def _zero_one(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _standardize(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of `train_x` (uint8 NHWC).
+    """Per-channel mean and standard deviation of `train_x` (channels last).
 
     Sums run over chunks in float64 so that no float64 copy of the whole set
     is made; with integer pixels they are exact. A constant channel gets
@@ -353,8 +445,9 @@ def _standardize(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total_sq = np.zeros(channels)
     for start in range(0, len(train_x), 1024):
         chunk = train_x[start : start + 1024].astype(np.float64)
-        total += chunk.sum(axis=(0, 1, 2))
-        total_sq += np.square(chunk).sum(axis=(0, 1, 2))
+        axes = tuple(range(chunk.ndim - 1))
+        total += chunk.sum(axis=axes)
+        total_sq += np.square(chunk).sum(axis=axes)
     count = train_x.size // channels
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
@@ -402,16 +495,20 @@ def load(
     in file order. The test set is the official one.
 
     Args:
-        name: the dataset, one of `names()`.
+        name: the dataset, one of `names()`, or the import path of a loader
+            of your own, `"package.module:function"` (see
+            `LOADER_PARAMETERS`).
         data_dir: a folder with the raw files (see the module docstring), or
             `""` to read a prepared `tensorflow_datasets` dataset from
-            `$TFDS_DATA_DIR` (nothing is downloaded).
+            `$TFDS_DATA_DIR` (nothing is downloaded); ignored for a
+            generated dataset (`mnist1d`).
         validation_size: how many training examples to hold out, in
             `[0, number of training examples)`.
         seed: seeds the choice of the validation examples.
-        normalization: `"zero_one"` (x / 255), `"standardize"` (per-channel
-            mean 0 and standard deviation 1 over the training split, after the
-            hold-out) or `"none"` (raw 0..255 as float32).
+        normalization: `"zero_one"` (x / 255, for uint8 images only),
+            `"standardize"` (per-channel mean 0 and standard deviation 1
+            over the training split, after the hold-out) or `"none"` (the
+            values as they are, as float32).
 
     Returns:
         The splits, images float32 NHWC, labels int32.
@@ -426,7 +523,7 @@ def load(
         model.fit(splits.train_x, splits.train_y,
                   validation_data=(splits.validation_x, splits.validation_y))
     """
-    if name not in _DATASETS:
+    if name not in _DATASETS and not imports.is_import_path(name):
         raise ValueError(
             f"`name` must be one of {names()}. Received: name={name!r}"
         )
@@ -444,14 +541,24 @@ def load(
             "`validation_size` must be a non-negative integer. "
             f"Received: validation_size={validation_size!r}"
         )
-    spec = _DATASETS[name]
-    if data_dir:
+    spec = (_DATASETS[name] if name in _DATASETS
+            else _imported_dataset(name, data_dir))
+    if spec.generated:
+        raw = spec.read_files(data_dir)
+        source = "generated" if name in _DATASETS else "its loader"
+    elif data_dir:
         raw = spec.read_files(data_dir)
         source = data_dir
     else:
         raw = _read_tfds(name)
         source = "tensorflow_datasets"
     _check_raw(raw, name, spec, source)
+    if normalization == "zero_one" and raw.train_x.dtype != np.uint8:
+        raise ValueError(
+            f"`normalization` 'zero_one' divides 0..255 pixels by 255, but "
+            f"{name!r} holds {raw.train_x.dtype} values: use 'none' or "
+            f"'standardize'. Received: normalization={normalization!r}"
+        )
 
     num_train = len(raw.train_x)
     if validation_size >= num_train:

@@ -842,10 +842,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.OPTIMIZERS)
     pruning.check_choice("train.schedule", config.train.schedule,
                          training.SCHEDULES)
-    pruning.check_choice("model.name", config.model.name,
-                         tuple(models.names()))
-    pruning.check_choice("data.name", config.data.name,
-                         tuple(datasets.names()))
+    models.check_name(config.model.name, "model.name")
+    datasets.check_name(config.data.name, "data.name")
 
 
 def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:

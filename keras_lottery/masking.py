@@ -159,8 +159,11 @@ class MaskedWrapper(keras.layers.Wrapper):
         ]
         if self.unit_mask and (self.masked or isinstance(
                 self.layer, keras.layers.BatchNormalization)):
-            self._unit_variables = prunable.unit_weights(
-                self.layer, _shape(input_shape))
+            # A bias that is prunable itself keeps its own mask only.
+            self._unit_variables = [
+                v for v in prunable.unit_weights(self.layer,
+                                                 _shape(input_shape))
+                if not any(v is m for m in self._masked_variables)]
         if self._unit_variables:
             self._units_mask = self.add_weight(
                 name="units_mask",

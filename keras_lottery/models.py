@@ -6,8 +6,10 @@ pruning code keys its masks by layer name; the final logits layer is always
 named `OUTPUT_LAYER_NAME`, so it can be pruned at its own rate.
 
 The architectures follow Frankle & Carbin (2019), "The Lottery Ticket
-Hypothesis", Figure 2 (LeNet-300-100, Conv-2/4/6, VGG-19) and Frankle et al.
-(2019), "Stabilizing the Lottery Ticket Hypothesis" (VGG-19, ResNet-20).
+Hypothesis", Figure 2 (LeNet-300-100, Conv-2/4/6, VGG-19), Frankle et al.
+(2019), "Stabilizing the Lottery Ticket Hypothesis" (VGG-19, ResNet-20), and
+Greydanus (2020), "Scaling down deep learning" (the MNIST-1D MLP and CNN, and
+the 40-500-500-10 residual MLP of its lottery-ticket notebook).
 
 Example:
     model = models.build("lenet_300_100", (28, 28, 1), num_classes=10, seed=0)
@@ -19,6 +21,8 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
+
+from keras_lottery import imports
 
 OUTPUT_LAYER_NAME = "output"
 
@@ -81,7 +85,8 @@ class _LayerFactory:
         self._seed = seed
         self._num_initializers = 0
 
-    def _kernel_args(self) -> dict:
+    def next_seed(self) -> int | None:
+        """The seed of the next initializer handed out."""
         if self._seed is None:
             layer_seed = None
         else:
@@ -90,6 +95,10 @@ class _LayerFactory:
             )
             layer_seed = int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
         self._num_initializers += 1
+        return layer_seed
+
+    def _kernel_args(self) -> dict:
+        layer_seed = self.next_seed()
         regularizer = (
             keras.regularizers.L2(self._weight_decay)
             if self._weight_decay > 0
@@ -128,6 +137,76 @@ class _LayerFactory:
         """Returns a Dense layer named `name`."""
         return keras.layers.Dense(
             units, activation=activation, name=name, **self._kernel_args()
+        )
+
+
+def _torch_uniform(seed: int | None) -> keras.initializers.Initializer:
+    # PyTorch's default for nn.Linear and nn.Conv1d kernels,
+    # kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    return keras.initializers.VarianceScaling(
+        scale=1 / 3, mode="fan_in", distribution="uniform", seed=seed
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_lottery")
+class BiasPrunableDense(keras.layers.Dense):
+    """A `Dense` layer whose bias is pruned along with its kernel.
+
+    `keras_lottery.prunable` prunes kernels only; this layer's
+    `get_prunable_weights()` adds the bias, as the MNIST-1D lottery notebook
+    (Greydanus, 2020) prunes every parameter of a layer. Each weight gets
+    its own mask, pruned at the layer's rate.
+    """
+
+    def get_prunable_weights(self) -> list[keras.Variable]:
+        """The kernel and, when the layer has one, the bias."""
+        return [self.kernel] + ([self.bias] if self.use_bias else [])
+
+
+class _TorchLayerFactory(_LayerFactory):
+    """Dense and 1-D conv layers initialized as PyTorch initializes them.
+
+    Kernels and biases are drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    the defaults of `nn.Linear` and `nn.Conv1d` that the MNIST-1D models
+    were trained with.
+
+    Args:
+        weight_decay: L2 factor for kernels; 0 adds no regularizer.
+        seed: Base seed, or None for unseeded initializers.
+        prunable_biases: whether dense layers prune their biases too
+            (`BiasPrunableDense`).
+    """
+
+    def __init__(self, weight_decay: float, seed: int | None,
+                 prunable_biases: bool = False):
+        super().__init__(_torch_uniform, weight_decay, seed)
+        self._prunable_biases = prunable_biases
+
+    def _args(self, fan_in: int) -> dict:
+        args = self._kernel_args()
+        limit = 1 / np.sqrt(fan_in)
+        args["bias_initializer"] = keras.initializers.RandomUniform(
+            -limit, limit, seed=self.next_seed()
+        )
+        return args
+
+    def dense(
+        self, name: str, units: int, activation: str | None = None,
+        *, fan_in: int = 1,
+    ) -> keras.layers.Dense:
+        """Returns a Dense layer named `name` with `fan_in` inputs."""
+        cls = BiasPrunableDense if self._prunable_biases else keras.layers.Dense
+        return cls(units, activation=activation, name=name,
+                   **self._args(fan_in))
+
+    def conv1d(
+        self, name: str, filters: int, kernel_size: int, strides: int,
+        fan_in: int,
+    ) -> keras.layers.Conv1D:
+        """A 'valid' Conv1D with ReLU; `fan_in` = kernel size x channels."""
+        return keras.layers.Conv1D(
+            filters, kernel_size, strides=strides, activation="relu",
+            name=name, **self._args(fan_in),
         )
 
 
@@ -259,6 +338,55 @@ def _resnet20(
     return layers.dense(OUTPUT_LAYER_NAME, num_classes)(x)
 
 
+def _mnist1d_mlp(
+    inputs: keras.KerasTensor,
+    num_classes: int,
+    weight_decay: float,
+    seed: int | None,
+    hidden: int,
+    prunable_biases: bool,
+) -> keras.KerasTensor:
+    """The MNIST-1D MLP (Greydanus, 2020): `models.py`'s `MLPBase`.
+
+    relu(fc1(x)) = h; h + relu(fc2(h)); output. Hidden width 100 in the
+    paper's benchmark, 500 in its lottery-ticket notebook.
+    """
+    layers = _TorchLayerFactory(weight_decay, seed, prunable_biases)
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    h = layers.dense("fc1", hidden, "relu", fan_in=x.shape[-1])(x)
+    r = layers.dense("fc2", hidden, "relu", fan_in=hidden)(h)
+    h = keras.layers.Add(name="residual")([h, r])
+    return layers.dense(OUTPUT_LAYER_NAME, num_classes, fan_in=hidden)(h)
+
+
+def _mnist1d_cnn(
+    inputs: keras.KerasTensor,
+    num_classes: int,
+    weight_decay: float,
+    seed: int | None,
+) -> keras.KerasTensor:
+    """The MNIST-1D CNN (Greydanus, 2020): `models.py`'s `ConvBase`.
+
+    Three ReLU convs of 25 channels (kernel 5, then 3, 3; stride 2; padding
+    1), flattened into the logits layer: 40 points give 19, 10, 5.
+    """
+    input_shape = tuple(inputs.shape[1:])
+    if len(input_shape) != 2:
+        raise ValueError(
+            "`input_shape` must be (length, channels) for a 1-D "
+            f"convolutional model. Received: input_shape={input_shape}"
+        )
+    layers = _TorchLayerFactory(weight_decay, seed)
+    x = inputs
+    for index, kernel_size in enumerate((5, 3, 3), start=1):
+        x = keras.layers.ZeroPadding1D(1, name=f"pad{index}")(x)
+        x = layers.conv1d(f"conv{index}", 25, kernel_size, 2,
+                          fan_in=kernel_size * x.shape[-1])(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    return layers.dense(OUTPUT_LAYER_NAME, num_classes,
+                        fan_in=x.shape[-1])(x)
+
+
 # name -> function(inputs, num_classes, weight_decay, seed) -> logits.
 _BUILDERS: dict[
     str,
@@ -270,7 +398,67 @@ _BUILDERS: dict[
     "conv6": functools.partial(_conv_net, num_blocks=3),
     "vgg19": _vgg19,
     "resnet20": _resnet20,
+    "mnist1d_mlp": functools.partial(
+        _mnist1d_mlp, hidden=100, prunable_biases=False),
+    "mnist1d_lottery_mlp": functools.partial(
+        _mnist1d_mlp, hidden=500, prunable_biases=True),
+    "mnist1d_cnn": _mnist1d_cnn,
 }
+
+
+# The keyword arguments a builder named by import path is called with:
+# `input_shape` (a tuple of ints, without the batch dimension),
+# `num_classes` (int), `weight_decay` (float: an L2 factor for kernels, 0
+# for none) and `seed` (int or None: seed the initializers with it, so that
+# one seed gives one initialization). It returns a built Sequential or
+# Functional `keras.Model` that outputs logits from a layer named
+# `OUTPUT_LAYER_NAME` (pruned at `prune.output_fraction_per_round`).
+BUILDER_PARAMETERS = ("input_shape", "num_classes", "weight_decay", "seed")
+
+
+def check_name(name: str, field: str = "name") -> None:
+    """Raises ValueError unless `name` is known or names a valid builder.
+
+    A builder's module is imported and its signature checked; it is not
+    called.
+
+    Args:
+        name: as `build` takes it.
+        field: how error messages call `name`, e.g. `"model.name"`.
+    """
+    imports.check_name(name, field, list(_BUILDERS), BUILDER_PARAMETERS)
+
+
+def _build_imported(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    weight_decay: float,
+    seed: int | None,
+) -> keras.Model:
+    """Calls the builder `name` names and checks what it returns."""
+    builder = imports.resolve(name, "name", BUILDER_PARAMETERS)
+    model = builder(input_shape=input_shape, num_classes=num_classes,
+                    weight_decay=weight_decay, seed=seed)
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`name` must name a function that returns a keras.Model; it "
+            f"returned a {type(model).__name__}. Received: name={name!r}"
+        )
+    if not model.built:
+        raise ValueError(
+            "`name` must name a function that returns a built model (start "
+            "it with keras.Input); its model is not built. "
+            f"Received: name={name!r}"
+        )
+    if OUTPUT_LAYER_NAME not in (layer.name for layer in model.layers):
+        raise ValueError(
+            f"`name` must name a function whose model has a layer named "
+            f"{OUTPUT_LAYER_NAME!r}, its logits (pruned at their own rate); "
+            f"its layers: {', '.join(layer.name for layer in model.layers)}."
+            f" Received: name={name!r}"
+        )
+    return model
 
 
 def _is_int(value: object) -> bool:
@@ -292,8 +480,12 @@ def build(
     """Builds the named network as a functional model that outputs logits.
 
     Args:
-        name: One of `names()`: "lenet_300_100", "conv2", "conv4", "conv6",
-            "vgg19" or "resnet20".
+        name: The import path of a builder of your own,
+            `"package.module:function"` (see `BUILDER_PARAMETERS`), or one
+            of `names()`: "lenet_300_100", "conv2", "conv4", "conv6",
+            "vgg19", "resnet20", or for MNIST-1D "mnist1d_mlp",
+            "mnist1d_cnn" and "mnist1d_lottery_mlp" (whose dense layers
+            prune their biases too: `BiasPrunableDense`).
         input_shape: Shape of one example, without the batch dimension, e.g.
             `(28, 28, 1)`. Convolutional models need `(height, width,
             channels)`; LeNet flattens whatever it gets.
@@ -310,14 +502,17 @@ def build(
         is a `keras.layers.Dense` named `OUTPUT_LAYER_NAME`.
 
     Raises:
-        ValueError: If `name` is unknown, or `input_shape`, `num_classes`,
-            `weight_decay` or `seed` is invalid for the model.
+        ValueError: If `name` is unknown or names a builder that cannot be
+            imported, takes other arguments or returns something else than
+            a built `keras.Model` with a layer named `OUTPUT_LAYER_NAME`;
+            or if `input_shape`, `num_classes`, `weight_decay` or `seed` is
+            invalid for the model.
 
     Example:
         model = build("resnet20", (32, 32, 3), 10, weight_decay=1e-4, seed=0)
         model.get_layer(OUTPUT_LAYER_NAME)  # The logits layer.
     """
-    if name not in _BUILDERS:
+    if name not in _BUILDERS and not imports.is_import_path(name):
         raise ValueError(
             f"Unknown model `name`. Received: name={name!r}. "
             f"Known names: {names()}"
@@ -342,6 +537,9 @@ def build(
         raise ValueError(
             f"`seed` must be None or an int >= 0. Received: seed={seed!r}"
         )
+    if name not in _BUILDERS:
+        return _build_imported(name, tuple(int(dim) for dim in shape),
+                               int(num_classes), float(weight_decay), seed)
     inputs = keras.Input(shape=tuple(int(dim) for dim in shape), name="input")
     logits = _BUILDERS[name](
         inputs,

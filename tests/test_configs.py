@@ -64,7 +64,43 @@ _STABILIZING = {
     "data.validation_size": 5000,
     "data.normalization": "standardize",
 }
+# Greydanus (2020): the repository's train.py (Adam 1e-2, batch 100, 6,000
+# steps) and its lottery-ticket notebook (Adam 2e-2, 1,501 steps, every
+# layer pruned at one rate, rewinding to initialisation).
+_MNIST1D = {
+    "data.name": "mnist1d",
+    "data.normalization": "none",
+    "train.optimizer": "adam",
+    "train.batch_size": 100,
+    "train.schedule": "constant",
+    "prune.scope": "layerwise",
+    "prune.mode": "iterative",
+    "prune.method": "magnitude",
+    "prune.fraction_per_round": 0.2,
+    "prune.rewind_step": 0,
+    "eval.every_steps": 100,
+    "model.weight_decay": 0.0,
+}
 PAPER = {
+    "mnist1d_lottery_mlp": {
+        **_MNIST1D,
+        "model.name": "mnist1d_lottery_mlp",
+        "train.learning_rate": 2e-2,
+        "train.num_steps": 1501,
+        "prune.output_fraction_per_round": 0.2,
+    },
+    "mnist1d_mlp": {
+        **_MNIST1D,
+        "model.name": "mnist1d_mlp",
+        "train.learning_rate": 1e-2,
+        "train.num_steps": 6000,
+    },
+    "mnist1d_cnn": {
+        **_MNIST1D,
+        "model.name": "mnist1d_cnn",
+        "train.learning_rate": 1e-2,
+        "train.num_steps": 6000,
+    },
     "lenet300_mnist": {
         **_FRANKLE_CARBIN,
         "data.name": "mnist",
@@ -375,4 +411,16 @@ def test_conv2_smoke_runs_with_conv_rate(cifar10_dir, tmp_path):
         "output/kernel",
     ]
     # Conv layers at 10%, fully-connected ones at 20%, the output at 10%.
+    _check_layer_counts(config, masks, masks[0])
+
+
+def test_mnist1d_lottery_mlp_smoke_prunes_biases(tmp_path):
+    # Generated data: no folder. Every kernel and bias at the one rate.
+    config, summary = _run_smoke("mnist1d_lottery_mlp", "", str(tmp_path))
+    masks = _check_rounds(config, summary, str(tmp_path))
+    assert sorted(masks[0]) == [
+        f"{layer}/{weight}"
+        for layer in ("fc1", "fc2", "output")
+        for weight in ("bias", "kernel")
+    ]
     _check_layer_counts(config, masks, masks[0])

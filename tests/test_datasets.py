@@ -1,6 +1,7 @@
 """Tests for keras_lottery.datasets."""
 
 import gzip
+import hashlib
 import os
 import re
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_lottery import datasets
+from keras_lottery import mnist1d
 
 _MNIST_TRAIN_COUNTS = [
     5923,
@@ -151,7 +153,7 @@ def test_mnist_default_split(mnist_dir, mnist_full):
 
 
 def test_names():
-    assert datasets.names() == ["cifar10", "fashion_mnist", "mnist"]
+    assert datasets.names() == ["cifar10", "fashion_mnist", "mnist", "mnist1d"]
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
@@ -307,7 +309,8 @@ def test_unknown_normalization(fake_idx_dir):
 
 def test_unknown_dataset(tmp_path):
     message = (
-        "`name` must be one of ['cifar10', 'fashion_mnist', 'mnist']. "
+        "`name` must be one of ['cifar10', 'fashion_mnist', 'mnist', "
+        "'mnist1d']. "
         "Received: name='imagenet'"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -601,3 +604,91 @@ def test_tfds_prepared_dataset(tmp_path, monkeypatch):
         np.sort(np.concatenate([splits.train_y, splits.validation_y])),
         np.sort(np.arange(30) % 10),
     )
+
+
+# MNIST-1D, generated.
+
+# SHA-256 of the official set (seed 42): train_x, train_y, test_x, test_y in
+# that order, signals as float32 and labels as int32 bytes.
+_MNIST1D_SHA256 = (
+    "88f08da0dd64d2d6d06fa706a5ca0cdb81d4d57d67b5468c783c28f431defe26"
+)
+_MNIST1D_TRAIN_COUNTS = [398, 396, 411, 394, 394, 402, 401, 404, 402, 398]
+_MNIST1D_TEST_COUNTS = [102, 104, 89, 106, 106, 98, 99, 96, 98, 102]
+
+
+def _mnist1d_sha256(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        kind = np.float32 if array.dtype.kind == "f" else np.int32
+        digest.update(np.ascontiguousarray(array, kind).tobytes())
+    return digest.hexdigest()
+
+
+def test_mnist1d_is_the_official_set():
+    train_x, train_y, test_x, test_y = mnist1d.generate()
+    assert train_x.shape == (4000, 40) and test_x.shape == (1000, 40)
+    assert np.bincount(train_y).tolist() == _MNIST1D_TRAIN_COUNTS
+    assert np.bincount(test_y).tolist() == _MNIST1D_TEST_COUNTS
+    assert _mnist1d_sha256((train_x, train_y, test_x, test_y)) == (
+        _MNIST1D_SHA256
+    )
+    assert not train_x.flags.writeable  # cached: nobody may change it
+
+
+def test_mnist1d_equals_the_packages_make_dataset():
+    # The published generator, where installed (it is not a dependency).
+    package = pytest.importorskip("mnist1d.data")
+    data = package.make_dataset(package.get_dataset_args())
+    for ours, theirs in zip(
+        mnist1d.generate(42), (data["x"], data["y"], data["x_test"],
+                               data["y_test"]), strict=True
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, 2**32])
+def test_mnist1d_rejects_bad_seed(seed):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"`seed` must be an int in [0, 2**32). Received: seed={seed!r}"
+        ),
+    ):
+        mnist1d.generate(seed)
+
+
+def test_load_mnist1d_splits_and_keeps_values():
+    # Generated: no folder and no TFDS needed; values already standardized.
+    splits = datasets.load("mnist1d", validation_size=200, seed=0,
+                           normalization="none")
+    assert splits.train_x.shape == (3800, 40, 1)
+    assert splits.validation_x.shape == (200, 40, 1)
+    assert splits.test_x.shape == (1000, 40, 1)
+    assert splits.input_shape == (40, 1) and splits.num_classes == 10
+    assert splits.train_x.dtype == np.float32
+    assert splits.train_y.dtype == np.int32
+    train_x, _, test_x, test_y = mnist1d.generate()
+    np.testing.assert_array_equal(splits.test_x[..., 0],
+                                  test_x.astype(np.float32))
+    np.testing.assert_array_equal(splits.test_y, test_y)
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([splits.train_x, splits.validation_x])[..., 0],
+                axis=0),
+        np.sort(train_x.astype(np.float32), axis=0),
+    )
+    standardized = datasets.load("mnist1d", validation_size=0,
+                                 normalization="standardize")
+    assert abs(standardized.train_x.mean()) < 1e-6
+
+
+def test_load_mnist1d_refuses_zero_one():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "`normalization` 'zero_one' divides 0..255 pixels by 255, but "
+            "'mnist1d' holds float64 values: use 'none' or 'standardize'. "
+            "Received: normalization='zero_one'"
+        ),
+    ):
+        datasets.load("mnist1d")

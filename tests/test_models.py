@@ -13,6 +13,8 @@ CIFAR = (32, 32, 3)
 NUM_CLASSES = 10
 
 ALL_MODELS = ("conv2", "conv4", "conv6", "lenet_300_100", "resnet20", "vgg19")
+MNIST1D = (40, 1)
+MNIST1D_MODELS = ("mnist1d_cnn", "mnist1d_lottery_mlp", "mnist1d_mlp")
 SMALL_MODELS = ("lenet_300_100", "conv2", "conv4", "conv6")
 # (name, input_shape) pairs the papers train on.
 CASES = [(name, MNIST) for name in SMALL_MODELS] + [
@@ -40,7 +42,7 @@ def _all_weights(model: keras.Model) -> list[np.ndarray]:
 
 
 def test_names_lists_every_model_sorted():
-    assert models.names() == sorted(ALL_MODELS)
+    assert models.names() == sorted(ALL_MODELS + MNIST1D_MODELS)
 
 
 @pytest.mark.parametrize(("name", "input_shape"), CASES)
@@ -234,8 +236,8 @@ def test_unknown_name_lists_known_names():
         ValueError,
         match=re.escape(
             "Unknown model `name`. Received: name='resnet50'. Known names: "
-            "['conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', "
-            "'vgg19']"
+            "['conv2', 'conv4', 'conv6', 'lenet_300_100', 'mnist1d_cnn', "
+            "'mnist1d_lottery_mlp', 'mnist1d_mlp', 'resnet20', 'vgg19']"
         ),
     ):
         models.build("resnet50", CIFAR, NUM_CLASSES)
@@ -303,3 +305,60 @@ def test_rejects_bad_seed(seed):
         ),
     ):
         models.build("lenet_300_100", MNIST, NUM_CLASSES, seed=seed)
+
+
+# The MNIST-1D models (Greydanus, 2020): PyTorch's parameter counts.
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        # 40*100+100 + 100*100+100 + 100*10+10
+        ("mnist1d_mlp", 15_210),
+        # 40*500+500 + 500*500+500 + 500*10+10
+        ("mnist1d_lottery_mlp", 276_010),
+        # (1*5+1)*25 + 2 * (25*3+1)*25 + 25*5*10+10
+        ("mnist1d_cnn", 5_210),
+    ],
+)
+def test_mnist1d_models_have_the_papers_parameter_counts(name, count):
+    model = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    assert model.count_params() == count
+    x = np.random.default_rng(0).random((3, *MNIST1D), np.float32)
+    assert model(x).shape == (3, NUM_CLASSES)
+
+
+@pytest.mark.parametrize("name", MNIST1D_MODELS)
+def test_mnist1d_models_are_initialized_as_pytorch_does(name):
+    # Kernels and biases in U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded.
+    model = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    again = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    for layer, same in zip(model.layers, again.layers, strict=True):
+        if not layer.weights:
+            continue
+        kernel, bias = _numpy(layer.kernel), _numpy(layer.bias)
+        limit = 1 / np.sqrt(np.prod(kernel.shape[:-1]))
+        assert np.abs(kernel).max() <= limit
+        assert np.abs(kernel).max() > 0.9 * limit  # uniform, not narrower
+        assert np.abs(bias).max() <= limit and np.any(bias != 0)
+        np.testing.assert_array_equal(bias, _numpy(same.bias))
+
+
+def test_only_the_lottery_mlp_prunes_biases():
+    lottery = models.build("mnist1d_lottery_mlp", MNIST1D, NUM_CLASSES)
+    for layer in lottery.layers:
+        if isinstance(layer, keras.layers.Dense):
+            assert isinstance(layer, models.BiasPrunableDense)
+            assert layer.get_prunable_weights() == [layer.kernel, layer.bias]
+    mlp = models.build("mnist1d_mlp", MNIST1D, NUM_CLASSES)
+    assert not any(isinstance(layer, models.BiasPrunableDense)
+                   for layer in mlp.layers)
+
+
+def test_mnist1d_cnn_rejects_image_input():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "`input_shape` must be (length, channels) for a 1-D "
+            "convolutional model. Received: input_shape=(28, 28, 1)"
+        ),
+    ):
+        models.build("mnist1d_cnn", MNIST, NUM_CLASSES)
