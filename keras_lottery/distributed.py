@@ -73,9 +73,18 @@ LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
 
 def lost_worker_message(error: tf.errors.OpError) -> str:
     """One line for an error of `LOST_WORKER_ERRORS`, for the binaries."""
+    # TensorFlow's message starts with "Graph execution error:"; the cause
+    # is a later line.
+    causes = [" ".join(line.split()) for line in str(error).splitlines()
+              if any(word in line for word in _CAUSES)]
     return (f"a worker stopped answering ({type(error).__name__}: "
-            f"{_first_line(error)}); the workdir is intact: rerun the same "
-            "command on every worker to resume.")
+            f"{causes[0][:200] if causes else _first_line(error)}); the "
+            "workdir is intact: rerun the same command on every worker to "
+            "resume.")
+
+
+_CAUSES = ("aborted by", "unhealthy", "Socket closed", "heartbeat",
+           "connect")
 
 
 @dataclasses.dataclass(frozen=True)
