@@ -71,7 +71,8 @@ def test_bad_timeout_is_refused():
         distributed.timeout_seconds({"KERAS_LOTTERY_WORKER_TIMEOUT": "0"})
 
 
-def start_worker(ports, index, workdir, tmp, extra_env=None):
+def start_worker(ports, index, workdir, tmp, extra_env=None,
+                 extra_args=()):
     """Starts worker `index` of the smoke run in `workdir`."""
     env = {**os.environ, "TF_CONFIG": tf_config(ports, index),
            "TMPDIR": tmp, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": _ROOT}
@@ -84,16 +85,18 @@ def start_worker(ports, index, workdir, tmp, extra_env=None):
         f"--config.data.dir={data}",
         "--config.train.strategy=multi_worker_mirrored",
         "--config.export.enabled=False", f"--workdir={workdir}",
-        *(f"--config.{k}={v}" for k, v in _SMOKE.items())]
+        *(f"--config.{k}={v}" for k, v in _SMOKE.items()), *extra_args]
     return subprocess.Popen(command, cwd=_ROOT, env=env, text=True,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
 
-def run_workers(workdir, tmp, extra_env=(None, None), timeout=400):
+def run_workers(workdir, tmp, extra_env=(None, None), extra_args=((), ()),
+                timeout=400):
     """Runs two workers to their end; returns their exit codes and stderr."""
     ports = free_ports(2)
-    workers = [start_worker(ports, i, workdir, tmp, extra_env[i])
+    workers = [start_worker(ports, i, workdir, tmp, extra_env[i],
+                            extra_args[i])
                for i in range(2)]
     results = []
     for worker in workers:
@@ -216,3 +219,14 @@ def test_a_held_workdir_stops_every_worker_with_one_line(tmp_path):
         error_line(other_err))
     assert sorted(os.listdir(workdir)) == ["lock"]
     assert written_by_workers(tmp) == []
+
+
+def test_workers_of_different_configs_stop_with_one_line(tmp_path):
+    workdir, tmp = str(tmp_path / "workdir"), str(tmp_path / "tmp")
+    os.makedirs(tmp)
+    results = run_workers(workdir, tmp,
+                          extra_args=((), ("--config.seed=1",)))
+    for code, stderr in results:
+        assert code == 1, stderr[-3000:]
+        assert "Every worker must run the same config" in error_line(stderr)
+    assert not os.path.exists(workdir)
