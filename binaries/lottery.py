@@ -26,12 +26,17 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     # Imported here, so that a mistake in the flags is told in a second,
     # before TensorFlow loads.
+    from keras_lottery import distributed
     from keras_lottery import lottery
 
     try:
+        train = _CONFIG.value.train
+        distributed.start(train.strategy, train.tpu)  # before any TF op
         lottery.run(_CONFIG.value, _WORKDIR.value)
     except (ValueError, lottery.TrainingError, OSError) as e:
         cli.fail("lottery", e)
+    except distributed.LOST_WORKER_ERRORS as e:
+        cli.fail("lottery", distributed.lost_worker_message(e))
 
 
 def start() -> None:

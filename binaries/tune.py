@@ -15,6 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from binaries import cli
+from keras_lottery import distributed
 from keras_lottery import tuning
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -31,6 +32,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
     del argv  # cli.parse_flags refuses stray arguments
     try:
+        distributed.start(_CONFIG.value.train.strategy,  # before any TF op
+                          _CONFIG.value.train.tpu, multi_worker=False)
         tuning.search(_CONFIG.value, _WORKDIR.value, _TUNER.value,
                       _MAX_TRIALS.value)
     except (ValueError, OSError, tuning.SearchError) as e:

@@ -40,6 +40,7 @@ from absl import logging
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
 from keras_lottery import criteria
 from keras_lottery import datasets
+from keras_lottery import distributed
 from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
@@ -97,8 +98,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     check_config(config)
     experiment = Experiment(config)
     check_pruning(experiment)  # needs the model; before anything is written
-    with _held(workdir):
-        claim_workdir(config, workdir)
+    with distributed.worker_workdir(
+            training.make_strategy(config.train.strategy, config.train.tpu),
+            workdir, config, functools.partial(_claimed, config)) as workdir:
         rounds = trained_rounds(config.prune)
         experiment.progress = progress.RunProgress(rounds,
                                                    config.train.num_steps)
@@ -162,8 +164,10 @@ def run_control(workdir: str, control: str,
             f"{', '.join(map(str, done)) or 'none'}). Received: "
             f"rounds={list(rounds)!r}")
     control_dir = paths.control_workdir(workdir, control)
-    with _held(control_dir):
-        claim_workdir(config, control_dir)
+    with distributed.worker_workdir(
+            training.make_strategy(config.train.strategy, config.train.tpu),
+            control_dir, config,
+            functools.partial(_claimed, config)) as control_dir:
         experiment = Experiment(config)
         experiment.progress = progress.RunProgress(
             sorted(set(rounds)) or done, config.train.num_steps)
@@ -202,6 +206,15 @@ def _held(workdir: str) -> Iterator[None]:
                 f"`workdir` cannot be written: {e.strerror}. "
                 f"Received: workdir={workdir!r}") from None
         files.remove_stale(workdir)
+        yield
+
+
+@contextlib.contextmanager
+def _claimed(config: ml_collections.ConfigDict,
+             workdir: str) -> Iterator[None]:
+    """Holds `workdir` (`_held`) with `config` claimed in it."""
+    with _held(workdir):
+        claim_workdir(config, workdir)
         yield
 
 

@@ -59,6 +59,10 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
 def _strategy(name: str, tpu: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
+    if name == "multi_worker_mirrored":
+        # First: listing devices starts TensorFlow, and collective ops must
+        # be configured before it starts (keras_lottery.distributed).
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(
@@ -66,8 +70,6 @@ def _strategy(name: str, tpu: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if name == "multi_worker_mirrored":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -322,6 +324,10 @@ def _data_options() -> tf.data.Options:
     """
     options = tf.data.Options()
     options.autotune.enabled = False
+    # Each worker of a multi-worker strategy takes its slice of every
+    # global batch (an in-memory dataset has no files to shard by).
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
     return options
 
 

@@ -355,6 +355,34 @@ def test_config_value_of_the_wrong_type_in_a_config_file(mnist_dir, tmp_path,
                        "Received: train.num_steps='20'")
 
 
+# TF_CONFIG (docs/DISTRIBUTED.md): refused before TensorFlow starts.
+@pytest.mark.parametrize("text, expected", [
+    ("", "`TF_CONFIG` must be set"),
+    ("{cluster: 1", "`TF_CONFIG` must be JSON"),
+    ('["worker"]', "with a \"cluster\" object and a \"task\" object"),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
+     "cluster jobs must be among chief, worker"),
+    ('{"cluster": {"worker": ["no-port"]}, "task": {"type": "worker"}}',
+     "as \"host:port\" strings"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, '
+     '"task": {"type": "worker", "index": 2}}',
+     "task must be a task of its cluster (worker: 2 task(s))"),
+    ('{"cluster": {"worker": ["a:1"]}, '
+     '"task": {"type": "chief", "index": 0}}',
+     "task must be a task of its cluster"),
+], ids=["missing", "not_json", "not_an_object", "unknown_job", "no_port",
+        "index_beyond_cluster", "task_type_not_in_cluster"])
+def test_bad_tf_config(text, expected, mnist_dir, tmp_path, monkeypatch,
+                       parsed_flags):
+    monkeypatch.setenv("TF_CONFIG", text)
+    workdir = tmp_path / "w"
+    message = lottery_error(
+        tiny_config(mnist_dir, train__strategy="multi_worker_mirrored"),
+        str(workdir))
+    assert expected in message, message
+    assert not workdir.exists()
+
+
 # Bad data: the run stops before training, earlier rounds untouched.
 
 
