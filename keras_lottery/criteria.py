@@ -122,21 +122,11 @@ class Criterion:
             else:
                 scores = pruning.unit_sums(self._weights(data, grouping),
                                            grouping.axis)
-            want = (data.mask.shape[grouping.axis],)
         else:
             scores = self._weights(data, grouping)
-            want = data.mask.shape
-        scores = np.asarray(scores, np.float64)
-        if scores.shape != want:
-            raise ValueError(
-                f"Criterion {self.name!r} returned scores of shape "
-                f"{scores.shape} for {data.key!r}; granularity "
-                f"{grouping.granularity!r} needs {want}.")
-        if not np.all(np.isfinite(scores)):
-            raise ValueError(
-                f"Criterion {self.name!r} scored {data.key!r} with NaN or "
-                "inf; refusing to prune with it.")
-        return scores
+        return pruning.check_scores(
+            scores, data.mask.shape, grouping,
+            f"The scores criterion {self.name!r} gave {data.key!r}")
 
     def _weights(self, data, grouping) -> np.ndarray:
         if self.weights is None:

@@ -622,14 +622,8 @@ def layer_fractions(prune: ml_collections.ConfigDict,
     """
     if prune.scope != "layerwise":
         return {}
-    fractions = {}
-    conv_rate = prune.get("conv_fraction_per_round")
-    if conv_rate is not None:
-        for wrapper in wrapping.wrapped_layers(model):
-            if wrapper.masks and isinstance(wrapper.layer, _CONV_CLASSES):
-                fractions[wrapper.name] = conv_rate
-    fractions[models.OUTPUT_LAYER_NAME] = prune.output_fraction_per_round
-    return fractions
+    return _conv_and_output(model, prune.get("conv_fraction_per_round"),
+                            prune.output_fraction_per_round)
 
 
 def layer_granularities(prune: ml_collections.ConfigDict,
@@ -639,14 +633,20 @@ def layer_granularities(prune: ml_collections.ConfigDict,
     The output layer prunes at `output_granularity`, convolutions at
     `conv_granularity` when set, the rest at `granularity`.
     """
-    granularities = {}
-    conv = prune.get("conv_granularity")
+    return _conv_and_output(model, prune.get("conv_granularity"),
+                            prune.output_granularity)
+
+
+def _conv_and_output(model: keras.Model, conv, output) -> dict:
+    """`{layer: conv}` for masked convolutions (unless `conv` is None), and
+    `{output layer: output}`."""
+    per_layer = {}
     if conv is not None:
         for wrapper in wrapping.wrapped_layers(model):
             if wrapper.masks and isinstance(wrapper.layer, _CONV_CLASSES):
-                granularities[wrapper.name] = conv
-    granularities[models.OUTPUT_LAYER_NAME] = prune.output_granularity
-    return granularities
+                per_layer[wrapper.name] = conv
+    per_layer[models.OUTPUT_LAYER_NAME] = output
+    return per_layer
 
 
 def pruning_plan(config: ml_collections.ConfigDict,

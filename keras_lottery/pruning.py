@@ -320,20 +320,8 @@ def select(
     kinds = {name: groupings.get(name, Grouping()) for name in names}
     unit_scores = {}
     for name in names:
-        score = np.asarray(scores[name], np.float64)
-        grouping = kinds[name]
-        want = ((new[name].shape[grouping.axis],) if grouping.is_units
-                else new[name].shape)
-        if score.shape != want:
-            raise ValueError(
-                f"The scores of {name!r} must have shape {want} for "
-                f"granularity {grouping.granularity!r}. Received: shape "
-                f"{score.shape}")
-        if not np.all(np.isfinite(score)):
-            raise ValueError(
-                f"The scores of {name!r} hold NaN or inf; refusing to "
-                "prune with them.")
-        unit_scores[name] = score
+        unit_scores[name] = check_scores(scores[name], new[name].shape,
+                                         kinds[name], f"The scores of {name!r}")
     if scope == "global" and len(set(fractions.values())) > 1:
         raise ValueError(
             "`scope='global'` prunes one fraction of all weights together."
@@ -359,6 +347,31 @@ def select(
                      [kinds[n] for n in unit_names], fraction,
                      normalize=True)
     return new
+
+
+def check_scores(scores: np.ndarray, shape: tuple[int, ...],
+                 grouping: Grouping, what: str) -> np.ndarray:
+    """Returns `scores` as float64, checked for a weight of `shape`.
+
+    Args:
+        scores: per entry, or per unit for a unit granularity.
+        shape: the weight's shape.
+        grouping: the weight's grouping.
+        what: how the error names the scores.
+
+    Raises:
+        ValueError: for the wrong shape, or NaN or infinite scores.
+    """
+    scores = np.asarray(scores, np.float64)
+    want = (shape[grouping.axis],) if grouping.is_units else tuple(shape)
+    if scores.shape != want:
+        raise ValueError(
+            f"{what} must have shape {want} for granularity "
+            f"{grouping.granularity!r}. Received: shape {scores.shape}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{what} hold NaN or inf; refusing to prune with "
+                         "them.")
+    return scores
 
 
 def _prune_scored(scores, masks, fraction) -> None:

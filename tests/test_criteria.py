@@ -91,12 +91,13 @@ def test_bad_scores_are_refused():
     criteria.register("nan_scores", lambda d: np.full(d.weight.shape,
                                                       np.nan))
     criteria.register("wrong_shape", lambda d: np.ones(3))
-    with pytest.raises(ValueError, match=r"'nan_scores' scored 'fc/kernel' "
-                       r"with NaN or inf"):
+    with pytest.raises(ValueError, match=r"The scores criterion "
+                       r"'nan_scores' gave 'fc/kernel' hold NaN or inf"):
         score("nan_scores", ENTRIES)
-    with pytest.raises(ValueError, match=r"'wrong_shape' returned scores of "
-                       r"shape \(3,\) for 'fc/kernel'; granularity 'weight' "
-                       r"needs \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"The scores criterion "
+                       r"'wrong_shape' gave 'fc/kernel' must have shape "
+                       r"\(2, 3\) for granularity 'weight'. Received: "
+                       r"shape \(3,\)"):
         score("wrong_shape", ENTRIES)
 
 
