@@ -26,15 +26,13 @@ Smoke run (well under a minute): `--config=configs/conv2_mnist.py:smoke`.
 import ml_collections
 
 from configs import base
+from configs import conv2_cifar10
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the config; `arg == "smoke"` shrinks it for tests."""
-    base.check_variant(arg)
-    config = base.get_defaults("mnist", "conv2")
-    config.train.num_steps = 20_000
-    config.train.learning_rate = 2e-4
-    config.prune.conv_fraction_per_round = 0.1
-    if arg == "smoke":
-        base.shrink_for_smoke(config)
+    config = conv2_cifar10.get_config(arg)  # the paper's Conv-2 recipe
+    mnist = base.get_defaults("mnist", "conv2").data
+    config.data.name = mnist.name
+    config.data.normalization = mnist.normalization
     return config
