@@ -117,7 +117,9 @@ class Criterion:
         """
         if grouping.is_units:
             outputs = grouping.granularity in ("neuron", "filter")
-            if self.units is not None:
+            # A head spans several kernels: its score is their sum of
+            # per-weight scores (`units` scores one layer's own units).
+            if self.units is not None and grouping.granularity != "head":
                 scores = self.units(data, grouping.axis, outputs)
             else:
                 scores = pruning.unit_sums(self._weights(data, grouping),

@@ -152,8 +152,9 @@ def _registered_names(layer: keras.layers.Layer) -> tuple[str, ...] | None:
 # `neuron` (a Dense output unit) and `filter` (a conv output channel) remove
 # a layer's output unit, with its per-unit weights (bias; the gamma and beta
 # of a BatchNormalization right after it); `channel` removes a conv input
-# channel from every filter; `m:n` keeps at most m of every n consecutive
-# weights along the input axis.
+# channel from every filter; `head` removes an attention head from all four
+# kernels of a MultiHeadAttention; `m:n` keeps at most m of every n
+# consecutive weights along the input axis.
 OUTPUT_GRANULARITIES = ("neuron", "filter")
 
 
@@ -163,8 +164,9 @@ class Structure:
 
     Attributes:
         granularities: the granularities besides `weight` it supports, of
-            "neuron", "filter", "channel" and "m:n".
-        unit_axis: the weight's axis of output units (neuron, filter).
+            "neuron", "filter", "channel", "head" and "m:n".
+        unit_axis: the weight's axis of output units (neuron, filter) or
+            heads.
         channel_axis: the weight's axis of input channels (channel, m:n).
     """
 
@@ -173,6 +175,10 @@ class Structure:
     channel_axis: int | None = None
 
 
+# MultiHeadAttention's kernels and their axis of heads: query, key and value
+# are (model, heads, dim), the output (heads, dim, model).
+_HEAD_AXES = {"query_dense": 1, "key_dense": 1, "value_dense": 1,
+              "output_dense": 0}
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _TRANSPOSED_CONVS = (keras.layers.Conv1DTranspose,
                      keras.layers.Conv2DTranspose,
@@ -184,8 +190,16 @@ def structure(layer: keras.layers.Layer,
     """Returns how the prunable `variable` of `layer` divides into units.
 
     Only the kernels of Dense, 2-D EinsumDense and the convolutions (their
-    transposes too) have units; every other weight prunes weight by weight.
+    transposes too) have units, and MultiHeadAttention's four kernels have
+    heads; every other weight prunes weight by weight.
     """
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        for name, axis in _HEAD_AXES.items():
+            dense = getattr(layer, name, None)
+            if dense is not None and variable is getattr(dense, "kernel",
+                                                         None):
+                return Structure(("head",), axis)
+        return Structure()
     if variable is not getattr(layer, "kernel", None):
         return Structure()
     # Keras 3's transposed, depthwise and separable convs are not

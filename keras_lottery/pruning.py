@@ -23,8 +23,8 @@ import numpy as np
 METHODS = ("magnitude", "random")
 SCOPES = ("layerwise", "global")
 # "m:n" stands for any "<m>:<n>" with 0 < m < n, e.g. "2:4".
-GRANULARITIES = ("weight", "neuron", "filter", "channel", "m:n")
-UNIT_GRANULARITIES = ("neuron", "filter", "channel")
+GRANULARITIES = ("weight", "neuron", "filter", "channel", "head", "m:n")
+UNIT_GRANULARITIES = ("neuron", "filter", "channel", "head")
 _M_BY_N = re.compile(r"([0-9]+):([0-9]+)")
 
 
@@ -188,15 +188,19 @@ def random_masks_like(
     """
     rng = np.random.default_rng(seed)
     groupings = groupings or {}
-    out = {}
+    out, drawn = {}, {}
     for name in sorted(masks):
         mask = np.asarray(masks[name])
         grouping = groupings.get(name, Grouping())
         if grouping.is_units:
             alive = alive_units(mask, grouping.axis)
-            keep = np.zeros(alive.size, np.float32)
-            keep[rng.choice(alive.size, size=int(alive.sum()),
-                            replace=False)] = 1.0
+            keep = drawn.get(grouping.group)  # the same units in a group
+            if keep is None:
+                keep = np.zeros(alive.size, np.float32)
+                keep[rng.choice(alive.size, size=int(alive.sum()),
+                                replace=False)] = 1.0
+                if grouping.group is not None:
+                    drawn[grouping.group] = keep
             out[name] = _expand_units(keep, mask.shape, grouping.axis)
         elif grouping.is_m_by_n:
             groups = _groups(np.asarray(mask, np.float32), grouping)
@@ -239,12 +243,17 @@ class Grouping:
 
     Attributes:
         granularity: a checked granularity (see `parse_granularity`).
-        axis: the weight's axis of units (`neuron`, `filter`, `channel`) or
-            along which m:n groups run; None for `weight`.
+        axis: the weight's axis of units (`neuron`, `filter`, `channel`,
+            `head`) or along which m:n groups run; None for `weight`.
+        group: weights with the same group share their units: a unit's
+            score is the sum of its scores in each, and it goes from all
+            of them (an attention head from the query, key, value and
+            output kernels). None: the weight alone.
     """
 
     granularity: str = "weight"
     axis: int | None = None
+    group: str | None = None
 
     @property
     def is_units(self) -> bool:
@@ -335,16 +344,19 @@ def select(
     if scope == "layerwise":
         for name in entry_names:
             _prune_scored([unit_scores[name]], [new[name]], fractions[name])
-        for name in unit_names:
-            _prune_units([unit_scores[name]], [new[name]], [kinds[name]],
-                         fractions[name], normalize=False)
+        for members in _unit_groups(unit_names, kinds):
+            _prune_units([[unit_scores[n] for n in members]],
+                         [[new[n] for n in members]],
+                         [[kinds[n] for n in members]],
+                         fractions[members[0]], normalize=False)
     elif fractions:
         fraction = next(iter(fractions.values()))
         _prune_scored([unit_scores[n] for n in entry_names],
                       [new[n] for n in entry_names], fraction)
-        _prune_units([unit_scores[n] for n in unit_names],
-                     [new[n] for n in unit_names],
-                     [kinds[n] for n in unit_names], fraction,
+        groups = _unit_groups(unit_names, kinds)
+        _prune_units([[unit_scores[n] for n in g] for g in groups],
+                     [[new[n] for n in g] for g in groups],
+                     [[kinds[n] for n in g] for g in groups], fraction,
                      normalize=True)
     return new
 
@@ -394,15 +406,31 @@ def _prune_scored(scores, masks, fraction) -> None:
         flat[alive[chosen[owner[chosen] == i]]] = 0.0
 
 
+def _unit_groups(names, kinds) -> list[list[str]]:
+    """`names` in groups that share units, in order of their first name."""
+    groups = {}
+    for name in names:
+        groups.setdefault(kinds[name].group or name, []).append(name)
+    return list(groups.values())
+
+
 def _prune_units(scores, masks, groupings, fraction, normalize) -> None:
-    """Zeroes, in place, the lowest-scored `fraction` of the alive units."""
+    """Zeroes, in place, the lowest-scored `fraction` of the alive units.
+
+    Each argument holds one list per group of weights that share units:
+    a unit's score is the sum over the group, and it goes from all.
+    """
     if not masks:
         return
-    alive = [alive_units(m, g.axis) for m, g in zip(masks, groupings)]
-    ranked = []
-    for score, live in zip(scores, alive):
-        score = score[live]
+    alive, ranked = [], []
+    for group_scores, group_masks, group_kinds in zip(scores, masks,
+                                                      groupings):
+        live = np.logical_or.reduce([
+            alive_units(m, g.axis) for m, g in zip(group_masks,
+                                                   group_kinds)])
+        score = np.sum(group_scores, axis=0)[live]
         mean = score.mean() if score.size else 0.0
+        alive.append(live)
         ranked.append(score / mean if normalize and mean > 0 else score)
     flat_scores = np.concatenate(ranked)
     owner = np.concatenate([np.full(int(a.sum()), i)
@@ -410,11 +438,12 @@ def _prune_units(scores, masks, groupings, fraction, normalize) -> None:
     index = np.concatenate([np.flatnonzero(a) for a in alive])
     k = count_to_prune(flat_scores.size, fraction)
     chosen = np.argsort(flat_scores, kind="stable")[:k]
-    for i, (mask, grouping) in enumerate(zip(masks, groupings)):
+    for i, (group_masks, group_kinds) in enumerate(zip(masks, groupings)):
         units = index[chosen[owner[chosen] == i]]
-        where = [slice(None)] * mask.ndim
-        where[grouping.axis] = units
-        mask[tuple(where)] = 0.0
+        for mask, grouping in zip(group_masks, group_kinds):
+            where = [slice(None)] * mask.ndim
+            where[grouping.axis] = units
+            mask[tuple(where)] = 0.0
 
 
 def _groups(values: np.ndarray, grouping: Grouping) -> np.ndarray:

@@ -343,7 +343,9 @@ def _grouping(wrapper, variable, granularity: str,
             f" {has}. Received: {argument}={granularity!r}")
     axis = shape.channel_axis if kind in ("channel", "m:n") else (
         shape.unit_axis)
-    grouping = pruning.Grouping(granularity, _positive(axis, variable))
+    # A head goes from all of its layer's kernels together.
+    grouping = pruning.Grouping(granularity, _positive(axis, variable),
+                                wrapper.name if kind == "head" else None)
     if grouping.is_m_by_n:
         size = variable.shape[grouping.axis]
         if size % grouping.m_by_n[1]:

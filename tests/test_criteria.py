@@ -215,7 +215,8 @@ def test_select_refuses_wrong_shapes_and_nan():
                                    None])
 def test_unknown_granularity_lists_the_known_ones(value):
     with pytest.raises(ValueError, match=r"`granularity` must be one of "
-                       r"'weight', 'neuron', 'filter', 'channel' or 'm:n' "
+                       r"'weight', 'neuron', 'filter', 'channel', 'head' or "
+                       r"'m:n' "
                        rf"with integers 0 < m < n.*Received: "
                        rf"granularity={value!r}"):
         pruning.parse_granularity(value)

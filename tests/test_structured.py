@@ -392,3 +392,77 @@ def test_a_kill_during_scoring_resumes_to_the_same_masks(neurons,
         assert set(got) == set(want)
         for key, mask in want.items():
             np.testing.assert_array_equal(got[key], mask, err_msg=key)
+
+
+# Attention heads.
+
+
+def attention_net(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6, 8), name="tokens")
+    x = keras.layers.MultiHeadAttention(num_heads=5, key_dim=4,
+                                        name="mha")(inputs, inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Dense(3, name="output")(x)
+    return keras.Model(inputs, outputs)
+
+
+HEAD_AXES = {"mha/query_dense/kernel": 1, "mha/key_dense/kernel": 1,
+             "mha/value_dense/kernel": 1, "mha/output_dense/kernel": 0}
+
+
+def attention_batches():
+    rng = np.random.default_rng(0)
+    return [(rng.normal(size=(8, 6, 8)).astype(np.float32),
+             rng.integers(0, 3, 8)) for _ in range(2)]
+
+
+@pytest.mark.parametrize("method", ["magnitude", "gradient", "random"])
+def test_heads_go_from_all_four_attention_kernels(method):
+    model = keras_lottery.wrap(attention_net())
+    for rounds in (1, 2):
+        masks = keras_lottery.prune(
+            model, 0.4, method=method, granularity="head",
+            granularities={"output": "weight"}, fractions={"output": 0.0},
+            data=attention_batches(), seed=rounds)
+        heads = {key: pruning.alive_units(masks[key], axis)
+                 for key, axis in HEAD_AXES.items()}
+        first = heads["mha/query_dense/kernel"]
+        assert first.sum() == pruning.remaining_after(5, 0.4, rounds)
+        for key, alive in heads.items():  # the same heads, whole
+            np.testing.assert_array_equal(alive, first, err_msg=key)
+            per_head = np.moveaxis(masks[key], HEAD_AXES[key], 0).reshape(
+                5, -1)
+            assert np.array_equal(per_head.min(1), per_head.max(1))
+    # A pruned head adds nothing: the layer computes as if it had only the
+    # remaining heads (its output kernel's slice for the head is 0).
+    mha = model.get_layer("mha").layer
+    dead = ~first
+    assert np.all(mha.output_dense.kernel.numpy()[dead] == 0)
+
+
+def test_a_random_prune_control_keeps_heads_coherent():
+    model = keras_lottery.wrap(attention_net())
+    masks = keras_lottery.prune(model, 0.4, granularity="head",
+                                granularities={"output": "weight"})
+    plan = state.plan_pruning(model, 0.4, granularity="head",
+                              granularities={"output": "weight"})
+    control = pruning.random_masks_like(masks, seed=3,
+                                        groupings=plan.groupings)
+    heads = [pruning.alive_units(control[k], a) for k, a in
+             HEAD_AXES.items()]
+    assert heads[0].sum() == 3
+    for alive in heads[1:]:
+        np.testing.assert_array_equal(alive, heads[0])
+
+
+def test_head_granularity_is_for_attention_only():
+    model = keras_lottery.wrap(attention_net())
+    with pytest.raises(ValueError, match=r"Granularity 'head' does not "
+                       r"apply to layer 'output' \(Dense\), which has: "
+                       r"weight, neuron, m:n. Received: granularity='head'"):
+        keras_lottery.prune(model, 0.2, granularity="head")
+    with pytest.raises(ValueError, match=r"Granularity 'neuron' does not "
+                       r"apply to layer 'mha' \(MultiHeadAttention\), "
+                       r"which has: weight, head"):
+        keras_lottery.prune(model, 0.2, granularity="neuron")
