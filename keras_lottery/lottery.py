@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import json
-import numbers
 import os
 import re
 import shutil
@@ -47,29 +45,10 @@ from keras_lottery import models
 from keras_lottery import paths
 from keras_lottery import progress
 from keras_lottery import pruning
+from keras_lottery import run_config
 from keras_lottery import state
 from keras_lottery import training
 from keras_lottery import wrapping
-
-MODES = ("iterative", "one_shot")
-TEST_AT = ("every", "best")  # eval.test_at
-# Fields that may change between runs on one workdir: they change where
-# and how fast a run goes, not what it computes. Prefixes end in ".".
-RESUMABLE_FIELDS = (
-    "tune.",  # the search space; a lottery run does not read it
-    "data.dir", "train.strategy", "train.tpu", "train.jit_compile",
-    "train.steps_per_loop", "train.checkpoint_every_steps",
-    "eval.batch_size", "eval.test_at", "export.enabled",
-)
-
-
-# Fields added after runs were made, with the value that matches what those
-# runs did: a workdir without them resumes under their defaults.
-_ADDED_FIELDS = {
-    "prune.granularity": "weight",
-    "prune.output_granularity": "weight",
-    "prune.score_batches": 10,
-}
 
 
 class TrainingError(RuntimeError):
@@ -95,7 +74,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
             in use by another process, or a damaged file in the workdir.
         TrainingError: when the loss or a weight becomes NaN.
     """
-    check_config(config)
+    run_config.check_config(config)
     experiment = Experiment(config)
     check_pruning(experiment)  # needs the model; before anything is written
     with distributed.worker_workdir(
@@ -214,7 +193,7 @@ def _claimed(config: ml_collections.ConfigDict,
              workdir: str) -> Iterator[None]:
     """Holds `workdir` (`_held`) with `config` claimed in it."""
     with _held(workdir):
-        claim_workdir(config, workdir)
+        run_config.claim_workdir(config, workdir)
         yield
 
 
@@ -762,150 +741,3 @@ def _export_last_round(experiment, workdir, last_round) -> str:
     model = experiment.load_model(paths.model_file(workdir, last_round))
     export.export_saved_model(model, target)
     return version
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError, naming the field and value, for a bad config."""
-    checks = [
-        ("seed", config.seed, lambda v: v >= 0, "at least 0"),
-        ("train.num_steps", config.train.num_steps, lambda v: v >= 1,
-         "at least 1"),
-        ("train.batch_size", config.train.batch_size, lambda v: v >= 1,
-         "at least 1"),
-        ("train.steps_per_loop", config.train.steps_per_loop,
-         lambda v: v >= 1, "at least 1"),
-        ("train.learning_rate", config.train.learning_rate,
-         lambda v: 0 < v < float("inf"), "positive and finite"),
-        ("train.warmup_steps", config.train.warmup_steps, lambda v: v >= 0,
-         "at least 0"),
-        ("train.checkpoint_every_steps", config.train.checkpoint_every_steps,
-         lambda v: v >= 1, "at least 1"),
-        ("eval.every_steps", config.eval.every_steps,
-         lambda v: 1 <= v <= config.train.num_steps,
-         "in [1, train.num_steps]"),
-        ("eval.batch_size", config.eval.batch_size, lambda v: v >= 1,
-         "at least 1"),
-        ("prune.num_rounds", config.prune.num_rounds, lambda v: v >= 0,
-         "at least 0"),
-        ("prune.rewind_step", config.prune.rewind_step,
-         lambda v: 0 <= v < config.train.num_steps,
-         "in [0, train.num_steps)"),
-        ("data.validation_size", config.data.validation_size,
-         lambda v: v >= 1, "at least 1 (early stopping needs it)"),
-    ]
-    for name, value, ok, want in checks:
-        # A config file can hold any Python value; flags parse to the
-        # field's type.
-        number, kind = ((numbers.Real, "a number")
-                        if name == "train.learning_rate"
-                        else (numbers.Integral, "an int"))
-        if isinstance(value, bool) or not isinstance(value, number):
-            raise ValueError(f"`{name}` must be {kind}. Received: "
-                             f"{name}={value!r}")
-        if not ok(value):
-            raise ValueError(f"`{name}` must be {want}. Received: "
-                             f"{name}={value!r}")
-    decay_steps = config.train.decay_steps
-    if not isinstance(decay_steps, (tuple, list)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool)
-            and s >= 0 for s in decay_steps):
-        raise ValueError(
-            "`train.decay_steps` must be a tuple of ints >= 0. "
-            f"Received: train.decay_steps={decay_steps!r}")
-    pruning.check_fraction(config.prune.fraction_per_round,
-                           "prune.fraction_per_round")
-    pruning.check_fraction(config.prune.output_fraction_per_round,
-                           "prune.output_fraction_per_round")
-    if config.prune.get("conv_fraction_per_round") is not None:
-        pruning.check_fraction(config.prune.conv_fraction_per_round,
-                               "prune.conv_fraction_per_round")
-    pruning.check_choice("prune.mode", config.prune.mode, MODES)
-    rounds = config.prune.one_shot_rounds
-    if not isinstance(rounds, (tuple, list)) or not all(
-            isinstance(r, numbers.Integral) and not isinstance(r, bool)
-            and 1 <= r <= config.prune.num_rounds for r in rounds):
-        raise ValueError(
-            "`prune.one_shot_rounds` must be a tuple of rounds in [1, "
-            "prune.num_rounds]. Received: prune.one_shot_rounds="
-            f"{rounds!r}")
-    if rounds and config.prune.mode != "one_shot":
-        raise ValueError(
-            "`prune.one_shot_rounds` needs prune.mode='one_shot': each "
-            "iterative round starts from the one before. Received: "
-            f"prune.one_shot_rounds={rounds!r}, "
-            f"prune.mode={config.prune.mode!r}")
-    criteria.get(config.prune.method, "prune.method")
-    for field in ("granularity", "output_granularity"):
-        pruning.parse_granularity(config.prune[field], f"prune.{field}")
-    if config.prune.get("conv_granularity") is not None:
-        pruning.parse_granularity(config.prune.conv_granularity,
-                                  "prune.conv_granularity")
-    score_batches = config.prune.score_batches
-    if (isinstance(score_batches, bool)
-            or not isinstance(score_batches, numbers.Integral)
-            or score_batches < 0):
-        raise ValueError(
-            "`prune.score_batches` must be an int >= 0. Received: "
-            f"prune.score_batches={score_batches!r}")
-    pruning.check_choice("prune.scope", config.prune.scope, pruning.SCOPES)
-    pruning.check_choice("train.strategy", config.train.strategy,
-                         training.STRATEGIES)
-    pruning.check_choice("eval.test_at", config.eval.test_at, TEST_AT)
-    pruning.check_choice("train.optimizer", config.train.optimizer,
-                         training.OPTIMIZERS)
-    pruning.check_choice("train.schedule", config.train.schedule,
-                         training.SCHEDULES)
-    models.check_name(config.model.name, "model.name")
-    datasets.check_name(config.data.name, "data.name")
-
-
-def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes config.json, or checks that the workdir's matches `config`.
-
-    Raises:
-        ValueError: if `workdir` holds a run of another config, naming the
-            fields that differ, or cannot be written.
-    """
-    path = paths.config_file(workdir)
-    wanted = json.loads(config.to_json())
-    if os.path.exists(path):
-        held = files.read_json(path)
-        differ = [
-            f"{name}: {a!r} in the workdir, {b!r} now"
-            for name, a, b in differences(held, wanted)
-            if not is_resumable(name)
-            and not (a is None and _ADDED_FIELDS.get(name, a) == b)
-        ]
-        if differ:
-            raise ValueError(
-                f"`workdir` holds a run of another config ({path}); use a "
-                f"new workdir. Differences: {'; '.join(differ)}. "
-                f"Received: workdir={workdir!r}"
-            )
-        return
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        files.write_json(path, wanted)
-    except OSError as e:
-        raise ValueError(
-            f"`workdir` cannot be written: {e.strerror}. "
-            f"Received: workdir={workdir!r}") from None
-
-
-def is_resumable(name: str) -> bool:
-    """Whether config field `name` may change on an existing workdir."""
-    return any(name == field or (field.endswith(".") and
-                                 name.startswith(field))
-               for field in RESUMABLE_FIELDS)
-
-
-def differences(a: dict, b: dict, prefix: str = ""):
-    """Yields `(dotted name, a's value, b's value)` where two configs differ.
-    """
-    for key in sorted(set(a) | set(b)):
-        name = f"{prefix}{key}"
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            yield from differences(x, y, name + ".")
-        elif x != y:
-            yield name, x, y

@@ -41,9 +41,9 @@ from matplotlib import figure
 from matplotlib import ticker
 
 from keras_lottery import files
-from keras_lottery import lottery
 from keras_lottery import paths
 from keras_lottery import pruning
+from keras_lottery import run_config
 
 # Series of a report, in the order of its columns. "ticket" is the lottery
 # run itself; "one_shot" the lottery runs of `one_shot_workdirs`.
@@ -63,7 +63,7 @@ METRICS = {
 }
 ERROR_BARS = ("std", "range")
 # Config fields that may differ between the runs of one report.
-IGNORED_FIELDS = ("seed", *lottery.RESUMABLE_FIELDS)
+IGNORED_FIELDS = ("seed", *run_config.RESUMABLE_FIELDS)
 # A tfmot point sits in a round's row when their remaining fractions differ
 # by at most this (relative): the baseline prunes to a rounded sparsity.
 TFMOT_TOLERANCE = 0.02

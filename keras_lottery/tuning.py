@@ -75,6 +75,7 @@ from keras_lottery import files
 from keras_lottery import lottery
 from keras_lottery import paths
 from keras_lottery import pruning
+from keras_lottery import run_config
 
 # Hyperparameter name (a key of `tune.space`) -> the config field it sets.
 HYPERPARAMETERS = {
@@ -393,7 +394,7 @@ def check_search(config: ml_collections.ConfigDict, tuner: str,
             "`config` has no `tune` section; add one as in "
             "configs/lenet300_mnist.py. Received: config fields="
             f"{sorted(config.keys())}")
-    lottery.check_config(config)
+    run_config.check_config(config)
     tune = config.tune
     pruning.check_choice("tune.objective", tune.objective, tuple(OBJECTIVES))
     checks = [
@@ -490,7 +491,7 @@ def check_spec(config: ml_collections.ConfigDict, name: str,
         ends = [(f"{field}.min_value", low), (f"{field}.max_value", high)]
     for where, value in ends:
         try:
-            lottery.check_config(trial_config(config, {name: value}))
+            run_config.check_config(trial_config(config, {name: value}))
         except (ValueError, TypeError) as e:
             raise ValueError(f"`{where}` makes an invalid lottery config: "
                              f"{e}") from None
@@ -509,7 +510,7 @@ def claim_search(config: ml_collections.ConfigDict, tuner: str,
     if os.path.exists(path):
         held = files.read_json(path)
         differ = [f"{name}: {a!r} in the workdir, {b!r} now"
-                  for name, a, b in lottery.differences(held, wanted)
+                  for name, a, b in run_config.differences(held, wanted)
                   if _matters_to_search(name)]
         if differ:
             raise ValueError(
@@ -538,7 +539,7 @@ def _matters_to_search(name: str) -> bool:
     """
     field = name.removeprefix("config.")
     return (field == name or field.startswith("tune.")
-            or not lottery.is_resumable(field))
+            or not run_config.is_resumable(field))
 
 
 def write_results(config: ml_collections.ConfigDict, workdir: str,

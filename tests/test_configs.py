@@ -19,6 +19,7 @@ from keras_lottery import lottery
 from keras_lottery import models
 from keras_lottery import paths
 from keras_lottery import pruning
+from keras_lottery import run_config
 
 _CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
@@ -196,7 +197,7 @@ def test_config_loads_and_passes_check(name, arg):
     config = _module(name).get_config(arg)
     assert isinstance(config, ml_collections.ConfigDict)
     assert not config.is_locked
-    lottery.check_config(config)
+    run_config.check_config(config)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
