@@ -31,12 +31,8 @@ def masked_gradients() -> Iterator[None]:
     the gradient's product into the matmul that makes it. Read when a
     function is traced, so enter it inside the traced function.
     """
-    previous = getattr(_local, "masked_gradients", False)
-    _local.masked_gradients = True
-    try:
+    with _setting("masked_gradients", True):
         yield
-    finally:
-        _local.masked_gradients = previous
 
 
 @contextlib.contextmanager
@@ -46,12 +42,19 @@ def recording(record) -> Iterator[None]:
     For criteria that read activations (`keras_lottery.scoring`); eager
     calls only. `record=None` records nothing.
     """
-    previous = getattr(_local, "record", None)
-    _local.record = record
+    with _setting("record", record):
+        yield
+
+
+@contextlib.contextmanager
+def _setting(name: str, value) -> Iterator[None]:
+    """Sets this thread's `name` to `value` within the context."""
+    previous = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.record = previous
+        setattr(_local, name, previous)
 
 
 @tf.custom_gradient

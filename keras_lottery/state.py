@@ -247,14 +247,20 @@ class Plan:
         fractions: `{mask key: fraction}`.
         groupings: `{mask key: pruning.Grouping}`.
         slots: `(wrapper, key, variable, mask)` of every masked weight.
-        output_unit_layers: the layers pruned by neuron or filter.
     """
 
     criterion: criteria.Criterion
     fractions: dict[str, float]
     groupings: dict[str, pruning.Grouping]
     slots: list
-    output_unit_layers: tuple[str, ...]
+
+    @property
+    def output_unit_layers(self) -> tuple[str, ...]:
+        """The layers pruned by neuron or filter."""
+        return tuple(dict.fromkeys(
+            wrapper.name for wrapper, key, _, _ in self.slots
+            if self.groupings[key].granularity
+            in prunable.OUTPUT_GRANULARITIES))
 
 
 def plan_pruning(
@@ -302,7 +308,7 @@ def plan_pruning(
             f"Criterion {criterion.name!r} reads "
             f"{' and '.join(sorted(criterion.needs))} on training batches:"
             " pass them as `data`. Received: data=None")
-    per_key, groupings, slots, output_units = {}, {}, [], []
+    per_key, groupings, slots = {}, {}, []
     for wrapper in wrappers:
         argument = ("granularity" if wrapper.name not in granularities
                     else f"granularities[{wrapper.name!r}]")
@@ -323,9 +329,7 @@ def plan_pruning(
                     f"{layer_granularity!r}: give it granularity 'neuron', "
                     "'filter' or 'channel', or a fraction of 0. Received: "
                     f"{argument}={layer_granularity!r}")
-        if layer_granularity in prunable.OUTPUT_GRANULARITIES:
-            output_units.append(wrapper.name)
-    return Plan(criterion, per_key, groupings, slots, tuple(output_units))
+    return Plan(criterion, per_key, groupings, slots)
 
 
 def _grouping(wrapper, variable, granularity: str,
