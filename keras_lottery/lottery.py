@@ -75,6 +75,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
         TrainingError: when the loss or a weight becomes NaN.
     """
     run_config.check_config(config)
+    with training.op_determinism(config.deterministic):
+        return _run(config, workdir)
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     experiment = Experiment(config)
     check_pruning(experiment)  # needs the model; before anything is written
     with distributed.worker_workdir(
@@ -143,10 +148,12 @@ def run_control(workdir: str, control: str,
             f"{', '.join(map(str, done)) or 'none'}). Received: "
             f"rounds={list(rounds)!r}")
     control_dir = paths.control_workdir(workdir, control)
-    with distributed.worker_workdir(
-            training.make_strategy(config.train.strategy, config.train.tpu),
-            control_dir, config,
-            functools.partial(_claimed, config)) as control_dir:
+    strategy = training.make_strategy(config.train.strategy,
+                                      config.train.tpu)
+    with (training.op_determinism(config.deterministic),
+          distributed.worker_workdir(
+              strategy, control_dir, config,
+              functools.partial(_claimed, config)) as control_dir):
         experiment = Experiment(config)
         experiment.progress = progress.RunProgress(
             sorted(set(rounds)) or done, config.train.num_steps)
@@ -244,8 +251,6 @@ class Experiment:
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
         self.strategy = training.make_strategy(config.train.strategy,
                                                config.train.tpu)
         self.data = datasets.load(

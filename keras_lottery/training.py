@@ -16,15 +16,20 @@ batches as an uninterrupted one, with no iterator state to checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+# Public TensorFlow can turn op determinism on but not ask or turn it off.
+from tensorflow.python.framework import config as _tf_config
 
 from keras_lottery import masking
 from keras_lottery import wrapping
@@ -34,6 +39,24 @@ STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "step")
 _BATCHES_PER_GATHER = 16
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels within the context when `enabled`.
+
+    TensorFlow's switch is process-wide; the previous setting comes back on
+    exit, so one deterministic run does not change the numerics of what the
+    process runs next (another run, a test, the user's own training).
+    """
+    before = _tf_config.is_op_determinism_enabled()
+    if enabled and not before:
+        _tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not before:
+            _tf_config.disable_op_determinism()
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:

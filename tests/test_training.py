@@ -45,3 +45,13 @@ def test_datasets_run_without_the_autotuning_thread():
     assert evaluation.options().autotune.enabled is False
     result = trainer.evaluate(evaluation, len(x))
     assert 0.0 <= result.accuracy <= 1.0
+
+
+def test_op_determinism_is_given_back_after_the_context():
+    from tensorflow.python.framework import config as tf_config
+    assert not tf_config.is_op_determinism_enabled()
+    with training.op_determinism(True):
+        assert tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
+    with training.op_determinism(False):
+        assert not tf_config.is_op_determinism_enabled()
