@@ -1,0 +1,111 @@
+r"""Records a finished lottery run (or one of its controls) in a few kB.
+
+The structure study (benchmarks/structure_study.py) keeps its workdirs out
+of git (a LeNet round holds 5 MB of models and masks) and commits this
+record of each instead:
+
+  RECORD/config.json     the run's config
+  RECORD/rounds.json     per round: metrics.json without the history, and
+                         `shrunk`: what `keras_lottery.shrink` makes of the
+                         round's ticket (parameters, nonzero kernel
+                         entries in all and per layer, units per layer)
+  RECORD/models.json     the shrunk models' Keras configs, one per shape,
+                         by `shape_key(units)`
+  RECORD/summary.json    the run's summary, written last
+  RECORD/controls/C/     the same for control C (no `shrunk`)
+
+RECORD is then a workdir as `binaries.report` reads it.
+
+  python -m benchmarks.structure_record --workdir=W --record=R \
+      [--control=random_reinit]
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from absl import app
+from absl import flags
+
+from keras_lottery import files
+from keras_lottery import paths
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A finished lottery run.")
+_RECORD = flags.DEFINE_string("record", None, "Where its record goes.")
+_CONTROL = flags.DEFINE_enum("control", None, list(paths.CONTROLS),
+                             "Record this control of the run instead.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if _CONTROL.value:
+        record(paths.control_workdir(_WORKDIR.value, _CONTROL.value),
+               os.path.join(_RECORD.value, "controls", _CONTROL.value),
+               shrunk=False)
+    else:
+        record(_WORKDIR.value, _RECORD.value, shrunk=True)
+
+
+def record(workdir: str, target: str, shrunk: bool) -> None:
+    """Writes the record of `workdir` to `target`; summary.json last."""
+    summary_path = paths.summary_file(workdir)
+    if not os.path.exists(summary_path):
+        raise ValueError(f"`workdir` has no summary.json: it has not "
+                         f"finished. Received: workdir={workdir!r}")
+    summary = files.read_json(summary_path)
+    rounds, configs = [], {}
+    for entry in summary:
+        metrics = files.read_json(paths.metrics_file(workdir, entry["round"]))
+        metrics.pop("history", None)
+        if shrunk:
+            metrics["shrunk"] = shrunk_stats(
+                paths.model_file(workdir, entry["round"]))
+            configs[shape_key(metrics["shrunk"]["units"])] = (
+                metrics["shrunk"].pop("config"))
+        rounds.append(metrics)
+    os.makedirs(target, exist_ok=True)
+    files.write_json(os.path.join(target, "config.json"),
+                     files.read_json(paths.config_file(workdir)))
+    files.write_json(os.path.join(target, "rounds.json"), rounds)
+    if shrunk:
+        files.write_json(os.path.join(target, "models.json"), configs)
+    files.write_json(os.path.join(target, "summary.json"), summary)
+
+
+def shape_key(units: dict[str, int]) -> str:
+    """`"fc1=240,fc2=80,output=10"`: a shrunk model's shape."""
+    return ",".join(f"{name}={count}" for name, count in units.items())
+
+
+def shrunk_stats(model_path: str) -> dict:
+    """What `keras_lottery.shrink` leaves of a round's saved ticket."""
+    import keras  # noqa: PLC0415  (TensorFlow only when a model is read)
+
+    import keras_lottery  # noqa: PLC0415
+
+    model = keras.models.load_model(model_path, compile=False)
+    small = keras_lottery.shrink(model)
+    kernels = {layer.name: w for layer in small.layers
+               for w in layer.weights
+               if w.name in ("kernel", "depthwise_kernel")}
+    nonzero = {name: int(np.count_nonzero(w.numpy()))
+               for name, w in kernels.items()}
+    units = {layer.name: int(getattr(layer, "units", None) or layer.filters)
+             for layer in small.layers
+             if hasattr(layer, "units") or hasattr(layer, "filters")}
+    return {
+        "parameters": int(small.count_params()),
+        "kernel_entries": int(sum(np.prod(w.shape)
+                                  for w in kernels.values())),
+        "kernel_nonzero": int(sum(nonzero.values())),
+        "layer_nonzero": nonzero,
+        "units": units,
+        "config": keras.saving.serialize_keras_object(small),
+    }
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdir", "record"])
+    app.run(main)

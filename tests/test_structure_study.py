@@ -1,0 +1,102 @@
+"""The structure study's runner, records and report, end to end (smoke)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_lottery import files
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def study(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.structure_study", "--part=lenet",
+         *args], cwd=_REPO_ROOT, capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def recorded(mnist_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    args = ["--smoke", "--seeds=0", "--cells=neuron_magnitude", "--jobs=1",
+            f"--workdirs={root / 'work'}", f"--records={root / 'records'}",
+            f"--data_dir={mnist_dir}"]
+    first = study(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    return root, args, first.stdout
+
+
+def test_a_cell_is_recorded_with_its_shrunk_size_and_controls(recorded):
+    root, _, _ = recorded
+    record = root / "records" / "lenet" / "neuron_magnitude" / "seed0"
+    rounds = files.read_json(str(record / "rounds.json"))
+    summary = files.read_json(str(record / "summary.json"))
+    assert [e["round"] for e in summary] == [0, 1, 2, 3]
+    assert "history" not in rounds[1]
+    # 20% of the neurons of fc1 and fc2 per round; the classes stay.
+    assert [r["shrunk"]["units"] for r in rounds] == [
+        {"fc1": 300, "fc2": 100, "output": 10},
+        {"fc1": 240, "fc2": 80, "output": 10},
+        {"fc1": 192, "fc2": 64, "output": 10},
+        {"fc1": 154, "fc2": 51, "output": 10}]
+    # fc2's rows of removed fc1 neurons are gone too: fewer parameters
+    # left than the masks say.
+    dense = rounds[0]["shrunk"]["kernel_entries"]
+    assert rounds[3]["shrunk"]["kernel_nonzero"] == 784 * 154 + 154 * 51 + (
+        51 * 10)
+    assert rounds[3]["shrunk"]["kernel_nonzero"] / dense < (
+        summary[3]["remaining_fraction"] - 0.02)
+    models = files.read_json(str(record / "models.json"))
+    assert len(models) == 4
+    for control in ("random_reinit", "random_prune"):
+        entries = files.read_json(
+            str(record / "controls" / control / "summary.json"))
+        assert [e["round"] for e in entries] == [3]
+
+
+def test_a_rerun_skips_what_is_recorded(recorded):
+    _, args, first = recorded
+    assert "==> " in first
+    again = study(*args)
+    assert again.returncode == 0, again.stderr
+    assert "==> " not in again.stdout
+
+
+def test_the_report_compares_cells_from_the_records(recorded):
+    root, _, _ = recorded
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.structure_report", "--part=lenet",
+         f"--records={root / 'records'}", f"--output={root / 'report'}"],
+        cwd=_REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr
+    output = root / "report" / "lenet"
+    table = files.read_json(str(output / "comparison.json"))
+    rows = table["cells"]["neuron_magnitude"]["rows"]
+    assert [r["round"] for r in rows] == [0, 1, 2, 3]
+    assert rows[3]["parameters_left"]["mean"] < rows[3]["weights_left"]
+    controls = rows[3]["controls"]
+    ticket = rows[3]["test_accuracy"]["mean"]
+    for control in ("random_reinit", "random_prune"):
+        assert controls[control]["ticket_minus_control"]["mean"] == (
+            pytest.approx(ticket - controls[control]["test_accuracy"]
+                          ["mean"]))
+    for name in ("comparison.md", "accuracy.png", "layers.png",
+                 "neuron_magnitude/report.md"):
+        assert os.path.getsize(output / name) > 0
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--cells=nope", "--cells names unknown cells: nope"),
+    ("--seeds=a", "--seeds must be non-negative integers. Received: "
+                  "--seeds=a"),
+    ("--jobs=0", "--jobs must be at least 1. Received: --jobs=0"),
+])
+def test_bad_flags_stop_with_one_line(flag, message, tmp_path):
+    result = study(flag, f"--workdirs={tmp_path}")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert not os.listdir(tmp_path)
