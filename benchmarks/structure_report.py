@@ -193,7 +193,13 @@ def compare(cells: dict[str, list[dict]],
             if controls:
                 row["controls"] = controls
             rows.append(row)
-        table["cells"][name] = {"rows": rows,
+        # Training and evaluation time of the pruned rounds (round 0 is
+        # shared), per seed, and of the controls.
+        seconds = report.summarize(
+            [sum(e["train_seconds"] + e["eval_seconds"]
+                 for e in run["summary"] if e["round"] > 0) for run in runs],
+            [run["config"]["seed"] for run in runs])
+        table["cells"][name] = {"rows": rows, "seconds": seconds,
                                 "smallest_winning": _smallest_winning(rows)}
     table["versus_magnitude"] = _versus_magnitude(table["cells"])
     return table
@@ -237,13 +243,13 @@ def _versus_magnitude(cells: dict[str, dict]) -> dict[str, Any]:
 
 def format_comparison(table: dict[str, Any], latency: dict) -> str:
     lines = ["# The structure study: every cell", "",
-             "Means ± std over the seeds each round has (n in the last "
-             "column). *Weights left*: the masks' fraction; *params left*: "
-             "nonzero kernel entries of the model after "
-             "`keras_lottery.shrink`, over the dense model's (units whose "
-             "every input or output is pruned count as removed). Winning: "
-             "seeds where a' >= a and t' <= t against their own dense "
-             "round.", ""]
+             "Means ± std over the seeds each round has (how many: the "
+             "second number of *Winning*). *Weights left*: the masks' "
+             "fraction; *params left*: nonzero kernel entries of the "
+             "model after `keras_lottery.shrink`, over the dense model's "
+             "(units whose every input or output is pruned count as "
+             "removed). Winning: seeds where a' >= a and t' <= t against "
+             "their own dense round.", ""]
     if latency.get("shapes"):
         lines += [f"Latency: SavedModel serving signature, {latency['note']}",
                   ""]
@@ -268,9 +274,11 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
                 f"{_pm(row['early_stop_step'], 1, 0)} | "
                 f"{wins} | {lat} |")
         small = cell["smallest_winning"]
-        lines += ["", f"Sparsest winning ticket: every seed at round "
-                  f"{small['every_seed']}, some seed at round "
-                  f"{small['some_seed']}.", ""]
+        lines += ["", "Sparsest winning ticket: every seed: "
+                  f"{_round(cell, small['every_seed'])}; some seed: "
+                  f"{_round(cell, small['some_seed'])}. Training and "
+                  "evaluation of the pruned rounds: "
+                  f"{_pm(cell['seconds'], 1 / 60, 1)} min per seed.", ""]
         controlled = [r for r in cell["rows"] if r.get("controls")]
         if controlled:
             lines += ["| Round | Params left % | Ticket % | Random reinit % "
@@ -302,6 +310,14 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
                          f"{100 * v['worst']:+.2f} | {100 * v['best']:+.2f} "
                          f"| {len(v['rounds'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _round(cell: dict, round_index: int | None) -> str:
+    if round_index is None:
+        return "none"
+    row = next(r for r in cell["rows"] if r["round"] == round_index)
+    return (f"round {round_index} "
+            f"({100 * row['parameters_left']['mean']:.3g}% of parameters)")
 
 
 def _pm(stats: dict, scale: float, digits: int) -> str:

@@ -227,7 +227,10 @@ class Study:
     def step(self, name: str, command: list[str]) -> bool:
         """Runs `command` with its output to LOGS/NAME.log."""
         log = os.path.join(self.logs, f"{name}.log")
+        # Several runs share one GPU where there is one: each takes the
+        # memory it needs, not all of it.
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_FORCE_GPU_ALLOW_GROWTH": "true",
                **{key: str(self.threads) for key in (
                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                    "OMP_NUM_THREADS")}}
