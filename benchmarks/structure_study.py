@@ -47,7 +47,8 @@ from benchmarks.structure_cells import Cell
 _PART = flags.DEFINE_enum("part", "lenet", ["lenet", "conv2"],
                           "Which network's cells.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-_CELLS = flags.DEFINE_list("cells", [], "Only these cells (default: all).")
+_CELLS = flags.DEFINE_list("cells", [], "Only these cells, in this order "
+                           "(default: all, in the study's order).")
 _JOBS = flags.DEFINE_integer("jobs", 2, "Runs at once.")
 _THREADS = flags.DEFINE_integer(
     "threads", 0, "CPU threads per run (0: cores / jobs, at least 1).")
@@ -77,8 +78,9 @@ def main(argv: list[str]) -> None:
     seeds = _check_seeds(_SEEDS.value)
     if _JOBS.value < 1:
         sys.exit(f"--jobs must be at least 1. Received: --jobs={_JOBS.value}")
-    if _CELLS.value:
-        cells = [cell for cell in cells if cell.name in _CELLS.value]
+    if _CELLS.value:  # in the order given
+        by_name = {cell.name: cell for cell in cells}
+        cells = [by_name[name] for name in dict.fromkeys(_CELLS.value)]
     workdirs = os.path.join(_WORKDIRS.value, _PART.value)
     records = _RECORDS.value
     if _SMOKE.value:
