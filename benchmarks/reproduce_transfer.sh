@@ -39,17 +39,13 @@
 #   OUTPUT       the table's folder [WORKDIRS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-smoke=false
-case "${1:-}" in
-  --smoke) smoke=true ;;
-  "") ;;
-  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
-esac
+source benchmarks/steps.sh
+parse_smoke "$@"
 
 PYTHON=${PYTHON:-python}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-extra=(--config.eval.test_at=best --config.export.enabled=false)
+# Early stop's test accuracy is kept; no export: the tables need neither.
+extra=(--config.export.enabled=false --config.eval.test_at=best)
 GEN_SEED=${GEN_SEED:-1}
 INIT=${INIT:-rewind}
 MNIST=${MNIST:-0}
@@ -73,15 +69,11 @@ else
 fi
 OUTPUT=${OUTPUT:-$WORKDIRS}
 JOBS=${JOBS:-$(echo $SEEDS | wc -w)}
-THREADS=${THREADS:-$(( $(nproc) / JOBS > 1 ? $(nproc) / JOBS : 1 ))}
-export TF_NUM_INTRAOP_THREADS=$THREADS TF_NUM_INTEROP_THREADS=$THREADS \
-  OMP_NUM_THREADS=$THREADS
+set_threads
 logs=$WORKDIRS/logs
 mkdir -p "$logs"
 echo "seeds: $SEEDS; round $ROUND; init $INIT; MNIST study: $MNIST;" \
   "$JOBS at a time, $THREADS threads each"
-
-source benchmarks/steps.sh
 
 # chain SEED: everything one seed needs, in order.
 chain() {
