@@ -205,3 +205,20 @@ def test_a_workdir_begun_on_other_data_is_refused(tmp_path):
                        r"data the run in `workdir` was begun on"):
         _run(tmp_path / "run", train=(x, y), num_steps=10,
              prune={"num_rounds": 0})
+
+
+@pytest.mark.parametrize("optimizer, fields", [
+    ("sgd", {"optimizer": "sgd", "learning_rate": 0.05}),
+    (keras.optimizers.SGD(0.1, momentum=0.8),
+     {"optimizer": "momentum", "learning_rate": 0.1, "momentum": 0.8}),
+    (keras.optimizers.AdamW(0.002, weight_decay=0.01),
+     {"optimizer": "adamw", "learning_rate": 0.002, "weight_decay": 0.01}),
+])
+def test_the_optimizer_becomes_the_config_fields(optimizer, fields):
+    from configs import base
+    from keras_lottery import experiment
+
+    train = base.get_defaults("npz", "m.keras").train
+    experiment._set_optimizer(train, optimizer, 0.05)
+    assert train.optimizer == fields.pop("optimizer")
+    assert {k: train[k] for k in fields} == pytest.approx(fields)
