@@ -11,6 +11,7 @@ import keras_lottery
 from keras_lottery import files
 from keras_lottery import lottery
 from keras_lottery import paths
+from keras_lottery import report
 
 _SHAPE = (20, 1)
 _CLASSES = 3
@@ -58,7 +59,7 @@ def _run(workdir, train=None, build=_build, **kwargs):
         build, (x, y) if train is None else train, **arguments)
 
 
-def test_runs_resumes_and_leaves_a_workdir_the_controls_accept(tmp_path):
+def test_runs_resumes_and_leaves_a_workdir_controls_and_report_accept(tmp_path):
     record = _Record()
     summary = _run(tmp_path / "run", callbacks=[record])
     assert [e["round"] for e in summary] == [0, 1, 2]
@@ -83,6 +84,9 @@ def test_runs_resumes_and_leaves_a_workdir_the_controls_accept(tmp_path):
         paths.control_workdir(str(tmp_path / "run"), "random_prune"), 2))
     assert {k: v.sum() for k, v in masks.items()} == {
         k: v.sum() for k, v in random.items()}
+    table = report.write_report([str(tmp_path / "run")],
+                                str(tmp_path / "report"))
+    assert os.path.exists(tmp_path / "report" / "report.md"), table
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_masks(tmp_path):
