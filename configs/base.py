@@ -23,6 +23,7 @@ _NORMALIZATIONS = {
     "cifar10": "standardize",
     # Generated already standardized over the whole set, as published.
     "mnist1d": "none",
+    "npz": "none",  # arrays of one's own (keras_lottery.datasets)
 }
 
 
@@ -57,6 +58,11 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.data.validation_size = 5000
     # A loader of one's own (an import path) returns values to train on.
     config.data.normalization = _NORMALIZATIONS.get(data_name, "none")
+    # The labels to keep, relabelled 0, 1, ... in this order; () keeps all.
+    # (5, 6, 7, 8, 9): MNIST's digits 5-9 as a 5-class task.
+    config.data.classes = ()
+    # Draws a generated dataset (mnist1d) anew; 42 is the official set.
+    config.data.generation_seed = 42
 
     config.model = ml_collections.ConfigDict()
     config.model.name = model_name

@@ -36,6 +36,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import callbacks as lottery_callbacks
 from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import distributed
@@ -59,12 +60,15 @@ class TrainingError(RuntimeError):
 _CHECKPOINT_NAME = "ckpt"
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        callbacks: Sequence[lottery_callbacks.ExperimentCallback] = (),
+        ) -> list[dict]:
     """Runs (or resumes) a lottery experiment in `workdir`.
 
     Args:
         config: a config as in `configs/lenet300_mnist.py`.
         workdir: where every output goes; created if missing.
+        callbacks: told of every evaluation and every finished round.
 
     Returns:
         The entries of `summary.json`, one per round.
@@ -76,11 +80,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     """
     run_config.check_config(config)
     with training.op_determinism(config.deterministic):
-        return _run(config, workdir)
+        return _run(config, workdir, callbacks)
 
 
-def _run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def _run(config: ml_collections.ConfigDict, workdir: str,
+         callbacks: Sequence[lottery_callbacks.ExperimentCallback],
+         ) -> list[dict]:
     experiment = Experiment(config)
+    experiment.callbacks = tuple(callbacks)
     check_pruning(experiment)  # needs the model; before anything is written
     with distributed.worker_workdir(
             training.make_strategy(config.train.strategy, config.train.tpu),
@@ -248,14 +255,14 @@ class Experiment:
 
     # Set by `run` for logs of the whole run; a round alone otherwise.
     progress: progress.RunProgress | None = None
+    # Told of every evaluation and finished round (`run`'s `callbacks`).
+    callbacks: Sequence[lottery_callbacks.ExperimentCallback] = ()
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.strategy = training.make_strategy(config.train.strategy,
                                                config.train.tpu)
-        self.data = datasets.load(
-            config.data.name, config.data.dir, config.data.validation_size,
-            config.seed, config.data.normalization)
+        self.data = datasets.load_config(config.data, config.seed)
         # Tensors made once: a dataset built from NumPy arrays copies them
         # into a new constant, and each round builds its datasets anew
         # (MNIST: about 220 MB a round that was never given back).
@@ -268,10 +275,13 @@ class Experiment:
         """The wrapped network at its initialisation for `seed`."""
         keras.utils.set_random_seed(seed)
         with self.strategy.scope():
-            return wrapping.wrap(models.build(
+            model = models.build(
                 self.config.model.name, self.data.input_shape,
                 self.data.num_classes, self.config.model.weight_decay,
-                seed=seed))
+                seed=seed)
+            # A subclassed model holds its own MaskedWrapper layers.
+            return (model if wrapping.wrapped_layers(model)
+                    else wrapping.wrap(model))
 
     def score_data(self, round_index: int) -> list:
         """The training batches a data-driven criterion reads in a round.
@@ -377,6 +387,8 @@ class Experiment:
         # Written last: from here on the round is done.
         files.write_json(paths.metrics_file(workdir, round_index), metrics)
         faults.point("round_done")
+        for callback in self.callbacks:
+            callback.on_round_end(round_index, metrics)
         shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
                       ignore_errors=True)
         logging.info(
@@ -483,6 +495,8 @@ class Experiment:
                                   test_accuracy=tst.accuracy)
                 eval_time += time.perf_counter() - start
                 history.append(record)
+                for callback in self.callbacks:
+                    callback.on_evaluation(round_index, dict(record))
                 with writer.as_default(step=step):
                     for name, value in record.items():
                         if name != "step":

@@ -40,6 +40,8 @@ _ADDED_FIELDS = {
     "prune.granularity": "weight",
     "prune.output_granularity": "weight",
     "prune.score_batches": 10,
+    "data.classes": [],
+    "data.generation_seed": 42,
 }
 
 
@@ -136,6 +138,30 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.SCHEDULES)
     models.check_name(config.model.name, "model.name")
     datasets.check_name(config.data.name, "data.name")
+    _check_data_variant(config.data)
+
+
+def _check_data_variant(data: ml_collections.ConfigDict) -> None:
+    """Checks `data.classes` and `data.generation_seed` (added later)."""
+    classes = data.get("classes", ())
+    if not isinstance(classes, (tuple, list)) or len(set(classes)) != len(
+            classes) or not all(
+            isinstance(c, numbers.Integral) and not isinstance(c, bool)
+            and c >= 0 for c in classes):
+        raise ValueError(
+            "`data.classes` must be a tuple of distinct labels >= 0. "
+            f"Received: data.classes={classes!r}")
+    seed = data.get("generation_seed", 42)
+    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+            or not 0 <= seed < 2**32):
+        raise ValueError(
+            "`data.generation_seed` must be an int in [0, 2**32). "
+            f"Received: data.generation_seed={seed!r}")
+    if seed != 42 and data.name != "mnist1d":
+        raise ValueError(
+            "`data.generation_seed` draws a generated dataset (mnist1d) "
+            f"anew; {data.name!r} is read, not generated. Received: "
+            f"data.generation_seed={seed!r}")
 
 
 def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
