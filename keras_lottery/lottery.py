@@ -36,6 +36,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import cost
 from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import distributed
@@ -334,7 +335,9 @@ class Experiment:
         # rounds (benchmarks/memory.py).
         gc.collect()
         files.remove_stale(paths.round_dir(workdir, round_index))
+        start = time.perf_counter()
         model = make_model()
+        prune_seconds = time.perf_counter() - start
         masks = state.get_masks(model, units=True)
         units = {k: masks.pop(k) for k in list(masks)
                  if k.endswith(f"/{state.UNITS}")}
@@ -369,6 +372,7 @@ class Experiment:
         metrics = self._train(workdir, round_index, trainer, history,
                               remaining["total"])
         metrics["sparsity"] = remaining
+        metrics["prune_seconds"] = prune_seconds
         _check_finite(model, round_index, config.train.num_steps)
         model_path = paths.model_file(workdir, round_index)
         with files.atomic_path(model_path) as tmp:
@@ -704,7 +708,8 @@ def write_summary(workdir: str, num_rounds: int,
     """Writes `summary.json` from the finished rounds' metrics.
 
     A round is a winning ticket when its test accuracy at early stop is at
-    least round 0's and its early-stop step at most round 0's.
+    least round 0's and its early-stop step at most round 0's. Each entry
+    carries what its round and ticket cost (`keras_lottery.cost.FIELDS`).
 
     Args:
         workdir: the workdir.
@@ -717,6 +722,7 @@ def write_summary(workdir: str, num_rounds: int,
     keys = ("round", "remaining_fraction", "early_stop_step",
             "test_accuracy", "final_test_accuracy", "train_seconds",
             "eval_seconds")
+    config = files.read_json(paths.config_file(workdir))
     summary = []
     for round_index in range(num_rounds + 1):
         path = paths.metrics_file(workdir, round_index)
@@ -724,11 +730,13 @@ def write_summary(workdir: str, num_rounds: int,
             continue
         metrics = files.read_json(path)
         entry = {key: metrics[key] for key in keys}
+        entry.update(cost.round_cost(metrics))
         entry["winning_ticket"] = None if (
             dense is None or round_index == 0) else bool(
             metrics["test_accuracy"] >= dense["test_accuracy"]
             and metrics["early_stop_step"] <= dense["early_stop_step"])
         summary.append(entry)
+    cost.add_cumulative(summary, config["prune"])
     files.write_json(paths.summary_file(workdir), summary)
     return summary
 
