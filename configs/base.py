@@ -91,7 +91,7 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot
     # The criterion that scores (keras_lottery.criteria): magnitude |
-    # gradient | activation | apoz | random.
+    # gradient | activation | apoz | random | snip | grasp | synflow.
     config.prune.method = "magnitude"
     # What is pruned: weight | neuron (Dense units) | filter | channel
     # (conv) | "m:n" such as "2:4" (at most m of n consecutive inputs).
@@ -112,6 +112,10 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # pruned straight from the dense weights; () trains every round.
     config.prune.one_shot_rounds = ()
     config.prune.rewind_step = 0  # k > 0: late rewinding to step k
+    # one_shot mode: prune each round at initialisation (W0, or Wk for
+    # rewind_step k) instead of from the trained dense round 0, e.g. with
+    # method snip | grasp | synflow (keras_lottery/at_init.py).
+    config.prune.at_init = False
 
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

@@ -36,6 +36,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import at_init
 from keras_lottery import cost
 from keras_lottery import criteria
 from keras_lottery import datasets
@@ -119,9 +120,11 @@ def run_control(workdir: str, control: str,
 
     Args:
         workdir: the workdir of a finished (or partly finished) run.
-        control: `"random_reinit"` (the ticket's masks, a fresh init) or
+        control: `"random_reinit"` (the ticket's masks, a fresh init),
             `"random_prune"` (random masks with the ticket's per-layer
-            sparsity, the original init).
+            sparsity, the original init) or `"shuffle"` (each layer's mask
+            permuted at random, the original init: Frankle et al. 2021's
+            check of pruning at initialisation).
         rounds: the ticket run's rounds to run the control at (each a
             done round >= 1); `()` runs it at every done round.
 
@@ -568,7 +571,10 @@ def _ticket_model(experiment: Experiment, workdir: str,
     config = experiment.config
     if round_index == 0:
         return experiment.build_model(config.seed)
-    if config.prune.mode == "one_shot":
+    if config.prune.get("at_init"):
+        model = at_init.starting_model(experiment, workdir)
+        prunes = 0  # at_init.prune goes to round r's sparsity in one go
+    elif config.prune.mode == "one_shot":
         model = experiment.load_model(paths.model_file(workdir, 0))
         prunes = round_index  # prune r times on the dense weights
     else:
@@ -577,9 +583,12 @@ def _ticket_model(experiment: Experiment, workdir: str,
         prunes = 1
     fractions = layer_fractions(config.prune, model)
     granularities = layer_granularities(config.prune, model)
-    needs_data = criteria.get(config.prune.method).needs
+    needs_data = criteria.get(config.prune.method).needs_data
     data = experiment.score_data(round_index) if needs_data else None
     with experiment.strategy.scope():
+        if config.prune.get("at_init"):
+            at_init.prune(model, pruning_plan(config, model), round_index,
+                          seed=config.seed + round_index, data=data)
         for _ in range(prunes):
             state.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
@@ -646,7 +655,7 @@ def pruning_plan(config: ml_collections.ConfigDict,
             criterion that needs data with `prune.score_batches` 0.
     """
     prune = config.prune
-    if criteria.get(prune.method, "prune.method").needs and not (
+    if criteria.get(prune.method, "prune.method").needs_data and not (
             prune.score_batches):
         raise ValueError(
             f"`prune.score_batches` must be at least 1: criterion "
@@ -692,6 +701,9 @@ def _control_model(experiment: Experiment, workdir: str, round_index: int,
                 state.set_masks(model, files.read_arrays(units))
             state.reinitialize(model, seed=seed)
             state.set_rewind_point(model)
+        elif control == "shuffle":
+            state.set_masks(model, pruning.shuffle_masks(masks, seed=seed))
+            state.rewind(model)
         else:
             # The ticket's per-layer count of weights, or of whole units
             # for structured pruning, at random places.

@@ -52,6 +52,7 @@ LABELS = {
     "ticket": "Winning ticket (iterative)",
     "random_reinit": "Random reinit",
     "random_prune": "Random prune",
+    "shuffle": "Shuffled masks",
     "one_shot": "Winning ticket (one-shot)",
     "tfmot": "tfmot gradual pruning",
 }
@@ -75,6 +76,7 @@ _STYLES = {
     "random_reinit": {"color": "tab:orange", "marker": "s",
                       "linestyle": "--"},
     "random_prune": {"color": "tab:green", "marker": "^", "linestyle": "--"},
+    "shuffle": {"color": "tab:purple", "marker": "v", "linestyle": ":"},
     "one_shot": {"color": "tab:red", "marker": "D"},
     "tfmot": {"color": "black", "marker": "*", "linestyle": "none",
               "markersize": 10},

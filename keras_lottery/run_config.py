@@ -40,6 +40,7 @@ _ADDED_FIELDS = {
     "prune.granularity": "weight",
     "prune.output_granularity": "weight",
     "prune.score_batches": 10,
+    "prune.at_init": False,
 }
 
 
@@ -113,6 +114,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             "iterative round starts from the one before. Received: "
             f"prune.one_shot_rounds={rounds!r}, "
             f"prune.mode={config.prune.mode!r}")
+    at_init = config.prune.get("at_init", False)
+    if not isinstance(at_init, bool):
+        raise ValueError("`prune.at_init` must be True or False. Received: "
+                         f"prune.at_init={at_init!r}")
+    if at_init and config.prune.mode != "one_shot":
+        raise ValueError(
+            "`prune.at_init` needs prune.mode='one_shot': each round is "
+            "pruned from the network at initialisation. Received: "
+            f"prune.at_init=True, prune.mode={config.prune.mode!r}")
     criteria.get(config.prune.method, "prune.method")
     for field in ("granularity", "output_granularity"):
         pruning.parse_granularity(config.prune[field], f"prune.{field}")
