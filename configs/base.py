@@ -116,6 +116,15 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # rewind_step k) instead of from the trained dense round 0, e.g. with
     # method snip | grasp | synflow (keras_lottery/at_init.py).
     config.prune.at_init = False
+    # Early-bird rounds (iterative mode; keras_lottery/early_bird.py): every
+    # every_steps steps, the mask the next pruning would make; a round ends
+    # once the last `window` such masks are all within `threshold`
+    # (normalised Hamming distance) of the newest.
+    config.prune.early_bird = ml_collections.ConfigDict()
+    config.prune.early_bird.enabled = False
+    config.prune.early_bird.every_steps = 1000
+    config.prune.early_bird.threshold = 0.1
+    config.prune.early_bird.window = 5
 
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

@@ -41,6 +41,7 @@ from keras_lottery import cost
 from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import distributed
+from keras_lottery import early_bird
 from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
@@ -371,11 +372,17 @@ class Experiment:
                 model, self.strategy, training.make_optimizer(config.train),
                 config.train.batch_size, config.train.jit_compile,
                 config.train.steps_per_loop)
-        history = self._restore(workdir, round_index, trainer)
+        watch = early_bird.watch(
+            config, round_index, lambda: pruning_plan(config, model),
+            functools.partial(self.score_data, round_index + 1))
+        history = self._restore(workdir, round_index, trainer, watch)
         metrics = self._train(workdir, round_index, trainer, history,
-                              remaining["total"])
+                              remaining["total"], watch)
         metrics["sparsity"] = remaining
-        metrics["prune_seconds"] = prune_seconds
+        metrics["prune_seconds"] = prune_seconds + (watch.seconds
+                                                    if watch else 0.0)
+        if watch:
+            metrics["early_bird"] = watch.record()
         _check_finite(model, round_index, config.train.num_steps)
         model_path = paths.model_file(workdir, round_index)
         with files.atomic_path(model_path) as tmp:
@@ -397,7 +404,7 @@ class Experiment:
         return tf.train.Checkpoint(model=trainer.model,
                                    optimizer=trainer.optimizer)
 
-    def _restore(self, workdir, round_index, trainer) -> list[dict]:
+    def _restore(self, workdir, round_index, trainer, watch) -> list[dict]:
         # TensorFlow names a checkpoint in its `checkpoint` index file (an
         # atomic write) only once the checkpoint's files are complete, and
         # `_train` writes a checkpoint's history before the checkpoint: the
@@ -409,6 +416,8 @@ class Experiment:
         try:
             self._checkpoint(trainer).restore(latest).assert_consumed()
             history = files.read_json(latest + ".history.json")
+            if watch:
+                watch.restore(latest, trainer.step)
         except (tf.errors.OpError, ValueError, AssertionError, OSError,
                 IndexError, KeyError) as e:
             # What TensorFlow raises for a damaged file depends on where
@@ -422,7 +431,8 @@ class Experiment:
                      trainer.step)
         return [h for h in history if h["step"] <= trainer.step]
 
-    def _train(self, workdir, round_index, trainer, history, remaining):
+    def _train(self, workdir, round_index, trainer, history, remaining,
+               watch):
         config = self.config
         num_steps = config.train.num_steps
         rewind_step = config.prune.rewind_step if round_index == 0 else 0
@@ -430,6 +440,7 @@ class Experiment:
             *range(0, num_steps + 1, config.eval.every_steps),
             *range(0, num_steps + 1, config.train.checkpoint_every_steps),
             rewind_step, num_steps,
+            *(watch.steps(num_steps) if watch else ()),
         })
         data = self.tensors
         dataset_fn = functools.partial(
@@ -473,7 +484,11 @@ class Experiment:
             if step == rewind_step:
                 state.set_rewind_point(trainer.model)
                 logging.info("Rewind point set at step %d.", step)
-            if step % config.eval.every_steps == 0 or step == num_steps:
+            # An early-bird check that ends the round makes this its end.
+            end = step == num_steps or (
+                watch is not None and step in watch.steps(num_steps)
+                and watch.check(step, trainer.model))
+            if step % config.eval.every_steps == 0 or end:
                 start = time.perf_counter()
                 val = trainer.evaluate(validation, len(data["validation_y"]))
                 record = {
@@ -481,7 +496,7 @@ class Experiment:
                     "validation_loss": val.loss,
                     "validation_accuracy": val.accuracy,
                 }
-                if (config.eval.test_at == "every" or step == num_steps
+                if (config.eval.test_at == "every" or end
                         or val.loss < min((h["validation_loss"]
                                            for h in history),
                                           default=np.inf)):
@@ -500,10 +515,12 @@ class Experiment:
                     (f", test acc {record['test_accuracy']:.4f}"
                      if "test_accuracy" in record else ""),
                     meter.speed(step))
+            if end:
+                break
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
                 self._save_checkpoint(manager, trainer, round_index, step,
-                                      history)
+                                      history, watch)
         writer.flush()
         if not history:
             raise ValueError(
@@ -524,7 +541,7 @@ class Experiment:
         }
 
     def _save_checkpoint(self, manager, trainer, round_index, step,
-                         history) -> None:
+                         history, watch) -> None:
         """Saves the step's checkpoint; its history goes first.
 
         The history of step s is `ckpt-s.history.json`, so writing it
@@ -535,6 +552,8 @@ class Experiment:
         _check_finite(trainer.model, round_index, step)
         prefix = os.path.join(manager.directory, f"{_CHECKPOINT_NAME}-{step}")
         files.write_json(prefix + ".history.json", history)
+        if watch:
+            watch.save(prefix)
         # Runs after the checkpoint's files are written, before TensorFlow
         # names it in its index (the manager appends its own callback).
         options = tf.train.CheckpointOptions(
@@ -542,10 +561,9 @@ class Experiment:
                 lambda: faults.point("checkpoint_files")])
         saved = manager.save(checkpoint_number=step, options=options)
         faults.point("checkpoint_saved")
-        for name in os.listdir(manager.directory):
-            if (name.endswith(".history.json")
-                    and name != os.path.basename(saved) + ".history.json"):
-                os.remove(os.path.join(manager.directory, name))
+        for path in early_bird.sidecars(manager.directory,
+                                        os.path.basename(saved)):
+            os.remove(path)
 
 
 def _check_finite(model: keras.Model, round_index: int, step: int) -> None:
