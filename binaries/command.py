@@ -17,7 +17,8 @@ import sys
 
 from binaries import cli
 
-COMMANDS = ("lottery", "controls", "export", "report", "tune")
+COMMANDS = ("lottery", "controls", "export", "report", "tune",
+            "instability")
 
 
 def main() -> None:
