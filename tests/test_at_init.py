@@ -263,3 +263,25 @@ def test_shuffled_masks_keep_each_layers_count_anywhere():
     again = pruning.shuffle_masks(masks, seed=1)
     for key in masks:
         np.testing.assert_array_equal(again[key], shuffled[key])
+
+
+def test_at_init_with_a_rewind_step_prunes_the_dense_weights_at_k(
+        mnist_dir, tmp_path):
+    config = test_lottery.smoke_config(
+        mnist_dir, prune__mode="one_shot", prune__at_init=True,
+        prune__one_shot_rounds=(1,), prune__rewind_step=100)
+    workdir = str(tmp_path / "at_k")
+    lottery.run(config, workdir)
+    got = files.read_arrays(paths.masks_file(workdir, 1))
+    masks = {}
+    for rewound in (True, False):
+        # W_100, the rewind point round 0 recorded; else the trained
+        # dense weights, which plain one-shot pruning prunes.
+        model = keras.models.load_model(paths.model_file(workdir, 0))
+        if rewound:
+            state.rewind(model)
+        masks[rewound] = state.prune(model, 0.2, fractions={"output": 0.1})
+    for key in got:
+        np.testing.assert_array_equal(got[key], masks[True][key],
+                                      err_msg=key)
+    assert any(not np.array_equal(got[k], masks[False][k]) for k in got)
