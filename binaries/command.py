@@ -19,7 +19,8 @@ import sys
 
 from binaries import cli
 
-COMMANDS = ("lottery", "controls", "export", "report", "tune", "transfer")
+COMMANDS = ("lottery", "controls", "export", "report", "tune", "transfer",
+            "instability")
 
 
 def main() -> None:

@@ -97,7 +97,7 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot
     # The criterion that scores (keras_lottery.criteria): magnitude |
-    # gradient | activation | apoz | random.
+    # gradient | activation | apoz | random | snip | grasp | synflow.
     config.prune.method = "magnitude"
     # What is pruned: weight | neuron (Dense units) | filter | channel
     # (conv) | "m:n" such as "2:4" (at most m of n consecutive inputs).
@@ -118,6 +118,19 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # pruned straight from the dense weights; () trains every round.
     config.prune.one_shot_rounds = ()
     config.prune.rewind_step = 0  # k > 0: late rewinding to step k
+    # one_shot mode: prune each round at initialisation (W0, or Wk for
+    # rewind_step k) instead of from the trained dense round 0, e.g. with
+    # method snip | grasp | synflow (keras_lottery/at_init.py).
+    config.prune.at_init = False
+    # Early-bird rounds (iterative mode; keras_lottery/early_bird.py): every
+    # every_steps steps, the mask the next pruning would make; a round ends
+    # once the last `window` such masks are all within `threshold`
+    # (normalised Hamming distance) of the newest.
+    config.prune.early_bird = ml_collections.ConfigDict()
+    config.prune.early_bird.enabled = False
+    config.prune.early_bird.every_steps = 1000
+    config.prune.early_bird.threshold = 0.1
+    config.prune.early_bird.window = 5
 
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

@@ -36,10 +36,13 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import at_init
 from keras_lottery import callbacks as lottery_callbacks
+from keras_lottery import cost
 from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import distributed
+from keras_lottery import early_bird
 from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
@@ -125,9 +128,11 @@ def run_control(workdir: str, control: str,
 
     Args:
         workdir: the workdir of a finished (or partly finished) run.
-        control: `"random_reinit"` (the ticket's masks, a fresh init) or
+        control: `"random_reinit"` (the ticket's masks, a fresh init),
             `"random_prune"` (random masks with the ticket's per-layer
-            sparsity, the original init).
+            sparsity, the original init) or `"shuffle"` (each layer's mask
+            permuted at random, the original init: Frankle et al. 2021's
+            check of pruning at initialisation).
         rounds: the ticket run's rounds to run the control at (each a
             done round >= 1); `()` runs it at every done round.
 
@@ -344,7 +349,9 @@ class Experiment:
         # rounds (benchmarks/memory.py).
         gc.collect()
         files.remove_stale(paths.round_dir(workdir, round_index))
+        start = time.perf_counter()
         model = make_model()
+        prune_seconds = time.perf_counter() - start
         masks = state.get_masks(model, units=True)
         units = {k: masks.pop(k) for k in list(masks)
                  if k.endswith(f"/{state.UNITS}")}
@@ -375,10 +382,17 @@ class Experiment:
                 model, self.strategy, training.make_optimizer(config.train),
                 config.train.batch_size, config.train.jit_compile,
                 config.train.steps_per_loop)
-        history = self._restore(workdir, round_index, trainer)
+        watch = early_bird.watch(
+            config, round_index, lambda: pruning_plan(config, model),
+            functools.partial(self.score_data, round_index + 1))
+        history = self._restore(workdir, round_index, trainer, watch)
         metrics = self._train(workdir, round_index, trainer, history,
-                              remaining["total"])
+                              remaining["total"], watch)
         metrics["sparsity"] = remaining
+        metrics["prune_seconds"] = prune_seconds + (watch.seconds
+                                                    if watch else 0.0)
+        if watch:
+            metrics["early_bird"] = watch.record()
         _check_finite(model, round_index, config.train.num_steps)
         model_path = paths.model_file(workdir, round_index)
         with files.atomic_path(model_path) as tmp:
@@ -402,7 +416,7 @@ class Experiment:
         return tf.train.Checkpoint(model=trainer.model,
                                    optimizer=trainer.optimizer)
 
-    def _restore(self, workdir, round_index, trainer) -> list[dict]:
+    def _restore(self, workdir, round_index, trainer, watch) -> list[dict]:
         # TensorFlow names a checkpoint in its `checkpoint` index file (an
         # atomic write) only once the checkpoint's files are complete, and
         # `_train` writes a checkpoint's history before the checkpoint: the
@@ -414,6 +428,8 @@ class Experiment:
         try:
             self._checkpoint(trainer).restore(latest).assert_consumed()
             history = files.read_json(latest + ".history.json")
+            if watch:
+                watch.restore(latest, trainer.step)
         except (tf.errors.OpError, ValueError, AssertionError, OSError,
                 IndexError, KeyError) as e:
             # What TensorFlow raises for a damaged file depends on where
@@ -427,7 +443,8 @@ class Experiment:
                      trainer.step)
         return [h for h in history if h["step"] <= trainer.step]
 
-    def _train(self, workdir, round_index, trainer, history, remaining):
+    def _train(self, workdir, round_index, trainer, history, remaining,
+               watch):
         config = self.config
         num_steps = config.train.num_steps
         rewind_step = config.prune.rewind_step if round_index == 0 else 0
@@ -435,6 +452,7 @@ class Experiment:
             *range(0, num_steps + 1, config.eval.every_steps),
             *range(0, num_steps + 1, config.train.checkpoint_every_steps),
             rewind_step, num_steps,
+            *(watch.steps(num_steps) if watch else ()),
         })
         data = self.tensors
         dataset_fn = functools.partial(
@@ -478,7 +496,11 @@ class Experiment:
             if step == rewind_step:
                 state.set_rewind_point(trainer.model)
                 logging.info("Rewind point set at step %d.", step)
-            if step % config.eval.every_steps == 0 or step == num_steps:
+            # An early-bird check that ends the round makes this its end.
+            end = step == num_steps or (
+                watch is not None and step in watch.steps(num_steps)
+                and watch.check(step, trainer.model))
+            if step % config.eval.every_steps == 0 or end:
                 start = time.perf_counter()
                 val = trainer.evaluate(validation, len(data["validation_y"]))
                 record = {
@@ -486,7 +508,7 @@ class Experiment:
                     "validation_loss": val.loss,
                     "validation_accuracy": val.accuracy,
                 }
-                if (config.eval.test_at == "every" or step == num_steps
+                if (config.eval.test_at == "every" or end
                         or val.loss < min((h["validation_loss"]
                                            for h in history),
                                           default=np.inf)):
@@ -507,10 +529,12 @@ class Experiment:
                     (f", test acc {record['test_accuracy']:.4f}"
                      if "test_accuracy" in record else ""),
                     meter.speed(step))
+            if end:
+                break
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
                 self._save_checkpoint(manager, trainer, round_index, step,
-                                      history)
+                                      history, watch)
         writer.flush()
         if not history:
             raise ValueError(
@@ -531,7 +555,7 @@ class Experiment:
         }
 
     def _save_checkpoint(self, manager, trainer, round_index, step,
-                         history) -> None:
+                         history, watch) -> None:
         """Saves the step's checkpoint; its history goes first.
 
         The history of step s is `ckpt-s.history.json`, so writing it
@@ -542,6 +566,8 @@ class Experiment:
         _check_finite(trainer.model, round_index, step)
         prefix = os.path.join(manager.directory, f"{_CHECKPOINT_NAME}-{step}")
         files.write_json(prefix + ".history.json", history)
+        if watch:
+            watch.save(prefix)
         # Runs after the checkpoint's files are written, before TensorFlow
         # names it in its index (the manager appends its own callback).
         options = tf.train.CheckpointOptions(
@@ -549,10 +575,9 @@ class Experiment:
                 lambda: faults.point("checkpoint_files")])
         saved = manager.save(checkpoint_number=step, options=options)
         faults.point("checkpoint_saved")
-        for name in os.listdir(manager.directory):
-            if (name.endswith(".history.json")
-                    and name != os.path.basename(saved) + ".history.json"):
-                os.remove(os.path.join(manager.directory, name))
+        for path in early_bird.sidecars(manager.directory,
+                                        os.path.basename(saved)):
+            os.remove(path)
 
 
 def _check_finite(model: keras.Model, round_index: int, step: int) -> None:
@@ -578,7 +603,10 @@ def _ticket_model(experiment: Experiment, workdir: str,
     config = experiment.config
     if round_index == 0:
         return experiment.build_model(config.seed)
-    if config.prune.mode == "one_shot":
+    if config.prune.get("at_init"):
+        model = at_init.starting_model(experiment, workdir)
+        prunes = 0  # at_init.prune goes to round r's sparsity in one go
+    elif config.prune.mode == "one_shot":
         model = experiment.load_model(paths.model_file(workdir, 0))
         prunes = round_index  # prune r times on the dense weights
     else:
@@ -587,9 +615,12 @@ def _ticket_model(experiment: Experiment, workdir: str,
         prunes = 1
     fractions = layer_fractions(config.prune, model)
     granularities = layer_granularities(config.prune, model)
-    needs_data = criteria.get(config.prune.method).needs
+    needs_data = criteria.get(config.prune.method).needs_data
     data = experiment.score_data(round_index) if needs_data else None
     with experiment.strategy.scope():
+        if config.prune.get("at_init"):
+            at_init.prune(model, pruning_plan(config, model), round_index,
+                          seed=config.seed + round_index, data=data)
         for _ in range(prunes):
             state.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
@@ -656,7 +687,7 @@ def pruning_plan(config: ml_collections.ConfigDict,
             criterion that needs data with `prune.score_batches` 0.
     """
     prune = config.prune
-    if criteria.get(prune.method, "prune.method").needs and not (
+    if criteria.get(prune.method, "prune.method").needs_data and not (
             prune.score_batches):
         raise ValueError(
             f"`prune.score_batches` must be at least 1: criterion "
@@ -702,6 +733,9 @@ def _control_model(experiment: Experiment, workdir: str, round_index: int,
                 state.set_masks(model, files.read_arrays(units))
             state.reinitialize(model, seed=seed)
             state.set_rewind_point(model)
+        elif control == "shuffle":
+            state.set_masks(model, pruning.shuffle_masks(masks, seed=seed))
+            state.rewind(model)
         else:
             # The ticket's per-layer count of weights, or of whole units
             # for structured pruning, at random places.
@@ -718,7 +752,8 @@ def write_summary(workdir: str, num_rounds: int,
     """Writes `summary.json` from the finished rounds' metrics.
 
     A round is a winning ticket when its test accuracy at early stop is at
-    least round 0's and its early-stop step at most round 0's.
+    least round 0's and its early-stop step at most round 0's. Each entry
+    carries what its round and ticket cost (`keras_lottery.cost.FIELDS`).
 
     Args:
         workdir: the workdir.
@@ -731,6 +766,7 @@ def write_summary(workdir: str, num_rounds: int,
     keys = ("round", "remaining_fraction", "early_stop_step",
             "test_accuracy", "final_test_accuracy", "train_seconds",
             "eval_seconds")
+    config = files.read_json(paths.config_file(workdir))
     summary = []
     for round_index in range(num_rounds + 1):
         path = paths.metrics_file(workdir, round_index)
@@ -738,11 +774,13 @@ def write_summary(workdir: str, num_rounds: int,
             continue
         metrics = files.read_json(path)
         entry = {key: metrics[key] for key in keys}
+        entry.update(cost.round_cost(metrics))
         entry["winning_ticket"] = None if (
             dense is None or round_index == 0) else bool(
             metrics["test_accuracy"] >= dense["test_accuracy"]
             and metrics["early_stop_step"] <= dense["early_stop_step"])
         summary.append(entry)
+    cost.add_cumulative(summary, config["prune"])
     files.write_json(paths.summary_file(workdir), summary)
     return summary
 

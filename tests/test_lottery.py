@@ -76,6 +76,20 @@ def test_summary_is_complete(finished):
     assert [h["step"] for h in metrics["history"]] == [100, 200, 300]
 
 
+def test_summary_counts_what_each_round_cost(finished):
+    _, summary = finished
+    assert [e["train_steps"] for e in summary] == [300] * 4
+    assert [e["cumulative_train_steps"] for e in summary] == [
+        300, 600, 900, 1200]
+    assert [e["ticket_train_steps"] for e in summary] == [
+        300, 600, 900, 1200]
+    seconds = [e["cumulative_seconds"] for e in summary]
+    assert seconds[0] > 0 and seconds == sorted(seconds)
+    for entry in summary:
+        assert entry["round_seconds"] >= (entry["train_seconds"]
+                                          + entry["eval_seconds"])
+
+
 def test_rerun_skips_completed_rounds(finished, mnist_dir):
     workdir, summary = finished
     stamps = {r: os.stat(paths.metrics_file(workdir, r)).st_mtime_ns

@@ -2,13 +2,12 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
-from binaries import transfer as transfer_binary
 from configs import lenet300_mnist
 from configs import mnist1d_lottery_mlp
 from configs import mnist1d_mlp
@@ -18,6 +17,8 @@ from keras_lottery import paths
 from keras_lottery import run_config
 from keras_lottery import state
 from keras_lottery import transfer
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _config(generation_seed=42):
@@ -118,17 +119,18 @@ def test_bad_transfer_input_writes_nothing(source, tmp_path, round_index,
 
 
 def test_the_binary_refuses_a_source_that_is_no_run_in_one_line(tmp_path):
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
+    # A process of its own: binaries.transfer defines --config, as
+    # binaries.lottery does, and both cannot be imported in one process.
     missing = str(tmp_path / "nothing")
-    with (flagsaver.flagsaver(
-            (transfer_binary._CONFIG, _config()),
-            (transfer_binary._SOURCE, missing),
-            (transfer_binary._ROUND, 1),
-            (transfer_binary._WORKDIR, str(tmp_path / "out"))),
-          pytest.raises(SystemExit) as raised):
-        transfer_binary.main(["transfer"])
-    assert raised.value.code == (
+    result = subprocess.run(
+        [sys.executable, "-m", "binaries.transfer",
+         "--config=configs/mnist1d_lottery_mlp.py:smoke",
+         f"--source={missing}", "--round=1",
+         f"--workdir={tmp_path / 'out'}"],
+        cwd=_REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
         "transfer: `source` must be a lottery run's workdir (it has no "
         f"config.json). Received: source={missing!r}")
     assert not (tmp_path / "out").exists()
