@@ -1,12 +1,12 @@
 r"""The study of issue 14: cheaper tickets for LeNet-300-100 on MNIST.
 
-  python -m benchmarks.early_study --workdir=workdirs/early \
+  python -m benchmarks.early_study --workdirs=workdirs/early \
       --output=docs/early --doc=docs/EARLY.md
-  python -m benchmarks.early_study --smoke --workdir=/tmp/early_smoke \
+  python -m benchmarks.early_study --smoke --workdirs=/tmp/early_smoke \
       --output=/tmp/early_smoke/report --doc=/tmp/early_smoke/EARLY.md
 
 Resumable: every run is a lottery workdir (or a control, or an instability
-folder) under --workdir; rerun the same command after any kill. For each
+folder) under --workdirs; rerun the same command after any kill. For each
 seed (--seeds, default 0,1,2) and each target round (--rounds, default
 3,7,12,15,18: 51.3, 21.1, 7.0, 3.6 and 1.85% of the weights remaining):
 
@@ -52,8 +52,10 @@ GOAL_REMAINING = 0.036  # the goal's sparsity: at most this remaining
 GOAL_POINTS = 0.002  # within this much of IMP's accuracy at early stop
 GOAL_COST = 0.5  # for at most this share of IMP's iterations
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Folder of every run.")
-_OUTPUT = flags.DEFINE_string("output", None, "Folder for cost.md/png.")
+_WORKDIRS = flags.DEFINE_string("workdirs", None, "Folder of every run.")
+# allow_override: binaries.export defines --output too (tests import both).
+_OUTPUT = flags.DEFINE_string("output", None, "Folder for cost.md/png.",
+                              allow_override=True)
 _DOC = flags.DEFINE_string("doc", None, "The markdown report to write.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _ROUNDS = flags.DEFINE_list("rounds", ["3", "7", "12", "15", "18"],
@@ -61,9 +63,9 @@ _ROUNDS = flags.DEFINE_list("rounds", ["3", "7", "12", "15", "18"],
 _ARMS = flags.DEFINE_list("arms", list(ARMS), "Methods to run.")
 _INSTABILITY = flags.DEFINE_bool("instability", True,
                                  "Run the instability analyses.")
-_DATA_DIR = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST.")
+_DATA_DIR = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST.",
+                                allow_override=True)
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny runs, for tests.")
-flags.mark_flags_as_required(["workdir", "output", "doc"])
 
 
 def lenet_config(seed: int, smoke: bool, data_dir: str
@@ -286,9 +288,9 @@ def main(argv: list[str]) -> None:
     rounds = sorted(int(r) for r in _ROUNDS.value)
     if _SMOKE.value:
         rounds = [r for r in rounds if r <= 2] or [1, 2]
-    done = runs(_WORKDIR.value, _ARMS.value, seeds, rounds, _SMOKE.value,
+    done = runs(_WORKDIRS.value, _ARMS.value, seeds, rounds, _SMOKE.value,
                 _DATA_DIR.value)
-    found = (instabilities(_WORKDIR.value, seeds[0], _SMOKE.value,
+    found = (instabilities(_WORKDIRS.value, seeds[0], _SMOKE.value,
                            _DATA_DIR.value, rounds)
              if _INSTABILITY.value and "imp" in _ARMS.value else [])
     workdirs = sorted({(arm, seed, w) for arm, seed, _, w in done})
@@ -301,4 +303,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdirs", "output", "doc"])
     app.run(main)
