@@ -114,6 +114,7 @@ def runs(root: str, arms: Sequence[str], seeds: Sequence[int],
          ) -> list[tuple[str, int, int, str]]:
     """Runs (or resumes) every run; returns `(arm, seed, target round,
     workdir)` per target, the workdir holding that round."""
+    from keras_lottery import controls
     from keras_lottery import lottery
 
     done = []
@@ -130,7 +131,7 @@ def runs(root: str, arms: Sequence[str], seeds: Sequence[int],
                 lottery.run(arm_config(arm, seed, last, rounds, smoke,
                                        data_dir), workdir)
                 if arm in AT_INIT:
-                    lottery.run_control(workdir, "shuffle", rounds)
+                    controls.run_control(workdir, "shuffle", rounds)
                 done += [(arm, seed, r, workdir) for r in covered]
     return done
 

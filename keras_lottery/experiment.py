@@ -22,7 +22,7 @@ workdir before training, and `config.json` names it:
   (`keras.saving.register_keras_serializable`) and imported in the process
   that loads them (for `binaries.controls`, import them through a
   `sitecustomize` or run the controls from Python:
-  `keras_lottery.lottery.run_control`).
+  `keras_lottery.controls.run_control`).
 
 `build_model` itself is never recorded, so a lambda or a function defined
 in a notebook works. The paths are absolute: a moved workdir must be run

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
+from keras_lottery import controls
 from keras_lottery import files
-from keras_lottery import lottery
 from keras_lottery import paths
 from keras_lottery import report
 
@@ -77,7 +77,7 @@ def test_runs_resumes_and_leaves_a_workdir_controls_and_report_accept(tmp_path):
     assert _run(tmp_path / "run", callbacks=[again]) == summary
     assert again.rounds == again.evaluations == []  # all done: skipped
 
-    control = lottery.run_control(str(tmp_path / "run"), "random_prune", [2])
+    control = controls.run_control(str(tmp_path / "run"), "random_prune", [2])
     assert [e["round"] for e in control] == [2]
     masks = files.read_arrays(paths.masks_file(str(tmp_path / "run"), 2))
     random = files.read_arrays(paths.masks_file(

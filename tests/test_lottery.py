@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import lenet300_mnist
+from keras_lottery import controls
 from keras_lottery import files
 from keras_lottery import lottery
 from keras_lottery import paths
@@ -267,7 +268,7 @@ def test_controls_run_at_the_chosen_rounds(finished, tmp_path):
 
     workdir = str(tmp_path / "run")
     shutil.copytree(finished[0], workdir)
-    summary = lottery.run_control(workdir, "random_prune", rounds=(3, 2))
+    summary = controls.run_control(workdir, "random_prune", rounds=(3, 2))
     assert [e["round"] for e in summary] == [2, 3]
     control_dir = paths.control_workdir(workdir, "random_prune")
     assert not os.path.exists(paths.round_dir(control_dir, 1))
@@ -276,7 +277,7 @@ def test_controls_run_at_the_chosen_rounds(finished, tmp_path):
 def test_controls_run_from_a_finished_workdir(finished):
     workdir, _ = finished
     for control in paths.CONTROLS:
-        summary = lottery.run_control(workdir, control)
+        summary = controls.run_control(workdir, control)
         assert [e["round"] for e in summary] == [1, 2, 3]
         control_dir = paths.control_workdir(workdir, control)
         for r in (1, 2, 3):
