@@ -36,6 +36,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
+from keras_lottery import cost
 from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import paths
@@ -57,7 +58,7 @@ POINTS = (
     "write:metrics.json", "round_done", "pruned", "write:masks.npz",
     "write:summary.json", "write:1", "write:config.json",
 )
-TIMINGS = ("train_seconds", "eval_seconds")
+TIMINGS = cost.TIMINGS
 
 
 def run(workdir: str, deterministic: bool = True, fault: str = "",

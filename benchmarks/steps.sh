@@ -32,3 +32,20 @@ check_failed() {
     exit 1
   fi
 }
+
+# parse_smoke [ARG]: smoke=true for --smoke, false for nothing; else usage.
+parse_smoke() {
+  case "${1:-}" in
+    --smoke) smoke=true ;;
+    "") smoke=false ;;
+    *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+  esac
+}
+
+# set_threads: THREADS CPU threads for TensorFlow and OpenMP; THREADS
+# defaults to the cores shared among JOBS, at least 1.
+set_threads() {
+  THREADS=${THREADS:-$(( $(nproc) / JOBS > 1 ? $(nproc) / JOBS : 1 ))}
+  export TF_NUM_INTRAOP_THREADS=$THREADS TF_NUM_INTEROP_THREADS=$THREADS \
+    OMP_NUM_THREADS=$THREADS
+}

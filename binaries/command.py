@@ -4,6 +4,8 @@ r"""`keras-lottery COMMAND --flag=value ...`: every binary, from any folder.
       --config.data.dir=/data/mnist --workdir=/tmp/lenet300
   keras-lottery controls --workdir=/tmp/lenet300 --control=random_reinit
   keras-lottery export --workdir=/tmp/lenet300 --round=5 --output=/tmp/serve
+  keras-lottery transfer --source=/tmp/lenet300 --round=5 \
+      --config=lenet300_mnist --workdir=/tmp/transfer
 
 The console script `pip install` makes (setup.py), and `python -m
 binaries COMMAND ...`. Each command is the binary `python -m
@@ -17,7 +19,8 @@ import sys
 
 from binaries import cli
 
-COMMANDS = ("lottery", "controls", "export", "report", "tune")
+COMMANDS = ("lottery", "controls", "export", "report", "tune", "transfer",
+            "instability")
 
 
 def main() -> None:

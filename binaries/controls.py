@@ -9,6 +9,7 @@ from absl import app
 from absl import flags
 
 from binaries import cli
+from keras_lottery import controls
 from keras_lottery import distributed
 from keras_lottery import lottery
 from keras_lottery import paths
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> None:
     try:
         rounds = cli.parse_ints("rounds", _ROUNDS.value)
         distributed.start_for_workdir(_WORKDIR.value)  # before any TF op
-        lottery.run_control(_WORKDIR.value, _CONTROL.value, rounds)
+        controls.run_control(_WORKDIR.value, _CONTROL.value, rounds)
     except (ValueError, lottery.TrainingError, OSError) as e:
         cli.fail("controls", e)
     except distributed.LOST_WORKER_ERRORS as e:

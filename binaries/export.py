@@ -159,12 +159,9 @@ def _int8_data(
             "which does not exist.")
     config = files.read_json(config_file)
     try:
-        data = config["data"]
-        args = (data["name"], data["dir"], data["validation_size"],
-                config["seed"], data["normalization"])
+        splits = datasets.load_config(config["data"], config["seed"])
     except KeyError as e:
         raise ValueError(f"{config_file} has no field {e}.") from None
-    splits = datasets.load(*args)
     return splits.train_x, (splits.test_x[:NUM_TEST_EXAMPLES],
                             splits.test_y[:NUM_TEST_EXAMPLES])
 

@@ -5,6 +5,12 @@ r"""Tables and plots of a lottery experiment across seeds (issue 4).
       --one_shot_workdirs=workdirs/lenet300/oneshot_seed0 \
       --tfmot=benchmarks/results/tfmot.json --output=docs/results
 
+Test accuracy against the training iterations each ticket cost, for runs of
+any configs (cost.md, cost.png; see `keras_lottery.cost`):
+
+  python -m binaries.report --cost_workdirs=workdirs/imp,workdirs/snip \
+      --output=docs/early
+
 Writes report.md, report.json and PNG plots to --output (see
 `keras_lottery.report`) and prints their paths. Bad input (a missing
 workdir, a run without summary.json, runs of different configs) ends in one
@@ -24,13 +30,16 @@ _ONE_SHOT_WORKDIRS = flags.DEFINE_list(
     "seed.")
 _TFMOT = flags.DEFINE_string(
     "tfmot", None, "JSON of benchmarks/tfmot_baseline.py, to compare with.")
+_COST_WORKDIRS = flags.DEFINE_list(
+    "cost_workdirs", [], "Lottery workdirs of any configs: plots their "
+    "test accuracy against cumulative training iterations.")
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the report.")
 # As keras_lottery.report.ERROR_BARS, which is not imported before the
 # flags are parsed (see main).
 _ERROR_BARS = flags.DEFINE_enum(
     "error_bars", "std", ["std", "range"],
     "std: ± one std over seeds; range: min to max, as in the paper.")
-flags.mark_flags_as_required(["workdirs", "output"])
+flags.mark_flags_as_required(["output"])
 
 
 def main(argv: list[str]) -> None:
@@ -38,15 +47,23 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     # Imported here, so that a mistake in the flags is told in a second,
     # before TensorFlow loads.
+    if not _WORKDIRS.value and not _COST_WORKDIRS.value:
+        raise app.UsageError("--workdirs or --cost_workdirs is required.")
+    from keras_lottery import cost_report
     from keras_lottery import report
 
+    written = []
     try:
-        table = report.write_report(
-            _WORKDIRS.value, _OUTPUT.value, _ONE_SHOT_WORKDIRS.value,
-            _TFMOT.value, _ERROR_BARS.value)
+        if _WORKDIRS.value:
+            written += report.write_report(
+                _WORKDIRS.value, _OUTPUT.value, _ONE_SHOT_WORKDIRS.value,
+                _TFMOT.value, _ERROR_BARS.value)["files"]
+        if _COST_WORKDIRS.value:
+            written += cost_report.write_cost_report(_COST_WORKDIRS.value,
+                                              _OUTPUT.value)
     except (ValueError, OSError) as e:
         cli.fail("report", e)
-    for path in table["files"]:
+    for path in written:
         print(path)
 
 

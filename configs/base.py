@@ -23,6 +23,7 @@ _NORMALIZATIONS = {
     "cifar10": "standardize",
     # Generated already standardized over the whole set, as published.
     "mnist1d": "none",
+    "npz": "none",  # arrays of one's own (keras_lottery.datasets)
 }
 
 
@@ -57,6 +58,11 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.data.validation_size = 5000
     # A loader of one's own (an import path) returns values to train on.
     config.data.normalization = _NORMALIZATIONS.get(data_name, "none")
+    # The labels to keep, relabelled 0, 1, ... in this order; () keeps all.
+    # (5, 6, 7, 8, 9): MNIST's digits 5-9 as a 5-class task.
+    config.data.classes = ()
+    # Draws a generated dataset (mnist1d) anew; 42 is the official set.
+    config.data.generation_seed = 42
 
     config.model = ml_collections.ConfigDict()
     config.model.name = model_name
@@ -91,7 +97,7 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot
     # The criterion that scores (keras_lottery.criteria): magnitude |
-    # gradient | activation | apoz | random.
+    # gradient | activation | apoz | random | snip | grasp | synflow.
     config.prune.method = "magnitude"
     # What is pruned: weight | neuron (Dense units) | filter | channel
     # (conv) | "m:n" such as "2:4" (at most m of n consecutive inputs).
@@ -112,6 +118,19 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # pruned straight from the dense weights; () trains every round.
     config.prune.one_shot_rounds = ()
     config.prune.rewind_step = 0  # k > 0: late rewinding to step k
+    # one_shot mode: prune each round at initialisation (W0, or Wk for
+    # rewind_step k) instead of from the trained dense round 0, e.g. with
+    # method snip | grasp | synflow (keras_lottery/at_init.py).
+    config.prune.at_init = False
+    # Early-bird rounds (iterative mode; keras_lottery/early_bird.py): every
+    # every_steps steps, the mask the next pruning would make; a round ends
+    # once the last `window` such masks are all within `threshold`
+    # (normalised Hamming distance) of the newest.
+    config.prune.early_bird = ml_collections.ConfigDict()
+    config.prune.early_bird.enabled = False
+    config.prune.early_bird.every_steps = 1000
+    config.prune.early_bird.threshold = 0.1
+    config.prune.early_bird.window = 5
 
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

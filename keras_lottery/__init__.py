@@ -40,6 +40,7 @@ __all__ = [
     "register_criterion",
     "reinitialize",
     "rewind",
+    "run_experiment",
     "set_masks",
     "set_rewind_point",
     "shrink",
@@ -49,3 +50,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Imported on first use: keras_lottery.experiment imports the engine,
+    # which imports this package.
+    if name == "run_experiment":
+        from keras_lottery.experiment import run_experiment
+
+        return run_experiment
+    raise AttributeError(f"module 'keras_lottery' has no attribute {name!r}")

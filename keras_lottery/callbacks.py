@@ -203,5 +203,30 @@ def is_winning_ticket(ticket: EarlyStop, dense: EarlyStop) -> bool:
                 and ticket.early_stop_step <= dense.early_stop_step)
 
 
+class ExperimentCallback:
+    """Hooks into a lottery run (`keras_lottery.run_experiment`).
+
+    Subclass it and override what you need; each hook is called in the
+    run's process, between training steps, so a slow hook slows the run.
+    A resumed run calls the hooks of what it trains, not of rounds or
+    evaluations done before it was interrupted.
+
+    Example:
+        >>> class Print(keras_lottery.callbacks.ExperimentCallback):
+        ...     def on_round_end(self, round_index, metrics):
+        ...         print(round_index, metrics["test_accuracy"])
+    """
+
+    def on_evaluation(self, round_index: int, record: dict) -> None:
+        """After each evaluation: `record` has `step`, `train_loss`,
+        `validation_loss`, `validation_accuracy` and, when the test set
+        was evaluated, `test_loss` and `test_accuracy`."""
+
+    def on_round_end(self, round_index: int, metrics: dict) -> None:
+        """After a round is done: `metrics` is its `metrics.json`
+        (`remaining_fraction`, `early_stop_step`, `test_accuracy`,
+        `final_test_accuracy`, `history`, ...)."""
+
+
 def _iterations(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))

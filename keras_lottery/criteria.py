@@ -22,6 +22,23 @@ Built-in criteria (`names()`):
   output (Hu et al. 2016), or of the input channel for `channel`.
 - `random`: uniform random scores (the random-pruning control).
 
+Pruning at initialisation (`prune.at_init`; `keras_lottery.at_init`):
+
+- `snip`: |w * g| at W0 on `prune.score_batches` batches (Lee et al.,
+  ICLR 2019, "SNIP: Single-shot Network Pruning based on Connection
+  Sensitivity"); the `gradient` criterion under the paper's name.
+- `grasp`: w * Hg, H the Hessian and g the gradient of the loss of the
+  logits divided by a temperature of 200 (Wang et al., ICLR 2020,
+  "Picking Winning Tickets Before Training by Preserving Gradient Flow",
+  and its code). The paper scores S = -w * Hg and removes the highest S:
+  here higher means kept, so the score is -S.
+- `synflow`: |w * dR/dw| for R the sum of the outputs of the network
+  with every parameter replaced by its absolute value, on an all-ones
+  input: no data (Tanaka et al., NeurIPS 2020, "Pruning neural networks
+  without any data by iteratively conserving synaptic flow"). Pruning at
+  initialisation applies it 100 times, rescoring the pruned network, on
+  an exponential schedule to the target sparsity.
+
 Register your own with one call:
 
     >>> def taylor_squared(data):
@@ -41,7 +58,9 @@ import numpy as np
 
 from keras_lottery import pruning
 
-NEEDS = ("gradients", "activations")
+NEEDS = ("gradients", "activations", "hessian_gradient", "synflow")
+# Needs met without training batches.
+DATA_FREE_NEEDS = frozenset({"synflow"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +86,11 @@ class WeightData:
             (after its activation) over every example and position.
         output_mean_abs: per output unit, the mean |y_u|.
         output_zero_fraction: per output unit, the fraction of zeros.
+        hessian_gradient: Hg, the Hessian of the loss (logits over the
+            temperature `scoring.GRASP_TEMPERATURE`) times its gradient,
+            over the score batches (needs "hessian_gradient").
+        synflow_gradient: dR/dw in the absolute-value network on an
+            all-ones input (needs "synflow"; no batches).
     """
 
     key: str
@@ -82,6 +106,8 @@ class WeightData:
     output_norm: np.ndarray | None = None
     output_mean_abs: np.ndarray | None = None
     output_zero_fraction: np.ndarray | None = None
+    hessian_gradient: np.ndarray | None = None
+    synflow_gradient: np.ndarray | None = None
 
 
 # (data) -> one score per entry of the weight.
@@ -100,12 +126,21 @@ class Criterion:
         weights: scores each entry; None if the criterion scores units only.
         units: scores units; None sums `weights` over each unit.
         needs: of `NEEDS`: what `WeightData` must carry.
+        at_init_iterations: how many times pruning at initialisation
+            scores and prunes, on an exponential schedule to the target
+            sparsity (SynFlow: 100); 1 scores once.
     """
 
     name: str
     weights: WeightScore | None
     units: UnitScore | None
     needs: frozenset[str]
+    at_init_iterations: int = 1
+
+    @property
+    def needs_data(self) -> bool:
+        """Whether scoring reads training batches (`data`)."""
+        return bool(self.needs - DATA_FREE_NEEDS)
 
     def score(self, data: WeightData,
               grouping: pruning.Grouping) -> np.ndarray:
@@ -177,6 +212,14 @@ def _apoz_units(data: WeightData, axis: int, outputs: bool) -> np.ndarray:
     return 1.0 - zeros
 
 
+def _grasp(data: WeightData) -> np.ndarray:
+    return data.weight * data.hessian_gradient
+
+
+def _synflow(data: WeightData) -> np.ndarray:
+    return np.abs(data.weight * data.synflow_gradient)
+
+
 def _random(data: WeightData) -> np.ndarray:
     return data.rng.random(data.weight.shape)
 
@@ -194,6 +237,12 @@ _BUILT_IN = {
                             frozenset({"activations"})),
     "apoz": Criterion("apoz", None, _apoz_units, frozenset({"activations"})),
     "random": Criterion("random", _random, _random_units, frozenset()),
+    "snip": Criterion("snip", _gradient, _gradient_units,
+                      frozenset({"gradients"})),
+    "grasp": Criterion("grasp", _grasp, None,
+                       frozenset({"hessian_gradient"})),
+    "synflow": Criterion("synflow", _synflow, None, frozenset({"synflow"}),
+                         at_init_iterations=100),
 }
 _REGISTRY: dict[str, Criterion] = dict(_BUILT_IN)
 
@@ -219,7 +268,8 @@ def get(name: str, argument: str = "method") -> Criterion:
 
 def register(name: str, weights: WeightScore | None = None,
              units: UnitScore | None = None,
-             needs: Sequence[str] = ()) -> None:
+             needs: Sequence[str] = (),
+             at_init_iterations: int = 1) -> None:
     """Registers a criterion under `name`, for `prune(method=name)`.
 
     Args:
@@ -230,12 +280,15 @@ def register(name: str, weights: WeightScore | None = None,
             one score per unit along `axis` (`outputs`: output units, else
             input channels). Without it, units score the sum of `weights`
             over the unit.
-        needs: some of "gradients" and "activations": what `data` must
-            carry (`prune` then needs `data=` batches).
+        needs: some of `NEEDS`: what `data` must carry ("gradients",
+            "activations", "hessian_gradient": `prune` then needs `data=`
+            batches; "synflow" needs none).
+        at_init_iterations: score-and-prune iterations when pruning at
+            initialisation (see `Criterion`), at least 1.
 
     Raises:
         ValueError: for a built-in or empty name, neither function given,
-            or an unknown need.
+            an unknown need, or fewer than 1 iteration.
 
     Example:
         >>> keras_lottery.register_criterion(
@@ -256,4 +309,11 @@ def register(name: str, weights: WeightScore | None = None,
         raise ValueError(
             f"`needs` must hold only {', '.join(map(repr, NEEDS))}. "
             f"Received: needs={needs!r}")
-    _REGISTRY[name] = Criterion(name, weights, units, frozenset(needs))
+    if (isinstance(at_init_iterations, bool)
+            or not isinstance(at_init_iterations, int)
+            or at_init_iterations < 1):
+        raise ValueError(
+            "`at_init_iterations` must be an int >= 1. Received: "
+            f"at_init_iterations={at_init_iterations!r}")
+    _REGISTRY[name] = Criterion(name, weights, units, frozenset(needs),
+                                at_init_iterations)

@@ -17,7 +17,19 @@ files in a folder:
 
 `mnist1d` (Greydanus, 2020) is generated, not read (`data_dir` is ignored):
 the official 4,000 / 1,000 signals of length 40, as `(N, 40, 1)` float
-arrays already standardized by the generator (`keras_lottery.mnist1d`).
+arrays already standardized by the generator (`keras_lottery.mnist1d`);
+another `generation_seed` draws a new set from the same distribution.
+
+`npz` reads arrays of one's own from a folder: `train.npz` and `test.npz`,
+each with arrays `x` (numbers, one shape per example, channels last) and
+`y` (integer labels >= 0), and optionally `validation.npz`, which is then
+the validation set (`validation_size` is ignored). The number of classes
+is the largest label plus one. `keras_lottery.experiment.run_experiment`
+saves the arrays it is given this way.
+
+`classes` keeps the examples of some classes only, relabelled by their
+position in it: `classes=(5, 6, 7, 8, 9)` gives MNIST's digits 5-9 as
+labels 0-4 (ticket transfer between tasks, `keras_lottery.transfer`).
 
 Nothing is ever unpickled.
 
@@ -29,6 +41,7 @@ Example:
 import dataclasses
 import gzip
 import os
+import zipfile
 import zlib
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -282,10 +295,11 @@ def _read_cifar10_files(data_dir: str) -> _RawData:
     return _RawData(train_x, train_y, test_x, test_y)
 
 
-def _generate_mnist1d(data_dir: str) -> _RawData:
-    """The official MNIST-1D (seed 42), signals `(N, 40, 1)`."""
+def _generate_mnist1d(data_dir: str,
+                      seed: int = mnist1d.OFFICIAL_SEED) -> _RawData:
+    """MNIST-1D drawn with `seed` (42: the official set), `(N, 40, 1)`."""
     del data_dir  # generated
-    train_x, train_y, test_x, test_y = mnist1d.generate(mnist1d.OFFICIAL_SEED)
+    train_x, train_y, test_x, test_y = mnist1d.generate(seed)
     return _RawData(train_x[..., np.newaxis], train_y,
                     test_x[..., np.newaxis], test_y)
 
@@ -319,7 +333,7 @@ def check_name(name: str, field: str = "name") -> None:
         name: as `load` takes it.
         field: how error messages call `name`, e.g. `"data.name"`.
     """
-    imports.check_name(name, field, list(_DATASETS), LOADER_PARAMETERS)
+    imports.check_name(name, field, names(), LOADER_PARAMETERS)
 
 
 def _imported_dataset(name: str, data_dir: str) -> _Dataset:
@@ -331,20 +345,41 @@ def _imported_dataset(name: str, data_dir: str) -> _Dataset:
     """
     loader = imports.resolve(name, "name", LOADER_PARAMETERS)
     result = loader(data_dir=data_dir)
-
-    def fail(problem: str) -> DataError:
-        return DataError(
-            f"`name` must name a function that returns ((train_x, "
-            f"train_y), (test_x, test_y)); {problem}. Received: "
-            f"name={name!r}"
-        )
-
     if not (isinstance(result, (tuple, list)) and len(result) == 2
             and all(isinstance(pair, (tuple, list)) and len(pair) == 2
                     for pair in result)):
-        raise fail(f"it returned a {type(result).__name__}")
+        raise DataError(
+            f"`name` must name a function that returns ((train_x, "
+            f"train_y), (test_x, test_y)); it returned a "
+            f"{type(result).__name__}. Received: name={name!r}")
+    arrays = checked_arrays(
+        dict(zip(("train", "test"), result)),
+        lambda problem: DataError(
+            f"`name` must name a function that returns ((train_x, "
+            f"train_y), (test_x, test_y)); {problem}. Received: "
+            f"name={name!r}"))
+    raw = _RawData(*arrays["train"], *arrays["test"])
+    return _Dataset(lambda _: raw, arrays["train"][0].shape[1:],
+                    _num_classes(arrays), generated=True)
+
+
+def checked_arrays(
+    splits: dict[str, tuple], fail: Callable[[str], Exception]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Checks `{split: (x, y)}` and returns them as NumPy arrays.
+
+    Args:
+        splits: e.g. `{"train": (x, y), "test": (x, y)}`.
+        fail: `problem -> exception` to raise, e.g. one naming the argument
+            the arrays came from.
+
+    Raises:
+        What `fail` returns, if an `x` is not numbers with a batch
+        dimension, a `y` not integer labels of shape `(N,)`, >= 0, as many
+        as the examples, or the splits' examples differ in shape.
+    """
     arrays = {}
-    for split, (x, y) in zip(("train", "test"), result):
+    for split, (x, y) in splits.items():
         x, y = np.asarray(x), np.asarray(y)
         if x.dtype.kind not in "fiu" or x.ndim < 2:
             raise fail(f"{split}_x is {x.dtype} of shape {x.shape}, not "
@@ -358,19 +393,75 @@ def _imported_dataset(name: str, data_dir: str) -> _Dataset:
         if y.min() < 0:
             raise fail(f"{split}_y has a negative label, {y.min()}")
         arrays[split] = (x, y)
-    (train_x, train_y), (test_x, test_y) = arrays.values()
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise fail(f"train_x's examples have shape {train_x.shape[1:]} "
-                   f"and test_x's {test_x.shape[1:]}")
-    raw = _RawData(train_x, train_y, test_x, test_y)
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
-    return _Dataset(lambda _: raw, train_x.shape[1:], num_classes,
-                    generated=True)
+    first, (x0, _) = next(iter(arrays.items()))
+    for split, (x, _) in arrays.items():
+        if x.shape[1:] != x0.shape[1:]:
+            raise fail(f"{first}_x's examples have shape {x0.shape[1:]} "
+                       f"and {split}_x's {x.shape[1:]}")
+    return arrays
+
+
+def _num_classes(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+    return int(max(y.max() for _, y in arrays.values())) + 1
+
+
+NPZ_SPLITS = ("train", "validation", "test")
+
+
+def _npz_dataset(
+    data_dir: str,
+) -> tuple[_Dataset, tuple[np.ndarray, np.ndarray] | None]:
+    """Reads `npz`'s files; returns the dataset and the validation pair.
+
+    Raises:
+        DataError: if a file is missing, unreadable or malformed.
+    """
+    splits = {}
+    for split in NPZ_SPLITS:
+        path = os.path.join(data_dir, f"{split}.npz")
+        if split == "validation" and not os.path.exists(path):
+            continue
+        try:
+            # allow_pickle=False: data files are data, never code.
+            with np.load(path, allow_pickle=False) as archive:
+                splits[split] = (archive["x"], archive["y"])
+        except (OSError, ValueError, KeyError, zlib.error,
+                zipfile.BadZipFile) as e:
+            raise DataError(
+                f"Dataset 'npz' needs {path} with arrays x and y: "
+                f"{type(e).__name__}: {e}") from None
+    arrays = checked_arrays(splits, lambda problem: DataError(
+        f"Dataset 'npz' in {data_dir!r}: {problem}."))
+    raw = _RawData(*arrays["train"], *arrays["test"])
+    spec = _Dataset(lambda _: raw, arrays["train"][0].shape[1:],
+                    _num_classes(arrays), generated=True)
+    return spec, arrays.get("validation")
+
+
+def _keep_classes(
+    x: np.ndarray, y: np.ndarray, classes: Sequence[int], num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of `classes`, each labelled by its index in `classes`.
+
+    Raises:
+        ValueError: if `classes` is not distinct ints in [0, num_classes).
+    """
+    if (not isinstance(classes, (tuple, list)) or len(set(classes)) != len(
+            classes) or not all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+            and 0 <= c < num_classes for c in classes)):
+        raise ValueError(
+            f"`classes` must be distinct labels in [0, {num_classes}). "
+            f"Received: classes={classes!r}")
+    relabel = np.full(num_classes, -1)
+    relabel[list(classes)] = np.arange(len(classes))
+    keep = relabel[y] >= 0
+    return x[keep], relabel[y[keep]]
 
 
 def names() -> list[str]:
     """Returns the names of the datasets that `load` knows, sorted."""
-    return sorted(_DATASETS)
+    return sorted([*_DATASETS, "npz"])
 
 
 def _read_tfds(name: str) -> _RawData:
@@ -487,6 +578,8 @@ def load(
     validation_size: int = 5000,
     seed: int = 0,
     normalization: str = "zero_one",
+    classes: Sequence[int] = (),
+    generation_seed: int = mnist1d.OFFICIAL_SEED,
 ) -> Splits:
     """Loads a dataset and splits off a validation set.
 
@@ -509,6 +602,10 @@ def load(
             `"standardize"` (per-channel mean 0 and standard deviation 1
             over the training split, after the hold-out) or `"none"` (the
             values as they are, as float32).
+        classes: the labels to keep, each relabelled by its position
+            here; `()` keeps every class.
+        generation_seed: the seed of a generated dataset (`mnist1d`; 42 is
+            the official set); must stay 42 for the others.
 
     Returns:
         The splits, images float32 NHWC, labels int32.
@@ -523,7 +620,7 @@ def load(
         model.fit(splits.train_x, splits.train_y,
                   validation_data=(splits.validation_x, splits.validation_y))
     """
-    if name not in _DATASETS and not imports.is_import_path(name):
+    if name not in names() and not imports.is_import_path(name):
         raise ValueError(
             f"`name` must be one of {names()}. Received: name={name!r}"
         )
@@ -541,11 +638,23 @@ def load(
             "`validation_size` must be a non-negative integer. "
             f"Received: validation_size={validation_size!r}"
         )
-    spec = (_DATASETS[name] if name in _DATASETS
-            else _imported_dataset(name, data_dir))
-    if spec.generated:
+    if generation_seed != mnist1d.OFFICIAL_SEED and name != "mnist1d":
+        raise ValueError(
+            "`generation_seed` draws a generated dataset (mnist1d) anew; "
+            f"{name!r} is read, not generated. Received: "
+            f"generation_seed={generation_seed!r}")
+    validation = None
+    if name == "npz":
+        spec, validation = _npz_dataset(data_dir)
+    else:
+        spec = (_DATASETS[name] if name in _DATASETS
+                else _imported_dataset(name, data_dir))
+    if name == "mnist1d":
+        raw = _generate_mnist1d(data_dir, generation_seed)
+        source = "generated"
+    elif spec.generated:
         raw = spec.read_files(data_dir)
-        source = "generated" if name in _DATASETS else "its loader"
+        source = "its loader" if name != "npz" else data_dir
     elif data_dir:
         raw = spec.read_files(data_dir)
         source = data_dir
@@ -560,26 +669,55 @@ def load(
             f"'standardize'. Received: normalization={normalization!r}"
         )
 
-    num_train = len(raw.train_x)
-    if validation_size >= num_train:
-        raise ValueError(
-            "`validation_size` must be smaller than the number of training "
-            f"examples of {name!r}, {num_train}. "
-            f"Received: validation_size={validation_size}"
-        )
-    order = np.random.default_rng(seed).permutation(num_train)
-    validation_index = np.sort(order[:validation_size])
-    train_index = np.sort(order[validation_size:])
-    train_x = raw.train_x[train_index]
-    validation_x = raw.train_x[validation_index]
+    num_classes = spec.num_classes
+    if classes:
+        raw = _RawData(
+            *_keep_classes(raw.train_x, raw.train_y, classes, num_classes),
+            *_keep_classes(raw.test_x, raw.test_y, classes, num_classes))
+        if validation is not None:
+            validation = _keep_classes(*validation, classes, num_classes)
+        num_classes = len(classes)
+    if validation is not None:
+        # The given validation set; `validation_size` does not apply.
+        train_x, train_y = raw.train_x, raw.train_y
+        validation_x, validation_y = validation
+    else:
+        num_train = len(raw.train_x)
+        if validation_size >= num_train:
+            raise ValueError(
+                "`validation_size` must be smaller than the number of "
+                f"training examples of {name!r}, {num_train}. "
+                f"Received: validation_size={validation_size}"
+            )
+        order = np.random.default_rng(seed).permutation(num_train)
+        validation_index = np.sort(order[:validation_size])
+        train_index = np.sort(order[validation_size:])
+        train_x, train_y = raw.train_x[train_index], raw.train_y[train_index]
+        validation_x = raw.train_x[validation_index]
+        validation_y = raw.train_y[validation_index]
 
     offset, scale = _NORMALIZATIONS[normalization](train_x)
     return Splits(
         train_x=_normalize(train_x, offset, scale),
-        train_y=raw.train_y[train_index].astype(np.int32),
+        train_y=train_y.astype(np.int32),
         validation_x=_normalize(validation_x, offset, scale),
-        validation_y=raw.train_y[validation_index].astype(np.int32),
+        validation_y=validation_y.astype(np.int32),
         test_x=_normalize(raw.test_x, offset, scale),
         test_y=raw.test_y.astype(np.int32),
-        num_classes=spec.num_classes,
+        num_classes=num_classes,
     )
+
+
+def load_config(data, seed: int) -> Splits:
+    """`load` as a config's `data` section and `seed` ask.
+
+    Args:
+        data: a config's `data` section, a ConfigDict or its JSON dict
+            (`config.json`); fields added later (`classes`,
+            `generation_seed`) may be missing.
+        seed: the config's `seed`.
+    """
+    return load(data["name"], data["dir"], data["validation_size"], seed,
+                data["normalization"], classes=tuple(data.get("classes", ())),
+                generation_seed=data.get("generation_seed",
+                                         mnist1d.OFFICIAL_SEED))

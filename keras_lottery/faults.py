@@ -21,6 +21,8 @@ Points (see docs/RELIABILITY.md):
     scored                 a criterion read one more batch (gradients,
                            activations), masks not pruned yet
     pruned                 a round's masks are pruned, weights not rewound
+    early_bird             an early-bird check computed the next mask, the
+                           round does not yet know whether it ends
     model_saved            model.keras is in place, metrics.json is not
     round_done             metrics.json is in place (the round is done)
     write:<name>           the temporary copy of file or folder <name> (a

@@ -80,6 +80,25 @@ def write_json(path: str, value: Any) -> None:
         f.write("\n")
 
 
+def write_text(path: str, text: str) -> None:
+    """Writes `text` (UTF-8), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def make_output_dir(output: str) -> None:
+    """Creates the folder `output` (argument `output`) if missing.
+
+    Raises:
+        ValueError: naming `output` if it cannot be created.
+    """
+    try:
+        os.makedirs(output, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"`output` cannot be written: {e.strerror}. "
+                         f"Received: output={output!r}") from None
+
+
 def read_json(path: str) -> Any:
     """Reads a JSON file, with an error naming the file if it is damaged."""
     try:

@@ -36,15 +36,18 @@ import tensorflow as tf
 from absl import logging
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
+from keras_lottery import at_init
+from keras_lottery import callbacks as lottery_callbacks
+from keras_lottery import cost
 from keras_lottery import criteria
 from keras_lottery import datasets
 from keras_lottery import distributed
+from keras_lottery import early_bird
 from keras_lottery import faults
 from keras_lottery import files
 from keras_lottery import models
 from keras_lottery import paths
 from keras_lottery import progress
-from keras_lottery import pruning
 from keras_lottery import run_config
 from keras_lottery import state
 from keras_lottery import training
@@ -59,12 +62,15 @@ class TrainingError(RuntimeError):
 _CHECKPOINT_NAME = "ckpt"
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        callbacks: Sequence[lottery_callbacks.ExperimentCallback] = (),
+        ) -> list[dict]:
     """Runs (or resumes) a lottery experiment in `workdir`.
 
     Args:
         config: a config as in `configs/lenet300_mnist.py`.
         workdir: where every output goes; created if missing.
+        callbacks: told of every evaluation and every finished round.
 
     Returns:
         The entries of `summary.json`, one per round.
@@ -76,11 +82,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     """
     run_config.check_config(config)
     with training.op_determinism(config.deterministic):
-        return _run(config, workdir)
+        return _run(config, workdir, callbacks)
 
 
-def _run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def _run(config: ml_collections.ConfigDict, workdir: str,
+         callbacks: Sequence[lottery_callbacks.ExperimentCallback],
+         ) -> list[dict]:
     experiment = Experiment(config)
+    experiment.callbacks = tuple(callbacks)
     check_pruning(experiment)  # needs the model; before anything is written
     with distributed.worker_workdir(
             training.make_strategy(config.train.strategy, config.train.tpu),
@@ -110,62 +119,6 @@ def trained_rounds(prune: ml_collections.ConfigDict) -> list[int]:
     if prune.mode == "one_shot" and prune.one_shot_rounds:
         return [0, *sorted(set(prune.one_shot_rounds))]
     return list(range(prune.num_rounds + 1))
-
-
-def run_control(workdir: str, control: str,
-                rounds: Sequence[int] = ()) -> list[dict]:
-    """Runs a control of a finished lottery run, in its own sub-workdir.
-
-    Args:
-        workdir: the workdir of a finished (or partly finished) run.
-        control: `"random_reinit"` (the ticket's masks, a fresh init) or
-            `"random_prune"` (random masks with the ticket's per-layer
-            sparsity, the original init).
-        rounds: the ticket run's rounds to run the control at (each a
-            done round >= 1); `()` runs it at every done round.
-
-    Returns:
-        The control's summary entries, compared against the ticket's round 0.
-    """
-    pruning.check_choice("control", control, paths.CONTROLS)
-    if not os.path.exists(paths.config_file(workdir)):
-        raise ValueError(
-            f"`workdir` holds no lottery run (no config.json). "
-            f"Received: workdir={workdir!r}"
-        )
-    config = ml_collections.ConfigDict(
-        files.read_json(paths.config_file(workdir)))
-    done = [r for r in range(1, config.prune.num_rounds + 1)
-            if os.path.exists(paths.metrics_file(workdir, r))]
-    if not done:
-        raise ValueError(
-            "`workdir` must hold a finished pruned round (round 1 or "
-            "later) to run a control at; it has none yet: run or resume "
-            f"binaries.lottery on it first. Received: workdir={workdir!r}")
-    if any(r not in done for r in rounds):
-        raise ValueError(
-            f"`rounds` must name done rounds of the run (now "
-            f"{', '.join(map(str, done)) or 'none'}). Received: "
-            f"rounds={list(rounds)!r}")
-    control_dir = paths.control_workdir(workdir, control)
-    strategy = training.make_strategy(config.train.strategy,
-                                      config.train.tpu)
-    with (training.op_determinism(config.deterministic),
-          distributed.worker_workdir(
-              strategy, control_dir, config,
-              functools.partial(_claimed, config)) as control_dir):
-        experiment = Experiment(config)
-        experiment.progress = progress.RunProgress(
-            sorted(set(rounds)) or done, config.train.num_steps)
-        for round_index in sorted(set(rounds)) or done:
-            if _is_done(control_dir, round_index):
-                continue
-            experiment.train_round(
-                control_dir, round_index,
-                functools.partial(_control_model, experiment, workdir,
-                                  round_index, control))
-        return write_summary(control_dir, config.prune.num_rounds,
-                             reference=paths.metrics_file(workdir, 0))
 
 
 @contextlib.contextmanager
@@ -248,14 +201,14 @@ class Experiment:
 
     # Set by `run` for logs of the whole run; a round alone otherwise.
     progress: progress.RunProgress | None = None
+    # Told of every evaluation and finished round (`run`'s `callbacks`).
+    callbacks: Sequence[lottery_callbacks.ExperimentCallback] = ()
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.strategy = training.make_strategy(config.train.strategy,
                                                config.train.tpu)
-        self.data = datasets.load(
-            config.data.name, config.data.dir, config.data.validation_size,
-            config.seed, config.data.normalization)
+        self.data = datasets.load_config(config.data, config.seed)
         # Tensors made once: a dataset built from NumPy arrays copies them
         # into a new constant, and each round builds its datasets anew
         # (MNIST: about 220 MB a round that was never given back).
@@ -268,10 +221,13 @@ class Experiment:
         """The wrapped network at its initialisation for `seed`."""
         keras.utils.set_random_seed(seed)
         with self.strategy.scope():
-            return wrapping.wrap(models.build(
+            model = models.build(
                 self.config.model.name, self.data.input_shape,
                 self.data.num_classes, self.config.model.weight_decay,
-                seed=seed))
+                seed=seed)
+            # A subclassed model holds its own MaskedWrapper layers.
+            return (model if wrapping.wrapped_layers(model)
+                    else wrapping.wrap(model))
 
     def score_data(self, round_index: int) -> list:
         """The training batches a data-driven criterion reads in a round.
@@ -334,7 +290,9 @@ class Experiment:
         # rounds (benchmarks/memory.py).
         gc.collect()
         files.remove_stale(paths.round_dir(workdir, round_index))
+        start = time.perf_counter()
         model = make_model()
+        prune_seconds = time.perf_counter() - start
         masks = state.get_masks(model, units=True)
         units = {k: masks.pop(k) for k in list(masks)
                  if k.endswith(f"/{state.UNITS}")}
@@ -365,10 +323,17 @@ class Experiment:
                 model, self.strategy, training.make_optimizer(config.train),
                 config.train.batch_size, config.train.jit_compile,
                 config.train.steps_per_loop)
-        history = self._restore(workdir, round_index, trainer)
+        watch = early_bird.watch(
+            config, round_index, lambda: pruning_plan(config, model),
+            functools.partial(self.score_data, round_index + 1))
+        history = self._restore(workdir, round_index, trainer, watch)
         metrics = self._train(workdir, round_index, trainer, history,
-                              remaining["total"])
+                              remaining["total"], watch)
         metrics["sparsity"] = remaining
+        metrics["prune_seconds"] = prune_seconds + (watch.seconds
+                                                    if watch else 0.0)
+        if watch:
+            metrics["early_bird"] = watch.record()
         _check_finite(model, round_index, config.train.num_steps)
         model_path = paths.model_file(workdir, round_index)
         with files.atomic_path(model_path) as tmp:
@@ -377,6 +342,8 @@ class Experiment:
         # Written last: from here on the round is done.
         files.write_json(paths.metrics_file(workdir, round_index), metrics)
         faults.point("round_done")
+        for callback in self.callbacks:
+            callback.on_round_end(round_index, metrics)
         shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
                       ignore_errors=True)
         logging.info(
@@ -390,7 +357,7 @@ class Experiment:
         return tf.train.Checkpoint(model=trainer.model,
                                    optimizer=trainer.optimizer)
 
-    def _restore(self, workdir, round_index, trainer) -> list[dict]:
+    def _restore(self, workdir, round_index, trainer, watch) -> list[dict]:
         # TensorFlow names a checkpoint in its `checkpoint` index file (an
         # atomic write) only once the checkpoint's files are complete, and
         # `_train` writes a checkpoint's history before the checkpoint: the
@@ -402,6 +369,8 @@ class Experiment:
         try:
             self._checkpoint(trainer).restore(latest).assert_consumed()
             history = files.read_json(latest + ".history.json")
+            if watch:
+                watch.restore(latest, trainer.step)
         except (tf.errors.OpError, ValueError, AssertionError, OSError,
                 IndexError, KeyError) as e:
             # What TensorFlow raises for a damaged file depends on where
@@ -415,7 +384,8 @@ class Experiment:
                      trainer.step)
         return [h for h in history if h["step"] <= trainer.step]
 
-    def _train(self, workdir, round_index, trainer, history, remaining):
+    def _train(self, workdir, round_index, trainer, history, remaining,
+               watch):
         config = self.config
         num_steps = config.train.num_steps
         rewind_step = config.prune.rewind_step if round_index == 0 else 0
@@ -423,6 +393,7 @@ class Experiment:
             *range(0, num_steps + 1, config.eval.every_steps),
             *range(0, num_steps + 1, config.train.checkpoint_every_steps),
             rewind_step, num_steps,
+            *(watch.steps(num_steps) if watch else ()),
         })
         data = self.tensors
         dataset_fn = functools.partial(
@@ -466,7 +437,11 @@ class Experiment:
             if step == rewind_step:
                 state.set_rewind_point(trainer.model)
                 logging.info("Rewind point set at step %d.", step)
-            if step % config.eval.every_steps == 0 or step == num_steps:
+            # An early-bird check that ends the round makes this its end.
+            end = step == num_steps or (
+                watch is not None and step in watch.steps(num_steps)
+                and watch.check(step, trainer.model))
+            if step % config.eval.every_steps == 0 or end:
                 start = time.perf_counter()
                 val = trainer.evaluate(validation, len(data["validation_y"]))
                 record = {
@@ -474,7 +449,7 @@ class Experiment:
                     "validation_loss": val.loss,
                     "validation_accuracy": val.accuracy,
                 }
-                if (config.eval.test_at == "every" or step == num_steps
+                if (config.eval.test_at == "every" or end
                         or val.loss < min((h["validation_loss"]
                                            for h in history),
                                           default=np.inf)):
@@ -483,6 +458,8 @@ class Experiment:
                                   test_accuracy=tst.accuracy)
                 eval_time += time.perf_counter() - start
                 history.append(record)
+                for callback in self.callbacks:
+                    callback.on_evaluation(round_index, dict(record))
                 with writer.as_default(step=step):
                     for name, value in record.items():
                         if name != "step":
@@ -493,10 +470,12 @@ class Experiment:
                     (f", test acc {record['test_accuracy']:.4f}"
                      if "test_accuracy" in record else ""),
                     meter.speed(step))
+            if end:
+                break
             if (step % config.train.checkpoint_every_steps == 0
                     and step < num_steps):
                 self._save_checkpoint(manager, trainer, round_index, step,
-                                      history)
+                                      history, watch)
         writer.flush()
         if not history:
             raise ValueError(
@@ -517,7 +496,7 @@ class Experiment:
         }
 
     def _save_checkpoint(self, manager, trainer, round_index, step,
-                         history) -> None:
+                         history, watch) -> None:
         """Saves the step's checkpoint; its history goes first.
 
         The history of step s is `ckpt-s.history.json`, so writing it
@@ -528,6 +507,8 @@ class Experiment:
         _check_finite(trainer.model, round_index, step)
         prefix = os.path.join(manager.directory, f"{_CHECKPOINT_NAME}-{step}")
         files.write_json(prefix + ".history.json", history)
+        if watch:
+            watch.save(prefix)
         # Runs after the checkpoint's files are written, before TensorFlow
         # names it in its index (the manager appends its own callback).
         options = tf.train.CheckpointOptions(
@@ -535,10 +516,9 @@ class Experiment:
                 lambda: faults.point("checkpoint_files")])
         saved = manager.save(checkpoint_number=step, options=options)
         faults.point("checkpoint_saved")
-        for name in os.listdir(manager.directory):
-            if (name.endswith(".history.json")
-                    and name != os.path.basename(saved) + ".history.json"):
-                os.remove(os.path.join(manager.directory, name))
+        for path in early_bird.sidecars(manager.directory,
+                                        os.path.basename(saved)):
+            os.remove(path)
 
 
 def _check_finite(model: keras.Model, round_index: int, step: int) -> None:
@@ -564,7 +544,10 @@ def _ticket_model(experiment: Experiment, workdir: str,
     config = experiment.config
     if round_index == 0:
         return experiment.build_model(config.seed)
-    if config.prune.mode == "one_shot":
+    if config.prune.get("at_init"):
+        model = at_init.starting_model(experiment, workdir)
+        prunes = 0  # at_init.prune goes to round r's sparsity in one go
+    elif config.prune.mode == "one_shot":
         model = experiment.load_model(paths.model_file(workdir, 0))
         prunes = round_index  # prune r times on the dense weights
     else:
@@ -573,9 +556,12 @@ def _ticket_model(experiment: Experiment, workdir: str,
         prunes = 1
     fractions = layer_fractions(config.prune, model)
     granularities = layer_granularities(config.prune, model)
-    needs_data = criteria.get(config.prune.method).needs
+    needs_data = criteria.get(config.prune.method).needs_data
     data = experiment.score_data(round_index) if needs_data else None
     with experiment.strategy.scope():
+        if config.prune.get("at_init"):
+            at_init.prune(model, pruning_plan(config, model), round_index,
+                          seed=config.seed + round_index, data=data)
         for _ in range(prunes):
             state.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
@@ -642,7 +628,7 @@ def pruning_plan(config: ml_collections.ConfigDict,
             criterion that needs data with `prune.score_batches` 0.
     """
     prune = config.prune
-    if criteria.get(prune.method, "prune.method").needs and not (
+    if criteria.get(prune.method, "prune.method").needs_data and not (
             prune.score_batches):
         raise ValueError(
             f"`prune.score_batches` must be at least 1: criterion "
@@ -673,38 +659,13 @@ def check_pruning(experiment: Experiment) -> None:
         raise ValueError(message) from None
 
 
-def _control_model(experiment: Experiment, workdir: str, round_index: int,
-                   control: str) -> keras.Model:
-    """The model a round of a control run starts from."""
-    config = experiment.config
-    masks = files.read_arrays(paths.masks_file(workdir, round_index))
-    units = paths.units_file(workdir, round_index)
-    model = experiment.build_model(config.seed)  # W0 of the ticket run
-    seed = config.seed + 7919 * round_index
-    with experiment.strategy.scope():
-        if control == "random_reinit":
-            state.set_masks(model, masks)
-            if os.path.exists(units):
-                state.set_masks(model, files.read_arrays(units))
-            state.reinitialize(model, seed=seed)
-            state.set_rewind_point(model)
-        else:
-            # The ticket's per-layer count of weights, or of whole units
-            # for structured pruning, at random places.
-            plan = pruning_plan(config, model)
-            state.set_masks(model, pruning.random_masks_like(
-                masks, seed=seed, groupings=plan.groupings))
-            state.remove_dead_units(model, plan.output_unit_layers)
-            state.rewind(model)
-    return model
-
-
 def write_summary(workdir: str, num_rounds: int,
                   reference: str | None = None) -> list[dict]:
     """Writes `summary.json` from the finished rounds' metrics.
 
     A round is a winning ticket when its test accuracy at early stop is at
-    least round 0's and its early-stop step at most round 0's.
+    least round 0's and its early-stop step at most round 0's. Each entry
+    carries what its round and ticket cost (`keras_lottery.cost.FIELDS`).
 
     Args:
         workdir: the workdir.
@@ -717,6 +678,7 @@ def write_summary(workdir: str, num_rounds: int,
     keys = ("round", "remaining_fraction", "early_stop_step",
             "test_accuracy", "final_test_accuracy", "train_seconds",
             "eval_seconds")
+    config = files.read_json(paths.config_file(workdir))
     summary = []
     for round_index in range(num_rounds + 1):
         path = paths.metrics_file(workdir, round_index)
@@ -724,11 +686,13 @@ def write_summary(workdir: str, num_rounds: int,
             continue
         metrics = files.read_json(path)
         entry = {key: metrics[key] for key in keys}
+        entry.update(cost.round_cost(metrics))
         entry["winning_ticket"] = None if (
             dense is None or round_index == 0) else bool(
             metrics["test_accuracy"] >= dense["test_accuracy"]
             and metrics["early_stop_step"] <= dense["early_stop_step"])
         summary.append(entry)
+    cost.add_cumulative(summary, config["prune"])
     files.write_json(paths.summary_file(workdir), summary)
     return summary
 

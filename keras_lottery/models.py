@@ -17,6 +17,8 @@ Example:
 """
 
 import functools
+import os
+import zipfile
 from collections.abc import Callable
 
 import keras
@@ -426,7 +428,50 @@ def check_name(name: str, field: str = "name") -> None:
         name: as `build` takes it.
         field: how error messages call `name`, e.g. `"model.name"`.
     """
+    if is_saved_model(name):
+        if not os.path.isfile(name):
+            raise ValueError(
+                f"`{field}` names a .keras file that does not exist. "
+                f"Received: {field}={name!r}")
+        return
     imports.check_name(name, field, list(_BUILDERS), BUILDER_PARAMETERS)
+
+
+def is_saved_model(name: object) -> bool:
+    """Whether `name` is the path of a `.keras` file, not a builder's name.
+
+    `keras_lottery.run_experiment` saves the model its builder returns as
+    `init.keras` in the workdir and names it in `config.json`'s
+    `model.name`: resuming, the controls and export load it from there.
+    """
+    return isinstance(name, str) and name.endswith(".keras")
+
+
+def _load_saved(name: str, input_shape: tuple[int, ...],
+                num_classes: int) -> keras.Model:
+    """Loads the initial model a `.keras` file holds, and checks it.
+
+    The file is its own initialization: every seed gives its weights.
+    `safe_mode` refuses a file that would run code (a `Lambda` layer).
+    """
+    try:
+        model = keras.models.load_model(name, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError,
+            zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"`name` names a .keras file that cannot be loaded (is every "
+            f"custom class registered and imported?): {type(e).__name__}: "
+            f"{' '.join(str(e).split())[:300]}. Received: name={name!r}"
+        ) from None
+    shape = tuple(model.input_shape[1:]) if hasattr(
+        model, "input_shape") else None
+    if shape is not None and shape != tuple(input_shape):
+        raise ValueError(
+            f"`name` names a model of input shape {shape}; the data's "
+            f"examples have shape {tuple(input_shape)}. Received: "
+            f"name={name!r}")
+    del num_classes  # the data's labels are checked against the logits
+    return model
 
 
 def _build_imported(
@@ -512,7 +557,8 @@ def build(
         model = build("resnet20", (32, 32, 3), 10, weight_decay=1e-4, seed=0)
         model.get_layer(OUTPUT_LAYER_NAME)  # The logits layer.
     """
-    if name not in _BUILDERS and not imports.is_import_path(name):
+    if (name not in _BUILDERS and not imports.is_import_path(name)
+            and not is_saved_model(name)):
         raise ValueError(
             f"Unknown model `name`. Received: name={name!r}. "
             f"Known names: {names()}"
@@ -537,6 +583,9 @@ def build(
         raise ValueError(
             f"`seed` must be None or an int >= 0. Received: seed={seed!r}"
         )
+    if is_saved_model(name):
+        return _load_saved(name, tuple(int(d) for d in shape),
+                           int(num_classes))
     if name not in _BUILDERS:
         return _build_imported(name, tuple(int(dim) for dim in shape),
                                int(num_classes), float(weight_decay), seed)

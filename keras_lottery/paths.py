@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-CONTROLS = ("random_reinit", "random_prune")
+CONTROLS = ("random_reinit", "random_prune", "shuffle")
 
 
 def config_file(workdir: str) -> str:

@@ -218,6 +218,30 @@ def random_masks_like(
     return out
 
 
+def shuffle_masks(masks: Mapping[str, np.ndarray],
+                  seed: int | None = None) -> dict[str, np.ndarray]:
+    """Returns each mask with its entries permuted at random.
+
+    The shuffled-mask control of Frankle et al. (ICLR 2021, "Pruning
+    Neural Networks at Initialization: Why are We Missing the Mark?"):
+    each layer keeps its number of weights, anywhere in the layer. Entries
+    are shuffled whatever the granularity, so a structured mask becomes an
+    unstructured one of the same per-weight sparsity.
+
+    Args:
+        masks: `{name: 0/1 array}`.
+        seed: seed of the random generator.
+
+    Returns:
+        `{name: float32 0/1 array}`: a uniformly random permutation of
+        each mask's entries.
+    """
+    rng = np.random.default_rng(seed)
+    return {name: rng.permutation(
+        np.asarray(masks[name], np.float32).reshape(-1)).reshape(
+            np.shape(masks[name])) for name in sorted(masks)}
+
+
 def parse_granularity(value: str, name: str = "granularity") -> str:
     """Returns `value` checked: one of `GRANULARITIES`, "m:n" as "<m>:<n>".
 

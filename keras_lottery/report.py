@@ -52,6 +52,7 @@ LABELS = {
     "ticket": "Winning ticket (iterative)",
     "random_reinit": "Random reinit",
     "random_prune": "Random prune",
+    "shuffle": "Shuffled masks",
     "one_shot": "Winning ticket (one-shot)",
     "tfmot": "tfmot gradual pruning",
 }
@@ -75,6 +76,7 @@ _STYLES = {
     "random_reinit": {"color": "tab:orange", "marker": "s",
                       "linestyle": "--"},
     "random_prune": {"color": "tab:green", "marker": "^", "linestyle": "--"},
+    "shuffle": {"color": "tab:purple", "marker": "v", "linestyle": ":"},
     "one_shot": {"color": "tab:red", "marker": "D"},
     "tfmot": {"color": "black", "marker": "*", "linestyle": "none",
               "markersize": 10},
@@ -688,16 +690,10 @@ def write_report(workdirs: Sequence[str], output: str,
                            "prune.one_shot_rounds"))
     baseline = load_tfmot(tfmot) if tfmot else None
     table = build_table(runs, one_shot_runs, baseline)
-    try:
-        os.makedirs(output, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"`output` cannot be written: {e.strerror}. "
-                         f"Received: output={output!r}") from None
+    files.make_output_dir(output)
     written = [os.path.join(output, "report.md"),
                os.path.join(output, "report.json")]
-    with (files.atomic_path(written[0]) as tmp,
-          open(tmp, "w", encoding="utf-8") as f):
-        f.write(format_markdown(table))
+    files.write_text(written[0], format_markdown(table))
     controls = [s for s in table["series"] if s != "one_shot"]
     written.append(os.path.join(output, "controls.png"))
     plot_series(table, controls, written[-1], error_bars)

@@ -40,6 +40,11 @@ _ADDED_FIELDS = {
     "prune.granularity": "weight",
     "prune.output_granularity": "weight",
     "prune.score_batches": 10,
+    "data.classes": [],
+    "data.generation_seed": 42,
+    "prune.at_init": False,
+    "prune.early_bird": {"enabled": False, "every_steps": 1000,
+                         "threshold": 0.1, "window": 5},
 }
 
 
@@ -113,7 +118,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             "iterative round starts from the one before. Received: "
             f"prune.one_shot_rounds={rounds!r}, "
             f"prune.mode={config.prune.mode!r}")
+    at_init = config.prune.get("at_init", False)
+    if not isinstance(at_init, bool):
+        raise ValueError("`prune.at_init` must be True or False. Received: "
+                         f"prune.at_init={at_init!r}")
+    if at_init and config.prune.mode != "one_shot":
+        raise ValueError(
+            "`prune.at_init` needs prune.mode='one_shot': each round is "
+            "pruned from the network at initialisation. Received: "
+            f"prune.at_init=True, prune.mode={config.prune.mode!r}")
     criteria.get(config.prune.method, "prune.method")
+    _check_early_bird(config)
     for field in ("granularity", "output_granularity"):
         pruning.parse_granularity(config.prune[field], f"prune.{field}")
     if config.prune.get("conv_granularity") is not None:
@@ -136,6 +151,61 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.SCHEDULES)
     models.check_name(config.model.name, "model.name")
     datasets.check_name(config.data.name, "data.name")
+    _check_data_variant(config.data)
+
+
+def _check_data_variant(data: ml_collections.ConfigDict) -> None:
+    """Checks `data.classes` and `data.generation_seed` (added later)."""
+    classes = data.get("classes", ())
+    if not isinstance(classes, (tuple, list)) or len(set(classes)) != len(
+            classes) or not all(
+            isinstance(c, numbers.Integral) and not isinstance(c, bool)
+            and c >= 0 for c in classes):
+        raise ValueError(
+            "`data.classes` must be a tuple of distinct labels >= 0. "
+            f"Received: data.classes={classes!r}")
+    seed = data.get("generation_seed", 42)
+    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+            or not 0 <= seed < 2**32):
+        raise ValueError(
+            "`data.generation_seed` must be an int in [0, 2**32). "
+            f"Received: data.generation_seed={seed!r}")
+    if seed != 42 and data.name != "mnist1d":
+        raise ValueError(
+            "`data.generation_seed` draws a generated dataset (mnist1d) "
+            f"anew; {data.name!r} is read, not generated. Received: "
+            f"data.generation_seed={seed!r}")
+
+
+def _check_early_bird(config: ml_collections.ConfigDict) -> None:
+    settings = config.prune.get("early_bird")
+    if settings is None:
+        return
+    for field, ok, want in (
+            ("enabled", lambda v: isinstance(v, bool), "True or False"),
+            ("every_steps", lambda v: _is_int(v) and v >= 1 and (
+                v <= config.train.num_steps or not settings.enabled),
+             "an int in [1, train.num_steps]"),
+            ("threshold", lambda v: isinstance(v, numbers.Real)
+             and not isinstance(v, bool) and 0 <= v <= 1,
+             "a number in [0, 1]"),
+            ("window", lambda v: _is_int(v) and v >= 1, "an int >= 1")):
+        value = settings.get(field)
+        if not ok(value):
+            raise ValueError(
+                f"`prune.early_bird.{field}` must be {want}. Received: "
+                f"prune.early_bird.{field}={value!r}")
+    if settings.enabled and config.prune.mode != "iterative":
+        raise ValueError(
+            "`prune.early_bird.enabled` needs prune.mode='iterative': it "
+            "ends a round when the next round's mask settles. Received: "
+            f"prune.early_bird.enabled=True, prune.mode="
+            f"{config.prune.mode!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value,
+                                                                  bool)
 
 
 def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:

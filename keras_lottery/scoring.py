@@ -6,6 +6,10 @@ prunable weight, the gradient of the loss over the batches and, per
 masked layer, per-channel statistics of its input and output. The
 criteria in `keras_lottery.criteria` turn them into scores.
 
+`weight_statistics` computes what the criteria of pruning at
+initialisation read per weight: GraSP's Hessian-gradient product (double
+backpropagation) and SynFlow's gradient of the absolute-value network.
+
 Runs eagerly in cross-replica context (outside `strategy.run`), so under
 any `tf.distribute` strategy it reads the same variables and gives the
 same numbers.
@@ -26,6 +30,9 @@ from keras_lottery import masking
 from keras_lottery import wrapping
 
 Loss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+# GraSP divides the logits by this before the loss (Wang et al.'s code and
+# Synaptic-Flow's both use 200): the Hessian of a softened loss.
+GRASP_TEMPERATURE = 200.0
 
 
 @dataclasses.dataclass
@@ -86,11 +93,9 @@ def statistics(
         ValueError: if `data` yields no batch, or something other than
             `(inputs, labels)` pairs.
     """
-    wrappers = [w for w in wrapping.wrapped_layers(model) if w.masks]
-    variables = [v for w in wrappers for v in w.masked_variables]
-    names = {w.name for w in wrappers}
-    loss = loss or keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True)
+    variables = _masked_variables(model)
+    names = {w.name for w in wrapping.wrapped_layers(model) if w.masks}
+    loss = loss or _logits_loss()
     gradients = ({id(v): np.zeros(v.shape) for v in variables}
                  if "gradients" in needs else {})
     inputs, outputs = {}, {}
@@ -131,6 +136,95 @@ def statistics(
         for name in inputs
     }
     return gradients, layers
+
+
+def weight_statistics(
+    model: keras.Model,
+    needs: frozenset[str],
+    data: Iterable | None = None,
+    loss: Loss | None = None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """GraSP's and SynFlow's per-weight statistics.
+
+    Args:
+        model: a wrapped model that outputs logits (or what `loss` takes).
+        needs: some of "hessian_gradient" (reads `data`) and "synflow"
+            (reads no data).
+        data: `(inputs, labels)` batches, as for `statistics`.
+        loss: as for `statistics`.
+
+    Returns:
+        `{id(variable): {"hessian_gradient": Hg, "synflow_gradient":
+        dR/dw}}` for every masked weight, with the keys `needs` asks for.
+
+    Raises:
+        ValueError: for bad `data` (see `statistics`), or, for "synflow",
+            a model whose input shape is unknown.
+    """
+    variables = _masked_variables(model)
+    found = {id(v): {} for v in variables}
+    loss = loss or _logits_loss()
+    if "hessian_gradient" in needs:
+        x, labels = _concatenated(data)
+        values = [tf.convert_to_tensor(v.value) for v in variables]
+        with keras.StatelessScope(list(zip(variables, values))), (
+                tf.GradientTape()) as outer:
+            outer.watch(values)
+            with tf.GradientTape() as inner:
+                inner.watch(values)
+                value = loss(labels, model(x, training=False)
+                             / GRASP_TEMPERATURE)
+            gradients = inner.gradient(
+                value, values,
+                unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            # g . stop(g): its gradient is H g.
+            product = tf.add_n([tf.reduce_sum(g * tf.stop_gradient(g))
+                                for g in gradients])
+        faults.point("scored")
+        for variable, hg in zip(variables, outer.gradient(
+                product, values,
+                unconnected_gradients=tf.UnconnectedGradients.ZERO)):
+            found[id(variable)]["hessian_gradient"] = _numpy(hg)
+    if "synflow" in needs:
+        for variable, gradient in zip(variables,
+                                      _synflow_gradients(model, variables)):
+            found[id(variable)]["synflow_gradient"] = gradient
+    return found
+
+
+def _synflow_gradients(model: keras.Model, variables: list
+                       ) -> list[np.ndarray]:
+    """dR/dw for each of `variables`, R the sum of the outputs of `model`
+    with every float weight made absolute, on one all-ones input."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        raise ValueError(
+            "Criterion 'synflow' feeds the network one all-ones input and "
+            "needs a model of one known input (built on a keras.Input). "
+            f"Received: a {type(model).__name__} with inputs={inputs!r}")
+    shape = [1, *inputs[0].shape[1:]]
+    floats = [v for v in model.weights
+              if keras.backend.is_float_dtype(v.dtype)]
+    absolute = {id(v): tf.abs(tf.convert_to_tensor(v.value))
+                for v in floats}
+    watched = [absolute[id(v)] for v in variables]
+    with keras.StatelessScope([(v, absolute[id(v)]) for v in floats]), (
+            tf.GradientTape()) as tape:
+        tape.watch(watched)
+        total = tf.reduce_sum(model(tf.ones(shape, inputs[0].dtype),
+                                    training=False))
+    faults.point("scored")
+    return [_numpy(g) for g in tape.gradient(
+        total, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)]
+
+
+def _masked_variables(model: keras.Model) -> list:
+    return [v for w in wrapping.wrapped_layers(model) if w.masks
+            for v in w.masked_variables]
+
+
+def _logits_loss() -> Loss:
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _concatenated(data: Iterable) -> tuple:

@@ -196,46 +196,94 @@ def prune(
     """
     plan = plan_pruning(model, fraction, method, scope, fractions,
                         granularity, granularities, data is not None)
-    weights, masks, scores = {}, {}, {}
-    for _, key, variable, mask in plan.slots:
-        masks[key] = keras.ops.convert_to_numpy(mask.value)
-        weights[key] = keras.ops.convert_to_numpy(variable.value)
-    grouped = any(g.granularity != "weight" for g in plan.groupings.values())
-    if plan.criterion.name in pruning.METHODS and not grouped:
-        # The paper's rule, and the random control's draws, as ever.
-        new = pruning.prune(weights, masks, plan.fractions,
-                            method=plan.criterion.name, scope=scope,
-                            seed=seed)
-    else:
-        gradients, layers = ({}, {})
-        if plan.criterion.needs:
-            gradients, layers = scoring.statistics(
-                model, plan.criterion.needs, data, loss)
-        rng = np.random.default_rng(seed)
-        for wrapper, key, variable, _ in plan.slots:
-            grouping = plan.groupings[key]
-            if not plan.fractions[key] and not grouping.is_m_by_n:
-                # Nothing to prune here: no need to score it.
-                scores[key] = np.zeros(masks[key].shape[grouping.axis]
-                                       if grouping.is_units
-                                       else masks[key].shape)
-                continue
-            shape = prunable.structure(wrapper.layer, variable)
-            data_of_weight = criteria.WeightData(
-                key=key,
-                weight=np.asarray(weights[key], np.float64) * masks[key],
-                mask=masks[key],
-                unit_axis=_positive(shape.unit_axis, variable),
-                channel_axis=_positive(shape.channel_axis, variable),
-                rng=rng,
-                gradient=gradients.get(id(variable)),
-                **layers.get(wrapper.name, {}))
-            scores[key] = plan.criterion.score(data_of_weight, grouping)
-        new = pruning.select(scores, masks, plan.fractions, plan.groupings,
-                             scope)
+    new = next_masks(model, plan, seed, data, loss)
     set_masks(model, new)
     remove_dead_units(model, plan.output_unit_layers)
     return new
+
+
+def next_masks(model: keras.Model, plan: Plan, seed: int | None = None,
+               data: Iterable | None = None,
+               loss: scoring.Loss | None = None) -> dict[str, np.ndarray]:
+    """The weight masks `prune` would set, changing nothing in `model`.
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        plan: `plan_pruning`'s for `model`.
+        seed, data, loss: as for `prune`.
+
+    Returns:
+        `{mask key: 0/1 array}`, each a subset of the current mask.
+
+    Example:
+        >>> plan = state.plan_pruning(model, 0.2)
+        >>> masks = state.next_masks(model, plan)  # the model is unchanged
+    """
+    masks = current_masks(plan)
+    grouped = any(g.granularity != "weight" for g in plan.groupings.values())
+    if plan.criterion.name in pruning.METHODS and not grouped:
+        # The paper's rule, and the random control's draws, as ever.
+        weights = {key: keras.ops.convert_to_numpy(variable.value)
+                   for _, key, variable, _ in plan.slots}
+        return pruning.prune(weights, masks, plan.fractions,
+                             method=plan.criterion.name, scope=plan.scope,
+                             seed=seed)
+    return pruning.select(score(model, plan, seed, data, loss), masks,
+                          plan.fractions, plan.groupings, plan.scope)
+
+
+def current_masks(plan: Plan) -> dict[str, np.ndarray]:
+    """`{mask key: its 0/1 array now}` for every weight of `plan`."""
+    return {key: keras.ops.convert_to_numpy(mask.value)
+            for _, key, _, mask in plan.slots}
+
+
+def score(model: keras.Model, plan: Plan, seed: int | None = None,
+          data: Iterable | None = None,
+          loss: scoring.Loss | None = None) -> dict[str, np.ndarray]:
+    """The criterion's scores of every weight of `plan`, as `prune` reads
+    them: per entry, or per unit for unit granularities (zeros where the
+    plan prunes nothing).
+
+    Args:
+        model: a model holding `MaskedWrapper` layers.
+        plan: `plan_pruning`'s for `model`.
+        seed, data, loss: as for `prune`.
+
+    Raises:
+        ValueError: for scores that are NaN or infinite (naming the
+            weight), or of the wrong shape.
+    """
+    needs = plan.criterion.needs
+    gradients, layers, per_weight = {}, {}, {}
+    if needs & {"gradients", "activations"}:
+        gradients, layers = scoring.statistics(model, needs, data, loss)
+    if needs & {"hessian_gradient", "synflow"}:
+        per_weight = scoring.weight_statistics(model, needs, data, loss)
+    rng = np.random.default_rng(seed)
+    scores = {}
+    for wrapper, key, variable, mask in plan.slots:
+        mask = keras.ops.convert_to_numpy(mask.value)
+        grouping = plan.groupings[key]
+        if not plan.fractions[key] and not grouping.is_m_by_n:
+            # Nothing to prune here: no need to score it.
+            scores[key] = np.zeros(mask.shape[grouping.axis]
+                                   if grouping.is_units else mask.shape)
+            continue
+        shape = prunable.structure(wrapper.layer, variable)
+        data_of_weight = criteria.WeightData(
+            key=key,
+            weight=np.asarray(keras.ops.convert_to_numpy(variable.value),
+                              np.float64) * mask,
+            mask=mask,
+            unit_axis=_positive(shape.unit_axis, variable),
+            channel_axis=_positive(shape.channel_axis, variable),
+            rng=rng,
+            gradient=gradients.get(id(variable)),
+            **layers.get(wrapper.name, {}),
+            **per_weight.get(id(variable), {}))
+        scores[key] = plan.criterion.score(data_of_weight, grouping)
+    return scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,12 +295,14 @@ class Plan:
         fractions: `{mask key: fraction}`.
         groupings: `{mask key: pruning.Grouping}`.
         slots: `(wrapper, key, variable, mask)` of every masked weight.
+        scope: "layerwise" or "global".
     """
 
     criterion: criteria.Criterion
     fractions: dict[str, float]
     groupings: dict[str, pruning.Grouping]
     slots: list
+    scope: str = "layerwise"
 
     @property
     def output_unit_layers(self) -> tuple[str, ...]:
@@ -303,7 +353,7 @@ def plan_pruning(
                     f"Received: {argument}={mapping!r}")
     for name, layer_fraction in fractions.items():
         pruning.check_fraction(layer_fraction, f"fractions[{name!r}]")
-    if criterion.needs and not has_data:
+    if criterion.needs_data and not has_data:
         raise ValueError(
             f"Criterion {criterion.name!r} reads "
             f"{' and '.join(sorted(criterion.needs))} on training batches:"
@@ -329,7 +379,7 @@ def plan_pruning(
                     f"{layer_granularity!r}: give it granularity 'neuron', "
                     "'filter' or 'channel', or a fraction of 0. Received: "
                     f"{argument}={layer_granularity!r}")
-    return Plan(criterion, per_key, groupings, slots)
+    return Plan(criterion, per_key, groupings, slots, scope)
 
 
 def _grouping(wrapper, variable, granularity: str,

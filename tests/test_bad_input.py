@@ -238,7 +238,7 @@ def test_controls_refuse_a_control_name_that_is_a_path(finished):
                "--control=../../escaped")
     assert line.startswith(
         "controls: flag --control=../../escaped: value should be one of "
-        "<random_reinit|random_prune>")
+        "<random_reinit|random_prune|shuffle>")
     assert not os.path.exists(os.path.join(finished, "..", "escaped"))
 
 

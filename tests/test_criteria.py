@@ -108,12 +108,16 @@ def test_register_checks_its_arguments():
     with pytest.raises(ValueError, match=r"needs `weights` or `units`"):
         criteria.register("nothing")
     with pytest.raises(ValueError, match=r"`needs` must hold only "
-                       r"'gradients', 'activations'. Received: "
-                       r"needs=\('hessians',\)"):
+                       r"'gradients', 'activations', 'hessian_gradient', "
+                       r"'synflow'. Received: needs=\('hessians',\)"):
         criteria.register("second_order", np.abs, needs=("hessians",))
+    with pytest.raises(ValueError, match=r"^`at_init_iterations` must be an "
+                       r"int >= 1. Received: at_init_iterations=0$"):
+        criteria.register("never", np.abs, at_init_iterations=0)
     with pytest.raises(ValueError, match=r"`method` must be one of "
                        r"'magnitude', 'gradient', 'activation', 'apoz', "
-                       r"'random'.*Received: method='snap'"):
+                       r"'random', 'snip', 'grasp', 'synflow'.*Received: "
+                       r"method='snap'"):
         criteria.get("snap")
 
 

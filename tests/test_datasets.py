@@ -153,7 +153,8 @@ def test_mnist_default_split(mnist_dir, mnist_full):
 
 
 def test_names():
-    assert datasets.names() == ["cifar10", "fashion_mnist", "mnist", "mnist1d"]
+    assert datasets.names() == ["cifar10", "fashion_mnist", "mnist", "mnist1d",
+                                "npz"]
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
@@ -310,7 +311,7 @@ def test_unknown_normalization(fake_idx_dir):
 def test_unknown_dataset(tmp_path):
     message = (
         "`name` must be one of ['cifar10', 'fashion_mnist', 'mnist', "
-        "'mnist1d']. "
+        "'mnist1d', 'npz']. "
         "Received: name='imagenet'"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -692,3 +693,52 @@ def test_load_mnist1d_refuses_zero_one():
         ),
     ):
         datasets.load("mnist1d")
+
+
+def test_npz_reads_arrays_and_a_given_validation_set(tmp_path):
+    rng = np.random.default_rng(0)
+    splits = {name: (rng.normal(size=(n, 4, 2)).astype(np.float32),
+                     rng.integers(0, 3, n)) for name, n in (
+        ("train", 50), ("validation", 7), ("test", 9))}
+    for name, (x, y) in splits.items():
+        np.savez(tmp_path / f"{name}.npz", x=x, y=y)
+    data = datasets.load("npz", str(tmp_path), 1, normalization="none")
+    for name, (x, y) in splits.items():
+        assert np.array_equal(getattr(data, f"{name}_x"), x)
+        assert np.array_equal(getattr(data, f"{name}_y"), y)
+    assert data.num_classes == 3
+    os.remove(tmp_path / "validation.npz")  # then held out of train
+    data = datasets.load("npz", str(tmp_path), 10, normalization="none")
+    assert (len(data.train_y), len(data.validation_y)) == (40, 10)
+    np.savez(tmp_path / "test.npz", x=np.zeros((9, 5, 2)), y=np.zeros(9, int))
+    with pytest.raises(datasets.DataError, match=re.escape(
+            "Dataset 'npz' in " f"{str(tmp_path)!r}: train_x's examples have "
+            "shape (4, 2) and test_x's (5, 2).")):
+        datasets.load("npz", str(tmp_path), 10, normalization="none")
+
+
+def test_classes_keep_and_relabel(mnist_dir):
+    data = datasets.load("mnist", mnist_dir, 1000, classes=(5, 6, 7, 8, 9))
+    full = datasets.load("mnist", mnist_dir, 1000)
+    assert data.num_classes == 5
+    assert sorted(set(data.test_y)) == [0, 1, 2, 3, 4]
+    assert np.array_equal(data.test_x, full.test_x[full.test_y >= 5])
+    assert np.array_equal(data.test_y, full.test_y[full.test_y >= 5] - 5)
+    assert len(data.train_y) + len(data.validation_y) == np.sum(
+        np.concatenate([full.train_y, full.validation_y]) >= 5)
+    with pytest.raises(ValueError, match=re.escape(
+            "`classes` must be distinct labels in [0, 10). Received: "
+            "classes=(5, 5)")):
+        datasets.load("mnist", mnist_dir, 1000, classes=(5, 5))
+
+
+def test_generation_seed_draws_another_mnist1d():
+    official = datasets.load("mnist1d", "", 200, normalization="none")
+    other = datasets.load("mnist1d", "", 200, normalization="none",
+                          generation_seed=1)
+    assert other.train_x.shape == official.train_x.shape
+    assert not np.allclose(other.train_x, official.train_x)
+    with pytest.raises(ValueError, match=re.escape(
+            "`generation_seed` draws a generated dataset (mnist1d) anew; "
+            "'mnist' is read, not generated. Received: generation_seed=1")):
+        datasets.load("mnist", "", generation_seed=1)

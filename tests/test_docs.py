@@ -27,3 +27,29 @@ def test_the_pruning_example_runs_and_prunes_whole_units(monkeypatch,
     model = namespace["model"]
     dead = namespace["masks"]["fc/units"] == 0
     assert np.all(model.get_layer("fc").layer.kernel.numpy()[:, dead] == 0)
+
+
+def _readme_blocks():
+    with open(os.path.join(_REPO_ROOT, "README.md"), encoding="utf-8") as f:
+        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+
+
+def test_the_readme_run_experiment_example_runs(monkeypatch, tmp_path,
+                                                capsys):
+    monkeypatch.chdir(_REPO_ROOT)  # it reads ../shared/data/mnist
+    (code,) = [b for b in _readme_blocks() if "run_experiment(" in b]
+    assert "/tmp/my_ticket" in code and "num_steps=300" in code
+    # Its own workdir; rounds of 100 steps instead of 300, to stay fast.
+    code = code.replace("/tmp/my_ticket", str(tmp_path / "run")).replace(
+        "num_steps=300", "num_steps=100")
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    summary = namespace["summary"]
+    assert [e["round"] for e in summary] == [0, 1, 2]
+    assert 1 > summary[1]["remaining_fraction"] > summary[2][
+        "remaining_fraction"]
+    assert all(e["test_accuracy"] > 0.5 for e in summary)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("0 1.0 ")
+    # The workdir is a lottery workdir: a rerun resumes (nothing to train).
+    assert os.path.exists(tmp_path / "run" / "summary.json")

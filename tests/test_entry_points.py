@@ -117,8 +117,9 @@ def test_unknown_command_is_one_line(installed, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "keras-lottery: the first argument must be one of lottery, "
-        "controls, export, report, tune, e.g. keras-lottery lottery "
-        "--config=lenet300_mnist --workdir=W. Received: prune")
+        "controls, export, report, tune, transfer, instability, e.g. "
+        "keras-lottery lottery --config=lenet300_mnist --workdir=W. "
+        "Received: prune")
 
 
 def test_a_config_path_that_exists_is_read_as_given(tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import lenet300_mnist
+from keras_lottery import controls
 from keras_lottery import files
 from keras_lottery import lottery
 from keras_lottery import paths
@@ -74,6 +75,20 @@ def test_summary_is_complete(finished):
                                                        reverse=True)
     metrics = files.read_json(paths.metrics_file(workdir, 3))
     assert [h["step"] for h in metrics["history"]] == [100, 200, 300]
+
+
+def test_summary_counts_what_each_round_cost(finished):
+    _, summary = finished
+    assert [e["train_steps"] for e in summary] == [300] * 4
+    assert [e["cumulative_train_steps"] for e in summary] == [
+        300, 600, 900, 1200]
+    assert [e["ticket_train_steps"] for e in summary] == [
+        300, 600, 900, 1200]
+    seconds = [e["cumulative_seconds"] for e in summary]
+    assert seconds[0] > 0 and seconds == sorted(seconds)
+    for entry in summary:
+        assert entry["round_seconds"] >= (entry["train_seconds"]
+                                          + entry["eval_seconds"])
 
 
 def test_rerun_skips_completed_rounds(finished, mnist_dir):
@@ -253,7 +268,7 @@ def test_controls_run_at_the_chosen_rounds(finished, tmp_path):
 
     workdir = str(tmp_path / "run")
     shutil.copytree(finished[0], workdir)
-    summary = lottery.run_control(workdir, "random_prune", rounds=(3, 2))
+    summary = controls.run_control(workdir, "random_prune", rounds=(3, 2))
     assert [e["round"] for e in summary] == [2, 3]
     control_dir = paths.control_workdir(workdir, "random_prune")
     assert not os.path.exists(paths.round_dir(control_dir, 1))
@@ -262,7 +277,7 @@ def test_controls_run_at_the_chosen_rounds(finished, tmp_path):
 def test_controls_run_from_a_finished_workdir(finished):
     workdir, _ = finished
     for control in paths.CONTROLS:
-        summary = lottery.run_control(workdir, control)
+        summary = controls.run_control(workdir, control)
         assert [e["round"] for e in summary] == [1, 2, 3]
         control_dir = paths.control_workdir(workdir, control)
         for r in (1, 2, 3):

@@ -423,6 +423,7 @@ def test_binary(experiment, tmp_path):
          f"--output={output}"],
         [f"--workdirs={workdirs}", f"--output={output}",
          "--error_bars=minmax"],
+        [f"--cost_workdirs={workdirs}", f"--output={output}_cost"],
     ]
     result = subprocess.run(
         [sys.executable, "-c", _BINARY, json.dumps(cases)],
@@ -438,13 +439,15 @@ def test_binary(experiment, tmp_path):
         assert os.path.join(output, name) in result.stdout
     assert files.read_json(os.path.join(output, "report.json"))["rows"] == (
         json.loads(json.dumps(experiment["table"]["rows"])))
-    for code in codes[1:]:
+    for code in codes[1:4]:
         assert isinstance(code, str) and "\n" not in code, code
     assert codes[1].startswith(
         "report: `workdirs` names a folder that does not exist.")
     assert codes[2].startswith(
         "report: `one_shot_workdirs` must be one-shot runs.")
     assert codes[3].startswith("report: ") and "minmax" in codes[3]
+    assert codes[4] == 0
+    assert os.path.exists(os.path.join(output + "_cost", "cost.png"))
 
 
 def _tfmot_baseline(env):

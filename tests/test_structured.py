@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import keras_lottery
 from configs import lenet300_mnist
+from keras_lottery import controls
 from keras_lottery import criteria
 from keras_lottery import faults
 from keras_lottery import files
@@ -308,7 +309,7 @@ def test_the_engine_prunes_whole_neurons(neurons):
 
 
 def test_random_prune_control_keeps_unit_counts(neurons):
-    lottery.run_control(neurons, "random_prune", rounds=[2])
+    controls.run_control(neurons, "random_prune", rounds=[2])
     ticket = round_masks(neurons, 2)
     control = round_masks(paths.control_workdir(neurons, "random_prune"), 2)
     assert unit_counts(control) == unit_counts(ticket)
@@ -319,7 +320,7 @@ def test_random_prune_control_keeps_unit_counts(neurons):
 
 
 def test_random_reinit_control_keeps_the_ticket_units(neurons):
-    lottery.run_control(neurons, "random_reinit", rounds=[1])
+    controls.run_control(neurons, "random_reinit", rounds=[1])
     ticket = round_masks(neurons, 1)
     control = round_masks(paths.control_workdir(neurons, "random_reinit"),
                           1)

@@ -1,0 +1,112 @@
+"""The controls of a lottery run: the ticket's masks with a fresh init,
+random masks of the ticket's per-layer sparsity, shuffled masks.
+
+Each runs in its own sub-workdir of the run (`paths.control_workdir`),
+round by round through the engine of `keras_lottery.lottery`, so it
+resumes after a kill as a lottery run does.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+
+import keras
+import ml_collections
+
+from keras_lottery import distributed
+from keras_lottery import files
+from keras_lottery import lottery
+from keras_lottery import paths
+from keras_lottery import progress
+from keras_lottery import pruning
+from keras_lottery import state
+from keras_lottery import training
+
+
+def run_control(workdir: str, control: str,
+                rounds: Sequence[int] = ()) -> list[dict]:
+    """Runs a control of a finished lottery run, in its own sub-workdir.
+
+    Args:
+        workdir: the workdir of a finished (or partly finished) run.
+        control: `"random_reinit"` (the ticket's masks, a fresh init),
+            `"random_prune"` (random masks with the ticket's per-layer
+            sparsity, the original init) or `"shuffle"` (each layer's mask
+            permuted at random, the original init: Frankle et al. 2021's
+            check of pruning at initialisation).
+        rounds: the ticket run's rounds to run the control at (each a
+            done round >= 1); `()` runs it at every done round.
+
+    Returns:
+        The control's summary entries, compared against the ticket's round 0.
+    """
+    pruning.check_choice("control", control, paths.CONTROLS)
+    if not os.path.exists(paths.config_file(workdir)):
+        raise ValueError(
+            f"`workdir` holds no lottery run (no config.json). "
+            f"Received: workdir={workdir!r}"
+        )
+    config = ml_collections.ConfigDict(
+        files.read_json(paths.config_file(workdir)))
+    done = [r for r in range(1, config.prune.num_rounds + 1)
+            if os.path.exists(paths.metrics_file(workdir, r))]
+    if not done:
+        raise ValueError(
+            "`workdir` must hold a finished pruned round (round 1 or "
+            "later) to run a control at; it has none yet: run or resume "
+            f"binaries.lottery on it first. Received: workdir={workdir!r}")
+    if any(r not in done for r in rounds):
+        raise ValueError(
+            f"`rounds` must name done rounds of the run (now "
+            f"{', '.join(map(str, done)) or 'none'}). Received: "
+            f"rounds={list(rounds)!r}")
+    control_dir = paths.control_workdir(workdir, control)
+    strategy = training.make_strategy(config.train.strategy,
+                                      config.train.tpu)
+    with (training.op_determinism(config.deterministic),
+          distributed.worker_workdir(
+              strategy, control_dir, config,
+              functools.partial(lottery._claimed, config)) as control_dir):
+        experiment = lottery.Experiment(config)
+        experiment.progress = progress.RunProgress(
+            sorted(set(rounds)) or done, config.train.num_steps)
+        for round_index in sorted(set(rounds)) or done:
+            if lottery._is_done(control_dir, round_index):
+                continue
+            experiment.train_round(
+                control_dir, round_index,
+                functools.partial(_control_model, experiment, workdir,
+                                  round_index, control))
+        return lottery.write_summary(control_dir, config.prune.num_rounds,
+                             reference=paths.metrics_file(workdir, 0))
+
+
+def _control_model(experiment: lottery.Experiment, workdir: str,
+                   round_index: int, control: str) -> keras.Model:
+    """The model a round of a control run starts from."""
+    config = experiment.config
+    masks = files.read_arrays(paths.masks_file(workdir, round_index))
+    units = paths.units_file(workdir, round_index)
+    model = experiment.build_model(config.seed)  # W0 of the ticket run
+    seed = config.seed + 7919 * round_index
+    with experiment.strategy.scope():
+        if control == "random_reinit":
+            state.set_masks(model, masks)
+            if os.path.exists(units):
+                state.set_masks(model, files.read_arrays(units))
+            state.reinitialize(model, seed=seed)
+            state.set_rewind_point(model)
+        elif control == "shuffle":
+            state.set_masks(model, pruning.shuffle_masks(masks, seed=seed))
+            state.rewind(model)
+        else:
+            # The ticket's per-layer count of weights, or of whole units
+            # for structured pruning, at random places.
+            plan = lottery.pruning_plan(config, model)
+            state.set_masks(model, pruning.random_masks_like(
+                masks, seed=seed, groupings=plan.groupings))
+            state.remove_dead_units(model, plan.output_unit_layers)
+            state.rewind(model)
+    return model

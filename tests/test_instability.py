@@ -1,0 +1,104 @@
+"""Instability analysis (keras_lottery.instability, binaries.instability)."""
+
+import os
+
+import numpy as np
+import pytest
+import test_bad_input
+import test_structured
+
+from keras_lottery import files
+from keras_lottery import instability
+from keras_lottery import lottery
+from keras_lottery import paths
+
+
+def test_instability_is_the_bump_over_the_mean_of_the_ends():
+    row = instability.summarize_path(100, [0.02, 0.05, 0.09, 0.04])
+    assert row["end_errors"] == [0.02, 0.04]
+    assert row["max_error"] == 0.09
+    assert row["instability"] == pytest.approx(0.06)
+    assert not row["stable"]
+    assert row["alphas"] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    flat = instability.summarize_path(0, [0.03, 0.035, 0.03])
+    assert flat["instability"] == pytest.approx(0.005) and flat["stable"]
+    rows = [{"rewind_step": 500, "stable": True},
+            {"rewind_step": 0, "stable": False},
+            {"rewind_step": 100, "stable": True}]
+    assert instability.smallest_stable(rows) == 100
+    assert instability.smallest_stable(rows[1:2]) is None
+
+
+@pytest.fixture(scope="module")
+def run_of_one_round(mnist_dir, tmp_path_factory):
+    config = test_structured.smoke_config(mnist_dir, num_rounds=1)
+    workdir = str(tmp_path_factory.mktemp("instability") / "run")
+    lottery.run(config, workdir)
+    return workdir
+
+
+def test_the_copies_differ_and_the_path_ends_are_the_copies(
+        run_of_one_round):
+    workdir = run_of_one_round
+    table = instability.run(workdir, 1, [20])
+    assert [row["rewind_step"] for row in table["rows"]] == [20]
+    folder = os.path.join(workdir, "instability", "round_01")
+    ticket = files.read_arrays(paths.masks_file(workdir, 1))
+    for row in table["rows"]:
+        k = row["rewind_step"]
+        assert len(row["test_errors"]) == instability.POINTS
+        copies = os.path.join(folder, f"rewind_{k:05d}", "copy")
+        finals = [1 - files.read_json(paths.metrics_file(copies, c))[
+            "final_test_accuracy"] for c in instability.COPIES]
+        # The path's ends are the two trained copies themselves.
+        np.testing.assert_allclose(row["end_errors"], finals, atol=1e-6)
+        for c in instability.COPIES:
+            masks = files.read_arrays(paths.masks_file(copies, c))
+            for key in ticket:
+                np.testing.assert_array_equal(masks[key], ticket[key])
+            history = files.read_json(paths.metrics_file(copies, c))[
+                "history"]
+            assert history[-1]["step"] == 40 - k
+        assert row["instability"] == pytest.approx(
+            row["max_error"] - np.mean(row["end_errors"]))
+    # Different data orders: the two copies end apart.
+    a, b = (files.read_json(paths.metrics_file(os.path.join(
+        folder, "rewind_00020", "copy"), c))["history"] for c in (1, 2))
+    assert [h["train_loss"] for h in a] != [h["train_loss"] for h in b]
+    for name in ("instability.md", "instability.json",
+                 "instability_k00020.png"):
+        assert os.path.join(folder, name) in table["files"]
+    assert table["smallest_stable_rewind_step"] == (
+        20 if table["rows"][0]["stable"] else None)
+    # Resumable: a rerun reads what is done and trains nothing.
+    done = os.path.getmtime(os.path.join(folder, "rewind_00020",
+                                         "path.json"))
+    again = instability.run(workdir, 1, [20, 20])
+    assert again["rows"] == table["rows"]
+    assert os.path.getmtime(os.path.join(
+        folder, "rewind_00020", "path.json")) == done
+
+
+def test_the_binary_refuses_a_round_not_done_in_one_line(run_of_one_round):
+    workdir = run_of_one_round
+    before = sorted(os.listdir(workdir))
+    line = test_bad_input.cli("binaries.instability", f"--workdir={workdir}",
+                              "--round=3", "--rewind_steps=0,100")
+    assert line == ("instability: `round` must be a done round of the run "
+                    "(now 0, 1). Received: round=3")
+    assert sorted(os.listdir(workdir)) == before
+
+
+@pytest.mark.parametrize("steps", [[0, 40], [-1], []])
+def test_rewind_steps_must_be_within_training(run_of_one_round, steps):
+    with pytest.raises(ValueError, match=(
+            r"^`rewind_steps` must be one or more steps in \[0, "
+            r"train.num_steps\) = \[0, 40\). Received: rewind_steps=")):
+        instability.check(run_of_one_round, 1, steps)
+
+
+def test_a_folder_without_a_run_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"^`workdir` holds no lottery run "
+                       r"\(no config.json\). Received: workdir="):
+        instability.run(str(tmp_path), 0, [0])
+    assert os.listdir(tmp_path) == []
