@@ -44,7 +44,7 @@ LENET = (
          {"method": "magnitude", "scope": "global"}, 18),
     # A fixed 50% in every hidden layer (the output layer stays dense):
     # one round.
-    Cell("2:4_magnitude", {"granularity": "2:4", "method": "magnitude",
+    Cell("2-4_magnitude", {"granularity": "2:4", "method": "magnitude",
                            "output_fraction_per_round": 0.0}, 1, (1,)),
 )
 # Conv-2: filters (output channels) or channels (input channels) of both
