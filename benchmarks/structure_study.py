@@ -191,17 +191,22 @@ class Study:
             shutil.rmtree(partial, ignore_errors=True)
             shutil.copytree(source, partial)
             os.rename(partial, target)
-        if not os.path.exists(os.path.join(record, "summary.json")) and not (
+        missing = [control for control in _controls(cell)
+                   if not os.path.exists(os.path.join(
+                       record, "controls", control, "summary.json"))]
+        # Controls need the run's workdir: a recorded run whose workdir
+        # went with an earlier session trains again for them.
+        needed = not os.path.exists(os.path.join(record, "summary.json")) or (
+            missing and not os.path.exists(
+                os.path.join(workdir, "summary.json")))
+        if needed and not (
                 self.step(name, self.lottery_command(
                     workdir, seed, cell.prune, cell.num_rounds))
                 and self.step(f"{name}_record", self.python(
                     "benchmarks.structure_record", f"--workdir={workdir}",
                     f"--record={record}"))):
             return False
-        for control in _controls(cell):
-            done = os.path.join(record, "controls", control, "summary.json")
-            if os.path.exists(done):
-                continue
+        for control in missing:
             rounds = ",".join(map(str, cell.controls))
             if not (self.step(f"{name}_{control}", self.python(
                     "binaries.controls", f"--workdir={workdir}",
