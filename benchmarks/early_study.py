@@ -1,162 +1,406 @@
 r"""The study of issue 14: cheaper tickets for LeNet-300-100 on MNIST.
 
-  python -m benchmarks.early_study --workdirs=workdirs/early \
-      --output=docs/early --doc=docs/EARLY.md
+  python -m benchmarks.early_study                    # the study
   python -m benchmarks.early_study --smoke --workdirs=/tmp/early_smoke \
-      --output=/tmp/early_smoke/report --doc=/tmp/early_smoke/EARLY.md
+      --records=/tmp/early_smoke/records --output=/tmp/early_smoke/report \
+      --doc=/tmp/early_smoke/EARLY.md                 # the pipeline, minutes
 
-Resumable: every run is a lottery workdir (or a control, or an instability
-folder) under --workdirs; rerun the same command after any kill. For each
-seed (--seeds, default 0,1,2) and each target round (--rounds, default
+For each seed (--seeds, default 0,1,2) and target round (--rounds, default
 3,7,12,15,18: 51.3, 21.1, 7.0, 3.6 and 1.85% of the weights remaining):
 
-    imp           IMP as in the paper: one run of 18 rounds
+    imp           IMP as in the paper (configs/lenet300_mnist.py)
     early_bird    early-bird IMP (You et al.: a check every 1,000 steps,
-                  window 5, threshold 0.1), one run per target round, so
-                  that the target's ticket trains in full
+                  window 5, threshold 0.1); each target's ticket trains in
+                  full
     short_rounds  IMP whose pruning rounds train 10,000 iterations and the
-                  final ticket 50,000 (an early-bird window of 1), one run
-                  per target round
+                  final ticket 50,000 (an early-bird window of 1)
     snip, grasp, synflow, random
                   pruned at initialisation to each target (one-shot), each
                   with its shuffled-mask control
 
-then the instability of LeNet at rounds 0, 7 and 15 (k = 0) and of
-Conv-2/MNIST's dense network at k = 0, 100, 500, 2000, and writes --doc:
-test accuracy at early stop and at the end, and the training iterations
-and seconds each ticket cost, per method and sparsity (mean over seeds);
-the goal's verdict (a ticket at <= 3.6% within 0.2 points of IMP's
-accuracy at early stop for at most half its iterations), computed from the
-runs; the instability tables; and --output's cost.png (see
-`keras_lottery.cost_report`). --arms runs a subset; --smoke shrinks every
-run to seconds (tests; its numbers mean nothing).
+then the instability of IMP's seed-0 run at rounds 0, 7 and 15 (k = 0) and,
+with --instability including conv2, of Conv-2/MNIST's dense network at
+k = 0, 100, 500, 2000 (hours per copy on a CPU: a GPU's job).
+
+How it runs: every run is a subprocess of the binaries, --jobs at a time
+with --threads each (`benchmarks/jobs.py`), in --workdirs. The dense round 0
+of each seed is trained once and copied into IMP and the pruned-at-init
+runs (their round 0 is the same training). An early-bird or short-rounds
+*chain* runs to the last target; the ticket of an earlier target r copies
+the chain's rounds 0 to r-1 and trains round r in full, so the chain is
+not trained again per target. Each finished run is *recorded* into
+--records (committed: its config.json and summary.json, its shuffled
+control's, the instability tables), and the report is written from the
+records alone: test accuracy at early stop and at the end, and the
+iterations and seconds each ticket cost, per method and sparsity (mean
+over seeds); the goal's verdict (a ticket at <= 3.6% within 0.2 points of
+IMP's accuracy at early stop for at most half its iterations); the
+instability tables; and --output's cost.png (`keras_lottery.cost_report`).
+
+Resumable: rerun the same command after any kill; recorded runs are
+skipped (a recorded run whose workdir is gone runs again only when a run
+that copies from it is not recorded yet). --arms runs a subset; --smoke
+shrinks every run to seconds (its numbers mean nothing).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
-import ml_collections
 import numpy as np
 from absl import app
 from absl import flags
 
 from benchmarks import common
+from benchmarks import jobs
 
 ARMS = ("imp", "early_bird", "short_rounds", "snip", "grasp", "synflow",
         "random")
 AT_INIT = ("snip", "grasp", "synflow", "random")
+CHAINS = ("early_bird", "short_rounds")
 GOAL_REMAINING = 0.036  # the goal's sparsity: at most this remaining
 GOAL_POINTS = 0.002  # within this much of IMP's accuracy at early stop
 GOAL_COST = 0.5  # for at most this share of IMP's iterations
+LENET_INSTABILITY_ROUNDS = (0, 7, 15)
+CONV2_REWIND_STEPS = (0, 100, 500, 2000)
+_RECORDED = ("config.json", "summary.json", "rewind_step.json")
 
-_WORKDIRS = flags.DEFINE_string("workdirs", None, "Folder of every run.")
+_WORKDIRS = flags.DEFINE_string("workdirs", "workdirs/early",
+                                "Folder of every run (not committed).")
+_RECORDS = flags.DEFINE_string("records", "docs/results_early/runs",
+                               "Where finished runs are recorded.")
 # allow_override: binaries.export defines --output too (tests import both).
-_OUTPUT = flags.DEFINE_string("output", None, "Folder for cost.md/png.",
-                              allow_override=True)
-_DOC = flags.DEFINE_string("doc", None, "The markdown report to write.")
+_OUTPUT = flags.DEFINE_string("output", "docs/results_early",
+                              "Folder for cost.md/png.", allow_override=True)
+_DOC = flags.DEFINE_string("doc", "docs/EARLY.md",
+                           "The markdown report to write.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _ROUNDS = flags.DEFINE_list("rounds", ["3", "7", "12", "15", "18"],
                             "Target rounds (sparsities).")
 _ARMS = flags.DEFINE_list("arms", list(ARMS), "Methods to run.")
-_INSTABILITY = flags.DEFINE_bool("instability", True,
-                                 "Run the instability analyses.")
+_INSTABILITY = flags.DEFINE_list(
+    "instability", ["lenet", "conv2"],
+    "Instability analyses to run: lenet, conv2, or none.")
+_JOBS = flags.DEFINE_integer("jobs", 2, "Runs at once.")
+_THREADS = flags.DEFINE_integer(
+    "threads", 0, "CPU threads per run (0: cores / jobs, at least 1).")
 _DATA_DIR = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST.",
                                 allow_override=True)
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny runs, for tests.")
 
 
-def lenet_config(seed: int, smoke: bool, data_dir: str
-                 ) -> ml_collections.ConfigDict:
+def base_flags(seed: int, smoke: bool, data_dir: str) -> list[str]:
     """LeNet-300-100's config (shrunk for --smoke), export off."""
-    from configs import lenet300_mnist
-
-    config = lenet300_mnist.get_config("smoke" if smoke else "")
-    config.seed = seed
-    config.data.dir = data_dir
-    config.export.enabled = False
-    config.eval.test_at = "best"  # same accuracies, a third of the cost
+    flags_ = [f"--config=configs/lenet300_mnist.py{':smoke' if smoke else ''}",
+              f"--config.data.dir={data_dir}", f"--config.seed={seed}",
+              # The same accuracies as testing at every evaluation, for a
+              # third of the evaluation's cost.
+              "--config.eval.test_at=best", "--config.export.enabled=false"]
     if smoke:
-        config.train.num_steps = 100
-        config.eval.every_steps = 50
-        config.train.checkpoint_every_steps = 50
-        config.train.steps_per_loop = 25
-    return config
+        flags_ += ["--config.train.num_steps=100",
+                   "--config.eval.every_steps=50",
+                   "--config.train.checkpoint_every_steps=50",
+                   "--config.train.steps_per_loop=25"]
+    return flags_
 
 
-def arm_config(arm: str, seed: int, last_round: int, rounds: Sequence[int],
-               smoke: bool, data_dir: str) -> ml_collections.ConfigDict:
-    """The config of one run of `arm`, whose last round is `last_round`."""
-    config = lenet_config(seed, smoke, data_dir)
-    config.prune.num_rounds = last_round
-    prune = config.prune
-    if arm in ("early_bird", "short_rounds"):
-        prune.early_bird.enabled = True
-        if arm == "early_bird":
-            prune.early_bird.every_steps = 25 if smoke else 1000
-            prune.early_bird.window = 2 if smoke else 5
-            prune.early_bird.threshold = 0.1
-        else:
-            prune.early_bird.every_steps = 50 if smoke else 10000
-            prune.early_bird.window = 1
-    elif arm in AT_INIT:
-        prune.mode = "one_shot"
-        prune.at_init = True
-        prune.method = arm
-        prune.one_shot_rounds = tuple(rounds)
-    return config
+def arm_flags(arm: str, rounds: Sequence[int], smoke: bool) -> list[str]:
+    """The config fields `arm` sets."""
+    eb = "--config.prune.early_bird."
+    if arm == "early_bird":
+        return [f"{eb}enabled=true", f"{eb}threshold=0.1",
+                f"{eb}every_steps={25 if smoke else 1000}",
+                f"{eb}window={2 if smoke else 5}"]
+    if arm == "short_rounds":
+        return [f"{eb}enabled=true", f"{eb}window=1",
+                f"{eb}every_steps={50 if smoke else 10000}"]
+    if arm in AT_INIT:
+        return ["--config.prune.mode=one_shot", "--config.prune.at_init=true",
+                f"--config.prune.method={arm}",
+                f"--config.prune.one_shot_rounds={tuple(rounds)}"]
+    return []
 
 
-def runs(root: str, arms: Sequence[str], seeds: Sequence[int],
-         rounds: Sequence[int], smoke: bool, data_dir: str
-         ) -> list[tuple[str, int, int, str]]:
-    """Runs (or resumes) every run; returns `(arm, seed, target round,
-    workdir)` per target, the workdir holding that round."""
-    from keras_lottery import controls
-    from keras_lottery import lottery
+@dataclasses.dataclass
+class Job:
+    """One step of the study, run after the jobs in `after`.
 
-    done = []
-    for seed in seeds:
-        for arm in arms:
-            if arm in ("early_bird", "short_rounds"):
-                targets = [(r, (r,)) for r in rounds]
-            else:
-                targets = [(max(rounds), tuple(rounds))]
-            for last, covered in targets:
-                workdir = os.path.join(
-                    root, arm, f"seed{seed}",
-                    f"round{last:02d}" if len(targets) > 1 else "all")
-                lottery.run(arm_config(arm, seed, last, rounds, smoke,
-                                       data_dir), workdir)
-                if arm in AT_INIT:
-                    controls.run_control(workdir, "shuffle", rounds)
-                done += [(arm, seed, r, workdir) for r in covered]
-    return done
+    It is needed when it is not `recorded` (None: it records nothing of
+    its own, like a shared dense round), or when a job that reads its
+    workdir is needed and the workdir no longer holds it (`has_workdir`).
+    """
+    name: str
+    run: Callable[[], bool]
+    recorded: Callable[[], bool] | None
+    has_workdir: Callable[[], bool] = lambda: True
+    after: tuple[Job, ...] = ()
 
 
-def instabilities(root: str, seed: int, smoke: bool, data_dir: str,
-                  rounds: Sequence[int]) -> list[dict[str, Any]]:
-    """LeNet's instability at rounds 0, 7, 15 (k = 0; IMP's run of
-    `seed`), Conv-2's at k = 0, 100, 500, 2000 of its dense network."""
-    from configs import conv2_mnist
-    from keras_lottery import instability
-    from keras_lottery import lottery
+class Study:
+    """The jobs of the study, and where their runs and records go."""
 
-    imp = os.path.join(root, "imp", f"seed{seed}", "all")
-    lenet_rounds = [r for r in (0, 7, 15) if r <= max(rounds)] if not (
-        smoke) else [0, max(rounds)]
-    tables = [instability.run(imp, r, [0]) for r in lenet_rounds]
-    config = conv2_mnist.get_config("smoke" if smoke else "")
-    config.data.dir = data_dir
-    config.export.enabled = False
-    config.prune.num_rounds = 0
-    conv2 = os.path.join(root, "conv2_dense")
-    lottery.run(config, conv2)
-    steps = [0, 2, 5] if smoke else [0, 100, 500, 2000]
-    tables.append(instability.run(conv2, 0, steps))
-    return tables
+    def __init__(self, workdirs: str, records: str, data_dir: str,
+                 smoke: bool, rounds: Sequence[int], threads: int):
+        self.workdirs = workdirs
+        self.records = records
+        self.data_dir = data_dir
+        self.smoke = smoke
+        self.rounds = tuple(rounds)
+        runner = jobs.Runner(os.path.join(workdirs, "logs"), threads)
+        self.step, self.python = runner.step, runner.python
+        self.jobs: list[Job] = []
+
+    def covered(self, arm: str, seed: int) -> list[tuple[int, str]]:
+        """`(target round, record folder)` of each target of an arm."""
+        if arm in CHAINS:
+            return [(r, os.path.join(self.records, arm, f"seed{seed}",
+                                     f"round{r:02d}")) for r in self.rounds]
+        folder = os.path.join(self.records, arm, f"seed{seed}")
+        return [(r, folder) for r in self.rounds]
+
+    def lottery(self, workdir: str, seed: int, arm: str,
+                num_rounds: int) -> list[str]:
+        return self.python(
+            "binaries.lottery", *base_flags(seed, self.smoke, self.data_dir),
+            *arm_flags(arm, self.rounds, self.smoke),
+            f"--config.prune.num_rounds={num_rounds}", f"--workdir={workdir}")
+
+    def add(self, job: Job) -> Job:
+        self.jobs.append(job)
+        return job
+
+    def plan(self, arms: Sequence[str], seeds: Sequence[int],
+             instability: Sequence[str]) -> None:
+        """Adds every job, each after the jobs it reads from."""
+        last = max(self.rounds)
+        imp_runs = {}
+        for seed in seeds:
+            dense = os.path.join(self.workdirs, "dense", f"seed{seed}")
+            dense_job = self.add(Job(
+                f"dense_seed{seed}",
+                lambda d=dense, s=seed: self.step(
+                    f"dense_seed{s}", self.lottery(d, s, "imp", 0)),
+                None, lambda d=dense: _rounds_done(d, [0])))
+            for arm in arms:
+                workdir = os.path.join(self.workdirs, arm, f"seed{seed}")
+                if arm in CHAINS:
+                    self._chain(arm, seed, workdir)
+                    continue
+                record = os.path.join(self.records, arm, f"seed{seed}")
+                job = self.add(Job(
+                    f"{arm}_seed{seed}",
+                    lambda a=arm, s=seed, w=workdir, r=record, d=dense:
+                        self._from_dense(a, s, w, r, d, last),
+                    lambda a=arm, r=record: _recorded(
+                        r, ("shuffle",) if a in AT_INIT else ()),
+                    lambda w=workdir: _rounds_done(w, [0, *self.rounds]),
+                    after=(dense_job,)))
+                if arm == "imp":
+                    imp_runs[seed] = (workdir, job)
+        if "lenet" in instability and imp_runs:
+            seed = min(imp_runs)
+            workdir, imp_job = imp_runs[seed]
+            for r in (0, last) if self.smoke else LENET_INSTABILITY_ROUNDS:
+                if r <= last:
+                    self._instability(f"lenet_seed{seed}_round{r:02d}",
+                                      workdir, r, [0], (imp_job,))
+        if "conv2" in instability:
+            self._conv2()
+
+    def _from_dense(self, arm, seed, workdir, record, dense, last) -> bool:
+        """A run starting from the seed's dense round 0 (IMP, at init)."""
+        _copy_rounds(dense, workdir, [0])
+        name = f"{arm}_seed{seed}"
+        if not self.step(name, self.lottery(workdir, seed, arm, last)):
+            return False
+        if arm in AT_INIT and not self.step(f"{name}_shuffle", self.python(
+                "binaries.controls", f"--workdir={workdir}",
+                "--control=shuffle",
+                f"--rounds={','.join(map(str, self.rounds))}")):
+            return False
+        _record(workdir, record)
+        return True
+
+    def _chain(self, arm: str, seed: int, folder: str) -> None:
+        """The chain to the last target, then each earlier target."""
+        last = max(self.rounds)
+        chain = os.path.join(folder, f"round{last:02d}")
+        chain_record = os.path.join(self.records, arm, f"seed{seed}",
+                                    f"round{last:02d}")
+
+        def run_chain() -> bool:
+            ok = self.step(f"{arm}_seed{seed}_round{last:02d}",
+                           self.lottery(chain, seed, arm, last))
+            if ok:
+                _record(chain, chain_record)
+            return ok
+
+        targets = [r for r in self.rounds if r < last]
+        chain_job = self.add(Job(
+            f"{arm}_seed{seed}_round{last:02d}", run_chain,
+            lambda: _recorded(chain_record),
+            lambda: _rounds_done(chain, range(max(targets, default=0)))))
+        for r in targets:
+            workdir = os.path.join(folder, f"round{r:02d}")
+            record = os.path.join(self.records, arm, f"seed{seed}",
+                                  f"round{r:02d}")
+
+            def run_target(r=r, workdir=workdir, record=record) -> bool:
+                _copy_rounds(chain, workdir, range(r))
+                ok = self.step(f"{arm}_seed{seed}_round{r:02d}",
+                               self.lottery(workdir, seed, arm, r))
+                if ok:
+                    _record(workdir, record)
+                return ok
+
+            self.add(Job(f"{arm}_seed{seed}_round{r:02d}", run_target,
+                         lambda record=record: _recorded(record),
+                         after=(chain_job,)))
+
+    def _instability(self, name: str, workdir: str, round_index: int,
+                     steps: Sequence[int], after: tuple[Job, ...]) -> None:
+        record = os.path.join(os.path.dirname(self.records), "instability",
+                              f"{name}.json")
+
+        def run() -> bool:
+            ok = self.step(f"instability_{name}", self.python(
+                "binaries.instability", f"--workdir={workdir}",
+                f"--round={round_index}",
+                f"--rewind_steps={','.join(map(str, steps))}"))
+            if ok:
+                _copy_file(os.path.join(
+                    workdir, "instability", f"round_{round_index:02d}",
+                    "instability.json"), record)
+            return ok
+
+        self.add(Job(name, run, lambda: os.path.exists(record),
+                     after=after))
+
+    def _conv2(self) -> None:
+        workdir = os.path.join(self.workdirs, "conv2_dense")
+        config = (f"--config=configs/conv2_mnist.py"
+                  f"{':smoke' if self.smoke else ''}")
+        dense = self.add(Job(
+            "conv2_dense",
+            lambda: self.step("conv2_dense", self.python(
+                "binaries.lottery", config,
+                f"--config.data.dir={self.data_dir}",
+                "--config.eval.test_at=best", "--config.export.enabled=false",
+                "--config.prune.num_rounds=0", f"--workdir={workdir}")),
+            None, lambda: _rounds_done(workdir, [0])))
+        steps = [0, 2, 5] if self.smoke else CONV2_REWIND_STEPS
+        self._instability("conv2_round00", workdir, 0, steps, (dense,))
+
+    def run(self, jobs_at_once: int) -> list[str]:
+        """Runs the jobs needed, in order, `jobs_at_once` at a time;
+        returns the names of those that failed or could not start."""
+        dependents: dict[int, list[Job]] = {}
+        for job in self.jobs:
+            for first in job.after:
+                dependents.setdefault(id(first), []).append(job)
+
+        def needed(job: Job) -> bool:
+            if job.recorded is not None and not job.recorded():
+                return True
+            return not job.has_workdir() and any(
+                needed(d) for d in dependents.get(id(job), ()))
+
+        todo = [job for job in self.jobs if needed(job)]
+        pending = {id(job) for job in todo}
+        outcome: dict[int, bool] = {}  # jobs not in todo are done
+        running: dict[concurrent.futures.Future, Job] = {}
+        with concurrent.futures.ThreadPoolExecutor(jobs_at_once) as pool:
+            while todo or running:
+                # The first jobs, in order, whose runs to read from ended.
+                for job in list(todo):
+                    if len(running) == jobs_at_once:
+                        break
+                    if any(id(f) in pending for f in job.after):
+                        continue
+                    todo.remove(job)
+                    if all(outcome.get(id(f), True) for f in job.after):
+                        running[pool.submit(self._execute, job)] = job
+                    else:
+                        print(f"skipped {job.name}: a run it needs failed",
+                              flush=True)
+                        pending.discard(id(job))
+                        outcome[id(job)] = False
+                if not running:
+                    continue
+                ended, _ = concurrent.futures.wait(
+                    running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in ended:
+                    job = running.pop(future)
+                    pending.discard(id(job))
+                    outcome[id(job)] = future.result()
+        return [job.name for job in self.jobs
+                if outcome.get(id(job)) is False]
+
+    @staticmethod
+    def _execute(job: Job) -> bool:
+        try:
+            return job.run()
+        except Exception as e:  # noqa: BLE001 - one job's failure
+            print(f"FAILED {job.name}: {type(e).__name__}: {e}", flush=True)
+            return False
+
+
+def _rounds_done(workdir: str, rounds) -> bool:
+    return all(os.path.exists(os.path.join(
+        workdir, f"round_{r:02d}", "metrics.json")) for r in rounds)
+
+
+def _recorded(record: str, controls: Sequence[str] = ()) -> bool:
+    return all(os.path.exists(os.path.join(folder, "summary.json"))
+               for folder in [record, *(os.path.join(record, "controls", c)
+                                        for c in controls)])
+
+
+def _copy_rounds(source: str, workdir: str, rounds) -> None:
+    """Copies finished rounds of `source` into `workdir`, each by one
+    rename: a workdir never holds half a round."""
+    for r in rounds:
+        name = f"round_{r:02d}"
+        target = os.path.join(workdir, name)
+        if os.path.isdir(target):
+            continue
+        os.makedirs(workdir, exist_ok=True)
+        partial = os.path.join(workdir, f".{name}.copy")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(os.path.join(source, name), partial,
+                        ignore=shutil.ignore_patterns("checkpoints"))
+        os.rename(partial, target)
+
+
+def _copy_file(source: str, target: str) -> None:
+    from keras_lottery import files
+
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with files.atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def _record(workdir: str, record: str) -> None:
+    """Records a finished run (and its controls): the small files the
+    report reads; summary.json last, which marks it recorded."""
+    from keras_lottery import paths
+
+    for control in paths.CONTROLS:
+        source = paths.control_workdir(workdir, control)
+        if os.path.exists(os.path.join(source, "summary.json")):
+            _record(source, os.path.join(record, "controls", control))
+    for name in _RECORDED:
+        if os.path.exists(os.path.join(workdir, name)):
+            _copy_file(os.path.join(workdir, name),
+                       os.path.join(record, name))
 
 
 def table(done: Sequence[tuple[str, int, int, str]]) -> list[dict]:
@@ -276,33 +520,73 @@ def _mean(row: dict, field: str, scale: float) -> str:
     return text
 
 
+def recorded_runs(records: str, arms: Sequence[str], seeds: Sequence[int],
+                  rounds: Sequence[int]) -> list[tuple[str, int, int, str]]:
+    """`(arm, seed, target round, record)` of every recorded target."""
+    study = Study("", records, "", False, rounds, 1)
+    return [(arm, seed, r, record) for seed in seeds for arm in arms
+            for r, record in study.covered(arm, seed)
+            if _recorded(record)]
+
+
+def instability_records(records: str) -> list[dict[str, Any]]:
+    """The recorded instability tables, by name."""
+    from keras_lottery import files
+
+    folder = os.path.join(os.path.dirname(records), "instability")
+    if not os.path.isdir(folder):
+        return []
+    return [files.read_json(os.path.join(folder, name))
+            for name in sorted(os.listdir(folder)) if name.endswith(".json")]
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     unknown = [a for a in _ARMS.value if a not in ARMS]
     if unknown:
-        raise app.UsageError(f"--arms must be some of {', '.join(ARMS)}. "
-                             f"Received: --arms={','.join(_ARMS.value)}")
+        sys.exit(f"--arms must be some of {', '.join(ARMS)}. "
+                 f"Received: --arms={','.join(_ARMS.value)}")
+    kinds = [k for k in _INSTABILITY.value if k != "none"]
+    if any(k not in ("lenet", "conv2") for k in kinds):
+        sys.exit("--instability must be some of lenet, conv2, or none. "
+                 f"Received: --instability={','.join(_INSTABILITY.value)}")
+    try:
+        seeds = [int(s) for s in _SEEDS.value]
+        rounds = sorted({int(r) for r in _ROUNDS.value})
+    except ValueError:
+        seeds = rounds = []
+    if (not seeds or not rounds or min(seeds) < 0 or min(rounds) < 1
+            or _JOBS.value < 1):
+        sys.exit("--seeds (>= 0), --rounds (>= 1) and --jobs (>= 1) must "
+                 f"be integers. Received: --seeds={','.join(_SEEDS.value)} "
+                 f"--rounds={','.join(_ROUNDS.value)} --jobs={_JOBS.value}")
+    if _SMOKE.value and not flags.FLAGS["rounds"].present:
+        rounds = [1, 2]
     from keras_lottery import cost_report
 
-    seeds = [int(s) for s in _SEEDS.value]
-    rounds = sorted(int(r) for r in _ROUNDS.value)
-    if _SMOKE.value:
-        rounds = [r for r in rounds if r <= 2] or [1, 2]
-    done = runs(_WORKDIRS.value, _ARMS.value, seeds, rounds, _SMOKE.value,
-                _DATA_DIR.value)
-    found = (instabilities(_WORKDIRS.value, seeds[0], _SMOKE.value,
-                           _DATA_DIR.value, rounds)
-             if _INSTABILITY.value and "imp" in _ARMS.value else [])
-    workdirs = sorted({(arm, seed, w) for arm, seed, _, w in done})
-    written = cost_report.write_cost_report(
-        [w for _, _, w in workdirs], _OUTPUT.value,
-        labels=[f"{arm} seed {seed} ({os.path.basename(w)})"
-                for arm, seed, w in workdirs])
-    write_doc(_DOC.value, table(done), found, written, _SMOKE.value)
-    print(_DOC.value)
+    study = Study(_WORKDIRS.value, _RECORDS.value, _DATA_DIR.value,
+                  _SMOKE.value, rounds,
+                  _THREADS.value or max(1, os.cpu_count() // _JOBS.value))
+    study.plan(_ARMS.value, seeds, kinds)
+    start = time.time()
+    failed = study.run(_JOBS.value)
+    print(f"wall time {(time.time() - start) / 60:.1f} min", flush=True)
+    done = recorded_runs(_RECORDS.value, _ARMS.value, seeds, rounds)
+    if done:
+        folders = sorted({(arm, seed, w) for arm, seed, _, w in done})
+        written = cost_report.write_cost_report(
+            [w for _, _, w in folders], _OUTPUT.value,
+            labels=[f"{arm} seed {seed} ({os.path.basename(w)})"
+                    for arm, seed, w in folders])
+        write_doc(_DOC.value, table(done), instability_records(
+            _RECORDS.value), written, _SMOKE.value)
+        print(_DOC.value)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}; logs in "
+                 f"{os.path.join(_WORKDIRS.value, 'logs')}. Rerun to "
+                 "resume.")
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["workdirs", "output", "doc"])
     app.run(main)

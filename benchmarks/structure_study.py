@@ -32,7 +32,6 @@ import concurrent.futures
 import dataclasses
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +40,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
+from benchmarks import jobs
 from benchmarks.structure_cells import PARTS
 from benchmarks.structure_cells import Cell
 
@@ -129,7 +129,8 @@ class Study:
         self.data_dir = data_dir
         self.threads = threads
         self.logs = os.path.join(workdirs, "logs")
-        os.makedirs(self.logs, exist_ok=True)
+        runner = jobs.Runner(self.logs, threads)
+        self.step, self.python = runner.step, runner.python
         self._dense = {}  # seed -> threading.Event, set once round 0 exists
 
     def run(self, cells, seeds, jobs) -> list[str]:
@@ -227,35 +228,6 @@ class Study:
             *[f"--config.prune.{field}={value}"
               for field, value in prune.items()],
             f"--config.prune.num_rounds={num_rounds}", f"--workdir={workdir}")
-
-    def python(self, module: str, *args: str) -> list[str]:
-        return [sys.executable, "-m", module, *args]
-
-    def step(self, name: str, command: list[str]) -> bool:
-        """Runs `command` with its output to LOGS/NAME.log."""
-        log = os.path.join(self.logs, f"{name}.log")
-        # Several runs share one GPU where there is one: each takes the
-        # memory it needs, not all of it.
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-               **{key: str(self.threads) for key in (
-                   "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                   "OMP_NUM_THREADS")}}
-        start = time.time()
-        print(f"==> {time.strftime('%H:%M:%S')} {name}", flush=True)
-        with open(log, "w") as out:
-            code = subprocess.call(command, stdout=out,
-                                   stderr=subprocess.STDOUT, env=env)
-        took = (time.time() - start) / 60
-        if code:
-            with open(log) as f:
-                tail = f.readlines()[-10:]
-            print(f"FAILED {name} (exit {code}, {took:.1f} min); log {log}:\n"
-                  + "".join(tail), flush=True)
-            return False
-        print(f"<== {time.strftime('%H:%M:%S')} {name} ({took:.1f} min)",
-              flush=True)
-        return True
 
 
 def _controls(cell: Cell) -> tuple[str, ...]:

@@ -117,7 +117,11 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # one_shot mode: the rounds (sparsities) to train after round 0, each
     # pruned straight from the dense weights; () trains every round.
     config.prune.one_shot_rounds = ()
-    config.prune.rewind_step = 0  # k > 0: late rewinding to step k
+    # k > 0: late rewinding to step k; "auto": the smallest stable step of
+    # auto_rewind_steps, found before round 0 (keras_lottery/rewind_search).
+    config.prune.rewind_step = ml_collections.FieldReference(
+        0, field_type=object)  # an int or "auto"
+    config.prune.auto_rewind_steps = (0, 100, 500, 2000)
     # one_shot mode: prune each round at initialisation (W0, or Wk for
     # rewind_step k) instead of from the trained dense round 0, e.g. with
     # method snip | grasp | synflow (keras_lottery/at_init.py).
@@ -180,10 +184,13 @@ def shrink_for_smoke(
     config.train.decay_steps = tuple(
         round(step * scale) for step in config.train.decay_steps
     )
-    if config.prune.rewind_step:
+    if isinstance(config.prune.rewind_step, int) and (
+            config.prune.rewind_step):
         config.prune.rewind_step = max(
             1, round(config.prune.rewind_step * scale)
         )
+    config.prune.auto_rewind_steps = tuple(sorted({
+        round(step * scale) for step in config.prune.auto_rewind_steps}))
     config.train.num_steps = num_steps
     config.train.batch_size = batch_size
     config.train.steps_per_loop = steps_per_loop

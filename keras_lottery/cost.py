@@ -11,6 +11,8 @@ full trainings. `summary.json` therefore gives, per round (issue 14):
                             prune_seconds` of its metrics.json;
                             `prune_seconds`: making the round's starting
                             model, scoring and early-bird checks included)
+                            Round 0's two also hold the search of
+                            `prune.rewind_step="auto"` (rewind_step.json).
     cumulative_train_steps  the sum of `train_steps` over the rounds of the
     cumulative_seconds      workdir up to this one: since the run began
     ticket_train_steps      the same over the rounds this round's ticket is
@@ -61,6 +63,17 @@ def round_cost(metrics: Mapping[str, Any]) -> dict[str, float]:
                                + metrics.get("eval_seconds", 0.0)
                                + metrics.get("prune_seconds", 0.0)),
     }
+
+
+def rewind_search_cost(workdir: str) -> dict[str, float]:
+    """What the search of `prune.rewind_step="auto"` trained in
+    `workdir`: `train_steps` and `round_seconds` (0 without a search)."""
+    path = paths.rewind_step_file(workdir)
+    if not os.path.exists(path):
+        return {"train_steps": 0, "round_seconds": 0.0}
+    choice = files.read_json(path)
+    return {"train_steps": int(choice["train_steps"]),
+            "round_seconds": float(choice["seconds"])}
 
 
 def ticket_rounds(prune: Mapping[str, Any], round_index: int

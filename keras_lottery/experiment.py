@@ -90,7 +90,7 @@ def run_experiment(
     batch_size: int = 60,
     eval_every_steps: int = 100,
     prune: Mapping[str, object] | None = None,
-    rewind_step: int = 0,
+    rewind_step: int | str = 0,
     seed: int = 0,
     jit_compile: bool = True,
     export: bool = False,
@@ -141,7 +141,8 @@ def run_experiment(
             `output_fraction_per_round` (0.1), `scope`, `method`,
             `granularity`, `mode`, ...
         rewind_step: the step of round 0 later rounds rewind to (0: the
-            initialization).
+            initialization), or "auto": the smallest stable one of
+            `prune["auto_rewind_steps"]` (`keras_lottery.rewind_search`).
         seed: seeds the model's build, the validation hold-out and the
             batches.
         jit_compile: XLA-compile the training step.

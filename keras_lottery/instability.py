@@ -104,22 +104,28 @@ def run(workdir: str, round_index: int,
         lottery.TrainingError: when a training diverges.
     """
     config = check(workdir, round_index, rewind_steps)
-    folder = os.path.join(workdir, "instability",
-                          f"round_{round_index:02d}")
+    where = folder(workdir, round_index)
     rows = []
-    with training.op_determinism(config.deterministic), _held(folder):
+    with training.op_determinism(config.deterministic), held(where):
         experiment = lottery.Experiment(config)
         masks = {**files.read_arrays(paths.masks_file(workdir, round_index))}
         units = paths.units_file(workdir, round_index)
         if os.path.exists(units):
             masks.update(files.read_arrays(units))
         for k in sorted(set(rewind_steps)):
-            rows.append(_rewind(experiment, folder, k, masks))
-        return _write_table(folder, workdir, round_index, rows)
+            rows.append(rewind_row(experiment, where, k, masks))
+        return _write_table(where, workdir, round_index, rows)
+
+
+def folder(workdir: str, round_index: int) -> str:
+    """Where the analysis of a round of `workdir` is written."""
+    return os.path.join(workdir, "instability", f"round_{round_index:02d}")
 
 
 @contextlib.contextmanager
-def _held(folder: str):
+def held(folder: str):
+    """Holds `folder` (created if missing) for this process; clears what
+    a killed one left."""
     os.makedirs(folder, exist_ok=True)
     try:
         with files.exclusive(os.path.join(folder, "lock")):
@@ -145,9 +151,12 @@ def _variant(experiment: lottery.Experiment, num_steps: int
     return variant
 
 
-def _rewind(experiment: lottery.Experiment, folder: str, k: int,
-            masks: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Trains the copies for rewind step `k` and evaluates their path."""
+def rewind_row(experiment: lottery.Experiment, folder: str, k: int,
+               masks: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Trains the copies for rewind step `k` and evaluates their path
+    (`summarize_path`'s row); resumes, and returns a finished row as it
+    is. `masks`: as `state.set_masks` takes them ({}: the dense network).
+    Call it holding `folder` (`held`)."""
     where = os.path.join(folder, f"rewind_{k:05d}")
     result = os.path.join(where, "path.json")
     if os.path.exists(result):
@@ -175,6 +184,17 @@ def _rewind(experiment: lottery.Experiment, folder: str, k: int,
     row = summarize_path(k, errors)
     files.write_json(result, row)
     return row
+
+
+def metrics_files(folder: str, k: int) -> list[str]:
+    """The metrics.json of every training of rewind step `k`'s analysis:
+    the run to W_k (k > 0) and the two copies."""
+    where = os.path.join(folder, f"rewind_{k:05d}")
+    found = [paths.metrics_file(os.path.join(where, "copy"), c)
+             for c in COPIES]
+    if k:
+        found.insert(0, paths.metrics_file(os.path.join(where, "dense"), 0))
+    return found
 
 
 def path_errors(experiment: lottery.Experiment, a: keras.Model,

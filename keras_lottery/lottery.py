@@ -94,6 +94,12 @@ def _run(config: ml_collections.ConfigDict, workdir: str,
     with distributed.worker_workdir(
             training.make_strategy(config.train.strategy, config.train.tpu),
             workdir, config, functools.partial(_claimed, config)) as workdir:
+        if config.prune.rewind_step == "auto":
+            # Imported here: the search trains through this module.
+            from keras_lottery import rewind_search
+
+            experiment.config = rewind_search.resolved(
+                config, rewind_search.choose(experiment, workdir))
         rounds = trained_rounds(config.prune)
         experiment.progress = progress.RunProgress(rounds,
                                                    config.train.num_steps)
@@ -687,6 +693,10 @@ def write_summary(workdir: str, num_rounds: int,
         metrics = files.read_json(path)
         entry = {key: metrics[key] for key in keys}
         entry.update(cost.round_cost(metrics))
+        if round_index == 0:  # every ticket of the run needed the search
+            search = cost.rewind_search_cost(workdir)
+            entry["train_steps"] += search["train_steps"]
+            entry["round_seconds"] += search["round_seconds"]
         entry["winning_ticket"] = None if (
             dense is None or round_index == 0) else bool(
             metrics["test_accuracy"] >= dense["test_accuracy"]

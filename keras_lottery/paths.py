@@ -4,6 +4,8 @@
       config.json              the run's config; a rerun must match it
       lock                     held (flock) by the one process running here
       summary.json             one entry per finished round
+      rewind_step.json         prune.rewind_step="auto": the step chosen
+      instability/round_00/    its instability analyses (and the binary's)
       round_00/                one folder per round
         masks.npz              the masks this round trains with
         units.npz              its unit masks (structured pruning)
@@ -32,6 +34,10 @@ def lock_file(workdir: str) -> str:
 
 def summary_file(workdir: str) -> str:
     return os.path.join(workdir, "summary.json")
+
+
+def rewind_step_file(workdir: str) -> str:
+    return os.path.join(workdir, "rewind_step.json")
 
 
 def round_dir(workdir: str, round_index: int) -> str:

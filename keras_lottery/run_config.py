@@ -45,6 +45,7 @@ _ADDED_FIELDS = {
     "prune.at_init": False,
     "prune.early_bird": {"enabled": False, "every_steps": 1000,
                          "threshold": 0.1, "window": 5},
+    "prune.auto_rewind_steps": [0, 100, 500, 2000],
 }
 
 
@@ -71,9 +72,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
          "at least 1"),
         ("prune.num_rounds", config.prune.num_rounds, lambda v: v >= 0,
          "at least 0"),
-        ("prune.rewind_step", config.prune.rewind_step,
-         lambda v: 0 <= v < config.train.num_steps,
-         "in [0, train.num_steps)"),
         ("data.validation_size", config.data.validation_size,
          lambda v: v >= 1, "at least 1 (early stopping needs it)"),
     ]
@@ -89,6 +87,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         if not ok(value):
             raise ValueError(f"`{name}` must be {want}. Received: "
                              f"{name}={value!r}")
+    _check_rewind_step(config)
     decay_steps = config.train.decay_steps
     if not isinstance(decay_steps, (tuple, list)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool)
@@ -152,6 +151,26 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     models.check_name(config.model.name, "model.name")
     datasets.check_name(config.data.name, "data.name")
     _check_data_variant(config.data)
+
+
+def _check_rewind_step(config: ml_collections.ConfigDict) -> None:
+    """`prune.rewind_step`: a step of round 0, or "auto" with the steps
+    to try in `prune.auto_rewind_steps`."""
+    num_steps = config.train.num_steps
+    value = config.prune.rewind_step
+    if value == "auto":
+        steps = config.prune.get("auto_rewind_steps")
+        if not isinstance(steps, (tuple, list)) or not steps or not all(
+                _is_int(k) and 0 <= k < num_steps for k in steps):
+            raise ValueError(
+                "`prune.auto_rewind_steps` must be a tuple of one or more "
+                f"steps in [0, train.num_steps) = [0, {num_steps}). "
+                f"Received: prune.auto_rewind_steps={steps!r}")
+        return
+    if not _is_int(value) or not 0 <= value < num_steps:
+        raise ValueError(
+            "`prune.rewind_step` must be an int in [0, train.num_steps), "
+            f"or 'auto'. Received: prune.rewind_step={value!r}")
 
 
 def _check_data_variant(data: ml_collections.ConfigDict) -> None:

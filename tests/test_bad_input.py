@@ -299,7 +299,8 @@ def test_export_stray_arguments(finished, tmp_path):
         "prune.num_rounds=-1", id="negative_rounds"),
     pytest.param(
         {"prune__rewind_step": 20},
-        "lottery: `prune.rewind_step` must be in [0, train.num_steps). "
+        "lottery: `prune.rewind_step` must be an int in [0, train.num_steps), "
+        "or 'auto'. "
         "Received: prune.rewind_step=20", id="rewind_step_beyond_training"),
     pytest.param(
         {"eval__every_steps": 50},

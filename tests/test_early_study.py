@@ -2,12 +2,18 @@
 and its table, on hand-made rows and workdirs."""
 
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import test_report
 
 from benchmarks import early_study
+from keras_lottery import files
 from keras_lottery import paths
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def row(arm, remaining, accuracy, steps, round_index=15):
@@ -69,3 +75,56 @@ def test_table_averages_seeds_and_adds_shuffled_controls(tmp_path):
     # Written before at_init existed: a one-shot ticket costs rounds 0, 2.
     assert snip["ticket_train_steps"] == 600
     assert os.path.isdir(paths.control_workdir(done[0][3], "shuffle"))
+
+
+def _study(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.early_study", "--smoke",
+         f"--workdirs={tmp_path / 'w'}", f"--records={tmp_path / 'r'}",
+         f"--output={tmp_path / 'report'}", f"--doc={tmp_path / 'EARLY.md'}",
+         "--seeds=0", "--arms=imp,early_bird,snip", "--instability=lenet",
+         *args], cwd=_REPO_ROOT, capture_output=True, text=True,
+        timeout=1200, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_the_smoke_study_records_reports_and_resumes(tmp_path, mnist_dir):
+    result = _study(tmp_path, f"--data_dir={mnist_dir}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = tmp_path / "r"
+    for folder in ("imp/seed0", "snip/seed0", "snip/seed0/controls/shuffle",
+                   "early_bird/seed0/round01", "early_bird/seed0/round02"):
+        assert (records / folder / "summary.json").exists(), folder
+    # The target round 1 of the early-bird chain copied the chain's round
+    # 0 and trained round 1 in full (100 smoke steps).
+    chain = files.read_json(records / "early_bird/seed0/round02/summary.json")
+    target = files.read_json(records / "early_bird/seed0/round01/summary.json")
+    assert target[0] == chain[0]
+    assert target[1]["train_steps"] == 100
+    assert chain[1]["train_steps"] < 100  # ended by its early-bird check
+    # IMP and SNIP share the dense round 0.
+    imp = files.read_json(records / "imp/seed0/summary.json")
+    snip = files.read_json(records / "snip/seed0/summary.json")
+    assert imp[0]["test_accuracy"] == snip[0]["test_accuracy"]
+    assert (tmp_path / "r/../instability/lenet_seed0_round00.json").exists()
+    doc = (tmp_path / "EARLY.md").read_text()
+    assert "| snip (shuffled) |" in doc and "## The goal" in doc
+    assert "## Instability" in doc
+    # A rerun trains nothing, even with the workdirs gone.
+    shutil.rmtree(tmp_path / "w")
+    again = _study(tmp_path, f"--data_dir={mnist_dir}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "==>" not in again.stdout
+    rewritten = (tmp_path / "EARLY.md").read_text()
+    assert rewritten.split("## Accuracy")[1] == doc.split("## Accuracy")[1]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--arms=imp,magic"], "--arms must be some of"),
+    (["--instability=gpu"], "--instability must be some of"),
+    (["--rounds=0"], "--seeds (>= 0), --rounds (>= 1) and --jobs (>= 1)"),
+])
+def test_bad_flags_are_one_line(tmp_path, args, expected):
+    result = _study(tmp_path, *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+    assert not (tmp_path / "w").exists()

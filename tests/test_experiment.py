@@ -183,7 +183,8 @@ _X, _Y = _data()
      r"^`prune.fraction_per_round` must be in \[0, 1\).*Received: "
      r"prune.fraction_per_round=1.5"),
     (dict(rewind_step=20),
-     r"^`rewind_step` must be in \[0, num_steps\). Received: "
+     r"^`rewind_step` must be an int in \[0, num_steps\), or 'auto'. "
+     r"Received: "
      r"rewind_step=20"),
     (dict(optimizer=keras.optimizers.RMSprop()),
      r"^`optimizer` must be a name or a keras.optimizers.SGD, Adam or "

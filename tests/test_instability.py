@@ -11,6 +11,7 @@ from keras_lottery import files
 from keras_lottery import instability
 from keras_lottery import lottery
 from keras_lottery import paths
+from keras_lottery import wrapping
 
 
 def test_instability_is_the_bump_over_the_mean_of_the_ends():
@@ -102,3 +103,82 @@ def test_a_folder_without_a_run_is_refused(tmp_path):
                        r"\(no config.json\). Received: workdir="):
         instability.run(str(tmp_path), 0, [0])
     assert os.listdir(tmp_path) == []
+
+
+# prune.rewind_step="auto" (keras_lottery.rewind_search).
+
+
+def _rewind_weights(model):
+    return [copy.numpy() for wrapper in wrapping.wrapped_layers(model)
+            for _, copy in wrapper.rewind_pairs]
+
+
+def test_auto_rewinds_to_the_dense_network_at_the_chosen_step(
+        mnist_dir, tmp_path):
+    # One candidate, k = 5: chosen whatever its instability.
+    config = test_structured.smoke_config(
+        mnist_dir, num_rounds=1, rewind_step="auto", auto_rewind_steps=(5,))
+    workdir = str(tmp_path / "run")
+    lottery.run(config, workdir)
+    choice = files.read_json(paths.rewind_step_file(workdir))
+    assert choice["rewind_step"] == 5
+    assert [row["rewind_step"] for row in choice["rows"]] == [5]
+    assert choice["stable"] == choice["rows"][0]["stable"]
+    # The search trained W_5 (5 steps) and two copies (35 steps each).
+    assert choice["train_steps"] == 5 + 2 * 35
+    folder = os.path.join(workdir, "instability", "round_00", "rewind_00005")
+    experiment = lottery.Experiment(config)
+    w5 = experiment.load_model(paths.model_file(
+        os.path.join(folder, "dense"), 0))
+    ticket = experiment.load_model(paths.model_file(workdir, 0))
+    # Round 0 recorded the same W_5 as its rewind point (deterministic).
+    for a, b in zip(_rewind_weights(ticket),
+                    [v.numpy() for v in w5.weights if v.trainable]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert files.read_json(paths.config_file(workdir))["prune"][
+        "rewind_step"] == "auto"
+    summary = files.read_json(paths.summary_file(workdir))
+    assert summary[0]["train_steps"] == 40 + choice["train_steps"]
+    assert summary[1]["cumulative_train_steps"] == 40 + 75 + 40
+    # A rerun reads the choice and trains nothing.
+    before = os.path.getmtime(paths.rewind_step_file(workdir))
+    lottery.run(config, workdir)
+    assert os.path.getmtime(paths.rewind_step_file(workdir)) == before
+
+
+def test_auto_stops_at_the_first_stable_step(mnist_dir, tmp_path,
+                                            monkeypatch):
+    monkeypatch.setattr(instability, "STABLE", 1.0)  # every k is stable
+    config = test_structured.smoke_config(
+        mnist_dir, num_rounds=0, rewind_step="auto",
+        auto_rewind_steps=(10, 0, 20))
+    workdir = str(tmp_path / "run")
+    lottery.run(config, workdir)
+    choice = files.read_json(paths.rewind_step_file(workdir))
+    assert choice["rewind_step"] == 0 and choice["stable"]
+    assert [row["rewind_step"] for row in choice["rows"]] == [0]
+    assert not os.path.exists(os.path.join(
+        workdir, "instability", "round_00", "rewind_00010"))
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("rewind_step", "autp",
+     "`prune.rewind_step` must be an int in [0, train.num_steps), or "
+     "'auto'. Received: prune.rewind_step='autp'"),
+    ("auto_rewind_steps", (0, 40),
+     "`prune.auto_rewind_steps` must be a tuple of one or more steps in "
+     "[0, train.num_steps) = [0, 40). Received: "
+     "prune.auto_rewind_steps=(0, 40)"),
+    ("auto_rewind_steps", (),
+     "`prune.auto_rewind_steps` must be a tuple of one or more steps in "
+     "[0, train.num_steps) = [0, 40). Received: prune.auto_rewind_steps=()"),
+])
+def test_a_bad_auto_rewind_is_one_line_and_writes_nothing(
+        mnist_dir, tmp_path, field, value, expected):
+    config = test_structured.smoke_config(mnist_dir, rewind_step="auto")
+    config.prune[field] = value
+    workdir = str(tmp_path / "run")
+    with pytest.raises(ValueError) as raised:
+        lottery.run(config, workdir)
+    assert str(raised.value) == expected
+    assert not os.path.exists(workdir)

@@ -326,7 +326,8 @@ def _space(config, name, **spec):
     (lambda c: _space(c, "rewind_step", type="int", min_value=0,
                       max_value=100),
      r"`tune.space.rewind_step.max_value` makes an invalid lottery config: "
-     r"`prune.rewind_step` must be in \[0, train.num_steps\). "
+     r"`prune.rewind_step` must be an int in \[0, train.num_steps\), "
+     r"or 'auto'. "
      r"Received: prune.rewind_step=100"),
     (lambda c: _space(c, "fraction_per_round", type="float", min_value=0.5,
                       max_value=1.0),
