@@ -1,16 +1,26 @@
 r"""Train steps/s of LeNet-300-100 unwrapped vs wrapped with 80% masked.
 
 Same engine (keras_lottery.training.Trainer), batch 60, Adam, real MNIST,
-measured side by side and interleaved in one process:
+measured side by side in one process:
 
-  python benchmarks/wrapper_overhead.py [--steps=2000] [--repeats=5]
+  python -m benchmarks.wrapper_overhead [--steps=1000] [--repeats=40]
 
 Budget: the wrapped model runs at >= 95% of the unwrapped one's speed.
+
+One measurement is a pair: both models run --steps steps back to back
+(which goes first alternates), and the pair's ratio is wrapped/unwrapped
+steps/s, so load that changes over minutes affects both sides of a pair
+alike. The verdict is on the median of --repeats pair ratios with its 95%
+bootstrap interval: met when the interval lies above 0.95, missed when it
+lies below, and undecided (exit 1, asking for more repeats) when the
+machine's noise is too large to tell 5% apart: the best of a few runs, as
+before, read anywhere from 0.91 to 0.99 on one day.
 """
 
 import functools
 import sys
 
+import numpy as np
 from absl import app
 from absl import flags
 
@@ -19,8 +29,9 @@ from benchmarks import common
 from keras_lottery import models
 from keras_lottery import training
 
-_STEPS = flags.DEFINE_integer("steps", 2000, "Steps per measurement.")
-_REPEATS = flags.DEFINE_integer("repeats", 5, "Measurements per model.")
+_STEPS = flags.DEFINE_integer("steps", 1000, "Steps per measurement.")
+_REPEATS = flags.DEFINE_integer("repeats", 40, "Pairs of measurements.")
+BUDGET = 0.95
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
 
 
@@ -43,14 +54,33 @@ def main(argv):
         runs[name] = functools.partial(
             common.rate, functools.partial(trainer.train, dataset_fn,
                                            _STEPS.value), _STEPS.value)
-    result = common.interleaved(runs, _REPEATS.value)
-    ratio = result["wrapped"] / result["unwrapped"]
+    ratios = []
+    for i in range(_REPEATS.value):
+        order = ("unwrapped", "wrapped")[::1 if i % 2 else -1]
+        rates = {name: runs[name]() for name in order}
+        ratios.append(rates["wrapped"] / rates["unwrapped"])
+    median, low, high = median_interval(ratios)
     print(f"machine: {common.machine()}")
-    print(f"unwrapped: {result['unwrapped']:.0f} steps/s")
-    print(f"wrapped (80% masked): {result['wrapped']:.0f} steps/s")
-    print(f"ratio wrapped/unwrapped: {ratio:.3f} (budget >= 0.95)")
-    if ratio < 0.95:
+    print(f"{len(ratios)} pairs of {_STEPS.value} steps: ratio "
+          f"wrapped/unwrapped median {median:.3f}, 95% interval "
+          f"[{low:.3f}, {high:.3f}], pairs from {min(ratios):.3f} to "
+          f"{max(ratios):.3f} (budget >= {BUDGET})")
+    if high < BUDGET:
         sys.exit("wrapper overhead over budget")
+    if low < BUDGET:
+        sys.exit("undecided: the interval holds 0.95; run more --repeats "
+                 "or on a quieter machine")
+
+
+def median_interval(values, confidence: float = 0.95, resamples: int = 4000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """The median of `values` and its bootstrap percentile interval."""
+    values = np.asarray(values, float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, (resamples, len(values))), axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(np.median(values)), float(low), float(high)
 
 
 def _adam():
