@@ -185,9 +185,10 @@ def check_same_config(runs: Sequence[Run], reference: Run, name: str,
         name: the argument `runs` came from, for the message.
         ignore: dotted config fields that may differ.
     """
-    want = _flatten(reference.config)
+    # Runs made before a field existed hold its old behaviour.
+    want = _flatten(run_config.with_added_fields(reference.config))
     for run in runs:
-        held = _flatten(run.config)
+        held = _flatten(run_config.with_added_fields(run.config))
         differ = [
             f"{field}={held.get(field)!r} in {run.workdir!r} but "
             f"{want.get(field)!r} in {reference.workdir!r}"

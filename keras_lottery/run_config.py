@@ -260,6 +260,19 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
             f"Received: workdir={workdir!r}") from None
 
 
+def with_added_fields(config: dict) -> dict:
+    """A copy of a config.json's content with the fields added after it
+    was written (`_ADDED_FIELDS`) at the values its run used."""
+    config = json.loads(json.dumps(config))
+    for name, value in _ADDED_FIELDS.items():
+        *sections, field = name.split(".")
+        section = config
+        for key in sections:
+            section = section.setdefault(key, {})
+        section.setdefault(field, json.loads(json.dumps(value)))
+    return config
+
+
 def is_resumable(name: str) -> bool:
     """Whether config field `name` may change on an existing workdir."""
     return any(name == field or (field.endswith(".") and

@@ -478,3 +478,18 @@ def test_tfmot_baseline_needs_tfmot():
     assert result.stderr.strip().splitlines()[-1].startswith(
         "tfmot_baseline: tensorflow-model-optimization ")
     assert "pip install -e '.[tfmot]'" in result.stderr
+
+
+def test_runs_from_before_a_field_existed_agree_with_its_default():
+    new = config_dict(1)
+    old = config_dict(0)
+    del old["prune"]["early_bird"], old["data"]["classes"]
+    runs = [report.Run("old", old, {}), report.Run("new", new, {})]
+    report.check_same_config(runs, runs[0], "workdirs",
+                             report.IGNORED_FIELDS)
+    # A value other than the one older runs had is a real difference.
+    new["prune"]["early_bird"]["enabled"] = True
+    with pytest.raises(ValueError, match=r"prune.early_bird.enabled=True in "
+                       r"'new' but False in 'old'"):
+        report.check_same_config(runs, runs[0], "workdirs",
+                                 report.IGNORED_FIELDS)
