@@ -34,7 +34,7 @@ def test_the_batch_at_a_step_depends_only_on_seed_and_step():
 
 def test_datasets_run_without_the_autotuning_thread():
     # Deleting an iterator with tf.data's autotuning thread can wait up to a
-    # minute for that thread (see `training._data_options`).
+    # minute for that thread (see `feeding._data_options`).
     x, y = data()
     train = training.train_dataset(x, y, 8, seed=0)
     assert train.options().autotune.enabled is False
