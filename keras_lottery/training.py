@@ -178,14 +178,24 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
                 train, previous: Trainer | None = None) -> Trainer:
     """A trainer of `model` with a fresh optimizer for the `train` section
     of a config: `previous` restarted (nothing traced or compiled again)
-    when it takes `model` (`Trainer.takes`), else a new one."""
-    if previous is not None and previous.takes(model):
+    when it takes `model` (`Trainer.takes`) and was made for the same
+    strategy, optimizer, batch size, steps per call and XLA setting; else a
+    new one."""
+    with strategy.scope():
+        optimizer = make_optimizer(train)
+    if (previous is not None and previous.strategy is strategy
+            and previous.batch_size == train.batch_size
+            and previous.steps_per_loop == train.steps_per_loop
+            and previous.jit_compile == (train.jit_compile
+                                         and supports_jit(strategy))
+            and _optimizer_json(previous.optimizer)
+            == _optimizer_json(optimizer)
+            and previous.takes(model)):
         previous.restart(model)
         return previous
     with strategy.scope():
-        return Trainer(model, strategy, make_optimizer(train),
-                       train.batch_size, train.jit_compile,
-                       train.steps_per_loop)
+        return Trainer(model, strategy, optimizer, train.batch_size,
+                       train.jit_compile, train.steps_per_loop)
 
 
 class Trainer:
@@ -382,6 +392,12 @@ class Trainer:
 def _config_json(model: keras.Model) -> str:
     # A loaded model's config has lists where the built one has tuples.
     return json.dumps(model.get_config(), sort_keys=True, default=repr)
+
+
+def _optimizer_json(optimizer: keras.optimizers.Optimizer) -> str:
+    # Each optimizer gets a name of its own ("adam", "adam_1").
+    config = {k: v for k, v in optimizer.get_config().items() if k != "name"}
+    return json.dumps(config, sort_keys=True, default=repr)
 
 
 def _check_choice(name: str, value: str, known: Sequence[str]) -> None:

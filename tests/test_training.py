@@ -135,3 +135,19 @@ def test_op_determinism_is_given_back_after_the_context():
     assert not tf_config.is_op_determinism_enabled()
     with training.op_determinism(False):
         assert not tf_config.is_op_determinism_enabled()
+
+
+def test_a_run_reuses_its_trainer_only_for_the_same_training():
+    from configs import lenet300_mnist
+    train = lenet300_mnist.get_config("smoke").train
+    strategy = tf.distribute.get_strategy()
+
+    def model():
+        return model_and_trainer(strategy)[0]
+
+    trainer = training.trainer_for(model(), strategy, train)
+    assert training.trainer_for(model(), strategy, train, trainer) is trainer
+    other = train.copy_and_resolve_references()
+    other.learning_rate *= 2
+    assert training.trainer_for(model(), strategy, other,
+                                trainer) is not trainer
