@@ -189,3 +189,18 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def zip_problem(path: str) -> str | None:
+    """What is wrong with the .npz or .keras (zip) file `path`, if anything.
+
+    Checks every member's CRC: cheap next to a round's training.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except FileNotFoundError:
+        return "it does not exist"
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        return f"not a readable zip archive: {e}"
+    return f"member {bad} fails its CRC check" if bad else None

@@ -175,7 +175,7 @@ def _is_done(workdir: str, round_index: int) -> bool:
     for path in (paths.masks_file(workdir, round_index),
                  paths.model_file(workdir, round_index),
                  *([units] if os.path.exists(units) else [])):
-        problem = _zip_problem(path)
+        problem = files.zip_problem(path)
         if problem:
             raise ValueError(
                 f"{path} is damaged ({problem}), so round {round_index} "
@@ -187,21 +187,6 @@ def _is_done(workdir: str, round_index: int) -> bool:
     return True
 
 
-def _zip_problem(path: str) -> str | None:
-    """What is wrong with the .npz or .keras (zip) file `path`, if anything.
-
-    Checks every member's CRC: cheap next to a round's training.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except FileNotFoundError:
-        return "it does not exist"
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        return f"not a readable zip archive: {e}"
-    return f"member {bad} fails its CRC check" if bad else None
-
-
 class Experiment:
     """What every round of one run shares: strategy, data, config."""
 
@@ -209,6 +194,7 @@ class Experiment:
     progress: progress.RunProgress | None = None
     # Told of every evaluation and finished round (`run`'s `callbacks`).
     callbacks: Sequence[lottery_callbacks.ExperimentCallback] = ()
+    _trainer: training.Trainer | None = None  # the last round's
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
@@ -293,8 +279,10 @@ class Experiment:
         # The last round's model, trainer and datasets refer to each other
         # in cycles only the cycle collector frees: free them before this
         # round builds its own, so resident memory stays flat across
-        # rounds (benchmarks/memory.py).
-        gc.collect()
+        # rounds (benchmarks/memory.py). A process's first round has none.
+        self._began = time.perf_counter()  # for the start-up line
+        if self._trainer is not None:
+            gc.collect()
         files.remove_stale(paths.round_dir(workdir, round_index))
         start = time.perf_counter()
         model = make_model()
@@ -324,11 +312,9 @@ class Experiment:
             files.write_arrays(units_path, units)
             files.write_arrays(masks_path, masks)
         remaining = state.sparsity(model)
-        with self.strategy.scope():
-            trainer = training.Trainer(
-                model, self.strategy, training.make_optimizer(config.train),
-                config.train.batch_size, config.train.jit_compile,
-                config.train.steps_per_loop)
+        trainer = self._trainer = training.trainer_for(
+            model, self.strategy, config.train, self._trainer)
+        model = trainer.model
         watch = early_bird.watch(
             config, round_index, lambda: pruning_plan(config, model),
             functools.partial(self.score_data, round_index + 1))
@@ -402,9 +388,9 @@ class Experiment:
             *(watch.steps(num_steps) if watch else ()),
         })
         data = self.tensors
-        dataset_fn = functools.partial(
-            training.train_dataset, data["train_x"], data["train_y"],
-            config.train.batch_size, config.seed + round_index)
+        dataset_fn = training.TrainingData(
+            data["train_x"], data["train_y"], config.train.batch_size,
+            config.seed + round_index)
         validation = trainer.eval_dataset(data["validation_x"],
                                           data["validation_y"],
                                           config.eval.batch_size)
@@ -429,7 +415,12 @@ class Experiment:
                 n = min(config.train.steps_per_loop, target - step)
                 loss = trainer.train(dataset_fn, n)
                 step += n
-                meter.warmed_up(step)  # the first call traced and compiled
+                if meter.warmed_up(step):  # the first call compiled
+                    logging.info(
+                        "Round %d: its first steps ended %.2f s after the "
+                        "round began (%.1f s of CPU in the process).",
+                        round_index, time.perf_counter() - self._began,
+                        time.process_time())
                 faults.point("train")
                 if not np.isfinite(loss):
                     raise TrainingError(

@@ -56,11 +56,14 @@ class RunProgress:
         self._first_step = step
         self._last_step, self._last_time = step, now
 
-    def warmed_up(self, step: int) -> None:
-        """Marks the end of the round's first steps (tracing, compiling)."""
-        if self._warm is None:
-            self._warm = (step, self._clock())
-            self._last_step, self._last_time = self._warm
+    def warmed_up(self, step: int) -> bool:
+        """Marks the end of the round's first steps (tracing, compiling);
+        True the first time in the round."""
+        if self._warm is not None:
+            return False
+        self._warm = (step, self._clock())
+        self._last_step, self._last_time = self._warm
+        return True
 
     def where(self, step: int) -> str:
         """`"round k of N, step s/S"`."""

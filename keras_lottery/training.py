@@ -9,16 +9,22 @@ decoupled weight decay shrinks 0 to 0), and the forward pass skips the
 `weight * mask` product that layers compute under plain `model.fit`. The
 loop never assigns a mask.
 
-The data order is a pure function of (seed, step): epoch e is a stateless
-shuffle seeded by (seed, e), so a run resumed at step s sees the same
-batches as an uninterrupted one, with no iterator state to checkpoint.
+Given a `TrainingData` (`keras_lottery.feeding`) under a one-replica
+strategy, the trainer feeds its batches in the graph: the examples are
+placed on the device once and each call gathers its steps' batches by index
+inside one XLA-compiled loop of `steps_per_loop` steps, with no `tf.data`
+pipeline; under several replicas the batches come through `tf.data`, the
+same batches either way. Evaluation runs over examples placed on the
+devices once (`keras_lottery.evaluation`). A trainer restarts on the next
+round's model (`restart`, `trainer_for`), so a run traces and compiles its
+functions once, not once per round.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
+import json
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -31,6 +37,8 @@ from absl import logging
 # Public TensorFlow can turn op determinism on but not ask or turn it off.
 from tensorflow.python.framework import config as _tf_config
 
+from keras_lottery import evaluation
+from keras_lottery import feeding
 from keras_lottery import masking
 from keras_lottery import wrapping
 
@@ -38,7 +46,6 @@ STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
               "tpu")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "step")
-_BATCHES_PER_GATHER = 16
 
 
 @contextlib.contextmanager
@@ -106,11 +113,18 @@ def supports_jit(strategy: tf.distribute.Strategy) -> bool:
     compile their own, but several logical CPU devices share one XLA CPU
     device and their mirrored variables cannot be reached from it.
     """
-    if strategy.num_replicas_in_sync == 1:
-        return True
-    devices = strategy.extended.worker_devices
-    return all(
-        "GPU" in d.upper() or "TPU" in d.upper() for d in devices)
+    return strategy.num_replicas_in_sync == 1 or _on_accelerator(strategy)
+
+
+def _on_accelerator(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` runs on GPUs or TPUs."""
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has none: where ops go
+        devices = [d.name for d in tf.config.list_logical_devices()]
+        devices = [d for d in devices if "CPU" not in d.upper()][:1] or [
+            "CPU"]
+    return all("GPU" in d.upper() or "TPU" in d.upper() for d in devices)
 
 
 class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -154,55 +168,34 @@ def make_optimizer(train) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(rate, weight_decay=train.weight_decay)
 
 
-def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
-                  batch_size: int, seed: int,
-                  start_step: int = 0) -> tf.data.Dataset:
-    """Batches of `(x, y)` forever, reshuffled each epoch, from `start_step`.
-
-    Epoch `e` visits a stateless shuffle of the examples seeded by
-    `(seed, e)`, in `len(x) // batch_size` batches (the remainder is left
-    out of that epoch). The batch at step `s` depends only on `(seed, s)`.
-    Pass tensors (`tf.convert_to_tensor`) made once when building several
-    datasets of the same data: NumPy arrays are copied into each dataset.
-    """
-    n = len(x)
-    per_epoch = n // batch_size
-    if per_epoch < 1:
-        raise ValueError(
-            "`train.batch_size` must not exceed the training set size "
-            f"({n}). Received: train.batch_size={batch_size}"
-        )
-    first_epoch, skip = divmod(start_step, per_epoch)
-    images = tf.convert_to_tensor(x)
-    labels = tf.convert_to_tensor(y)
-
-    def epoch(e):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64),
-            seed=tf.stack([tf.cast(seed, tf.int64), e]))
-        order = tf.reshape(order[: per_epoch * batch_size],
-                           [per_epoch, batch_size])
-        return tf.data.Dataset.from_tensor_slices(order)
-
-    return (
-        tf.data.Dataset.range(first_epoch, 2**62)
-        .flat_map(epoch)
-        .skip(skip)
-        # Gathers a few batches per call: one op dispatch each, not per
-        # batch, leaves more of the CPU to training.
-        .batch(_BATCHES_PER_GATHER)
-        .map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
-             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .unbatch()
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(_data_options())
-    )
+EvalResult = evaluation.EvalResult
+# The training data, re-exported: callers build it next to the trainer.
+TrainingData = feeding.TrainingData
+train_dataset = feeding.train_dataset
 
 
-@dataclasses.dataclass
-class EvalResult:
-    loss: float
-    accuracy: float
+def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
+                train, previous: Trainer | None = None) -> Trainer:
+    """A trainer of `model` with a fresh optimizer for the `train` section
+    of a config: `previous` restarted (nothing traced or compiled again)
+    when it takes `model` (`Trainer.takes`) and was made for the same
+    strategy, optimizer, batch size, steps per call and XLA setting; else a
+    new one."""
+    with strategy.scope():
+        optimizer = make_optimizer(train)
+    if (previous is not None and previous.strategy is strategy
+            and previous.batch_size == train.batch_size
+            and previous.steps_per_loop == train.steps_per_loop
+            and previous.jit_compile == (train.jit_compile
+                                         and supports_jit(strategy))
+            and _optimizer_json(previous.optimizer)
+            == _optimizer_json(optimizer)
+            and previous.takes(model)):
+        previous.restart(model)
+        return previous
+    with strategy.scope():
+        return Trainer(model, strategy, optimizer, train.batch_size,
+                       train.jit_compile, train.steps_per_loop)
 
 
 class Trainer:
@@ -210,8 +203,8 @@ class Trainer:
 
     Build the model (and call `keras_lottery.wrap`) under
     `strategy.scope()` before creating the trainer; the trainer creates its
-    optimizer there too. Create a new trainer (a fresh optimizer) for each
-    round, as the paper does.
+    optimizer there too. Each round starts with a fresh optimizer, as the
+    paper does: a new trainer, or this one restarted (`restart`).
 
     Args:
         model: the model; outputs logits.
@@ -233,11 +226,9 @@ class Trainer:
         self.steps_per_loop = steps_per_loop
         with strategy.scope():
             optimizer.build(model.trainable_variables)
-        # Pruned weights are zeroed once here and their gradients masked in
-        # every step (`masking.masked_gradients`), so they stay exactly 0.
-        for wrapper in wrapping.wrapped_layers(model):
-            for variable, mask in wrapper.masked_pairs():
-                variable.assign(variable.value * mask.value)
+        # What `restart` gives back: a fresh optimizer's state.
+        self._fresh = [v.numpy() for v in optimizer.variables]
+        self._zero_pruned()
         if jit_compile and not supports_jit(strategy):
             logging.info("XLA off: it cannot run one step over several CPU "
                          "devices.")
@@ -245,11 +236,54 @@ class Trainer:
         self.jit_compile = jit_compile
         self._step_fn = tf.function(self._step, jit_compile=jit_compile)
         self._loop_fn = tf.function(self._loop)
-        self._eval_step = tf.function(self._eval_batch,
-                                      jit_compile=jit_compile)
-        self._eval_fn = tf.function(self._eval_loop)
+        self._indexed_loop_fn = tf.function(self._indexed_loop,
+                                            jit_compile=jit_compile)
+        self._indexed_fn = tf.function(self._indexed)
+        # On a CPU, TensorFlow's own kernels (oneDNN) run the large batches
+        # of evaluation about a third faster than XLA's code does.
+        self._evaluator = evaluation.Evaluator(
+            model, strategy, jit_compile and _on_accelerator(strategy))
         self._iterator = None
         self._iterator_step = None
+        self._placed = None  # (data, x, y): `TrainingData` on the device
+
+    def _zero_pruned(self) -> None:
+        # Pruned weights are zeroed once per round and their gradients
+        # masked in every step (`masking.masked_gradients`), so they stay
+        # exactly 0.
+        for wrapper in wrapping.wrapped_layers(self.model):
+            for variable, mask in wrapper.masked_pairs():
+                variable.assign(variable.value * mask.value)
+
+    def takes(self, model: keras.Model) -> bool:
+        """Whether `restart(model)` can run: the same layers, config and
+        weight shapes as this trainer's model."""
+        return (type(model) is type(self.model)
+                and _config_json(model) == _config_json(self.model)
+                and [(v.shape, v.dtype) for v in model.weights]
+                == [(v.shape, v.dtype) for v in self.model.weights])
+
+    def restart(self, model: keras.Model) -> None:
+        """Starts a round on this trainer's compiled functions.
+
+        Its model takes `model`'s weights, masks and rewind points, its
+        optimizer a fresh one's state: the trainer is then in the state a
+        new `Trainer` of `model` and a fresh optimizer would be in, without
+        tracing or compiling anything again.
+
+        Raises:
+            ValueError: if `takes(model)` is False.
+        """
+        if not self.takes(model):
+            raise ValueError(
+                "`model` must have the layers and weight shapes of the "
+                f"trainer's model. Received: model={model.name!r}")
+        for mine, theirs in zip(self.model.weights, model.weights):
+            mine.assign(theirs.value)
+        for variable, value in zip(self.optimizer.variables, self._fresh):
+            variable.assign(value)
+        self._zero_pruned()
+        self._iterator = self._iterator_step = self._placed = None
 
     @property
     def step(self) -> int:
@@ -279,15 +313,34 @@ class Trainer:
             total += self.strategy.reduce("SUM", losses, axis=None)
         return total / tf.cast(num_steps, tf.float32)
 
-    def train(self, dataset_fn: Callable[[int], tf.data.Dataset],
+    def _indexed_loop(self, x, y, indices, num_steps):
+        """`num_steps` steps on the batches `x[indices[i]]`, compiled as one
+        loop: no input pipeline and one dispatch per call."""
+        total = tf.constant(0.0)
+        for i in tf.range(num_steps):
+            total += self._step(tf.gather(x, indices[i]),
+                                tf.gather(y, indices[i]))
+        return total
+
+    def _indexed(self, x, y, indices, num_steps):
+        total = self.strategy.run(self._indexed_loop_fn,
+                                  args=(x, y, indices, num_steps))
+        return self.strategy.reduce("SUM", total, axis=None)
+
+    def train(self, dataset_fn: TrainingData | Callable[[int],
+                                                        tf.data.Dataset],
               num_steps: int) -> float:
         """Takes `num_steps` steps; returns the mean training loss.
 
         Args:
-            dataset_fn: `start_step -> dataset` of global batches, e.g.
-                `functools.partial(train_dataset, x, y, batch, seed)`.
+            dataset_fn: a `TrainingData` (fed in the graph under a
+                one-replica strategy), or any `start_step -> dataset` of
+                global batches.
             num_steps: how many steps to take now.
         """
+        if (isinstance(dataset_fn, TrainingData)
+                and self.strategy.num_replicas_in_sync == 1):
+            return self._train_indexed(dataset_fn, num_steps)
         if self._iterator is None or self._iterator_step != self.step:
             dataset = dataset_fn(self.step)
             self._iterator = iter(
@@ -296,62 +349,55 @@ class Trainer:
         self._iterator_step = self.step
         return float(loss)
 
-    def _eval_batch(self, images, labels):
-        with masking.masked_gradients():
-            logits = self.model(images, training=False)
-        loss = keras.losses.sparse_categorical_crossentropy(
-            labels, logits, from_logits=True)
-        predictions = tf.argmax(logits, -1, output_type=labels.dtype)
-        correct = tf.cast(tf.equal(predictions, labels), tf.float32)
-        return tf.reduce_sum(loss), tf.reduce_sum(correct)
+    def _train_indexed(self, data: TrainingData, num_steps: int) -> float:
+        if self._placed is None or self._placed[0] is not data:
+            x, y = (self.strategy.experimental_distribute_values_from_function(
+                lambda _, t=t: tf.identity(t)) for t in (data.x, data.y))
+            self._placed = (data, x, y)
+        _, x, y = self._placed
+        step, total = self.step, tf.constant(0.0)
+        for start in range(0, num_steps, self.steps_per_loop):
+            count = min(self.steps_per_loop, num_steps - start)
+            # A call always takes `steps_per_loop` rows, so one compiled
+            # loop serves every count.
+            indices = np.zeros((self.steps_per_loop, data.batch_size),
+                               np.int32)
+            indices[:count] = data.indices(step + start, count)
+            total += self._indexed_fn(x, y, indices, tf.constant(count))
+        return float(total) / num_steps
 
-    def _eval_loop(self, dataset):
-        loss_sum = tf.constant(0.0)
-        correct = tf.constant(0.0)
-        for images, labels in dataset:
-            loss, hits = self.strategy.run(self._eval_step,
-                                           args=(images, labels))
-            loss_sum += self.strategy.reduce("SUM", loss, axis=None)
-            correct += self.strategy.reduce("SUM", hits, axis=None)
-        return loss_sum, correct
-
-    def eval_dataset(self, x: np.ndarray, y: np.ndarray,
-                     batch_size: int):
-        """Returns a distributed dataset for `evaluate`.
+    def eval_dataset(self, x: np.ndarray | tf.Tensor,
+                     y: np.ndarray | tf.Tensor,
+                     batch_size: int) -> evaluation.EvalSet:
+        """The examples for `evaluate`, placed on the devices once.
 
         Pass tensors made once (`tf.convert_to_tensor`): NumPy arrays are
-        copied into each dataset. The examples are in memory already, so
-        the dataset keeps no cache of its own.
+        copied for each call.
         """
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(
-            batch_size).prefetch(tf.data.AUTOTUNE).with_options(
-                _data_options())
-        return self.strategy.experimental_distribute_dataset(dataset)
+        return evaluation.EvalSet(self.strategy, x, y, batch_size)
 
-    def evaluate(self, dataset, count: int) -> EvalResult:
-        """Mean loss and accuracy over a dataset from `eval_dataset`."""
-        loss_sum, correct = self._eval_fn(dataset)
-        return EvalResult(float(loss_sum) / count, float(correct) / count)
+    def evaluate(self, examples: evaluation.EvalSet,
+                 count: int | None = None) -> EvalResult:
+        """Mean loss and accuracy over examples from `eval_dataset`.
+
+        `count`, if given, must be their number (a check).
+        """
+        if count is not None and count != examples.count:
+            raise ValueError(
+                f"`count` must be the number of examples ({examples.count})"
+                f". Received: count={count}")
+        return self._evaluator(examples)
 
 
-def _data_options() -> tf.data.Options:
-    """Options of every dataset here: no tf.data autotuning thread.
+def _config_json(model: keras.Model) -> str:
+    # A loaded model's config has lists where the built one has tuples.
+    return json.dumps(model.get_config(), sort_keys=True, default=repr)
 
-    Deleting an iterator cancels its autotuning thread and waits for it,
-    and that thread can miss the wake-up (it checks whether it is cancelled
-    before the cancellation is marked done) and sleep out its optimisation
-    period, up to a minute per iterator. With two runs on two cores this
-    stalled a round start for 15 to 200 s about once in 20 rounds. Without
-    the thread, `AUTOTUNE` still picks the parallel calls (one per core)
-    and grows the prefetch buffer when the consumer waits.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    # Each worker of a multi-worker strategy takes its slice of every
-    # global batch (an in-memory dataset has no files to shard by).
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
-    return options
+
+def _optimizer_json(optimizer: keras.optimizers.Optimizer) -> str:
+    # Each optimizer gets a name of its own ("adam", "adam_1").
+    config = {k: v for k, v in optimizer.get_config().items() if k != "name"}
+    return json.dumps(config, sort_keys=True, default=repr)
 
 
 def _check_choice(name: str, value: str, known: Sequence[str]) -> None:
