@@ -1,0 +1,439 @@
+"""Training a ticket on its live weights only: compact and sparse kernels.
+
+A sparse ticket still multiplies by its zeros: at 1.9% of LeNet-300-100's
+weights remaining, 98% of a dense step's multiply-adds are by 0. For a
+chain of Dense layers (LeNet-300-100, the MNIST-1D MLP), `ComputeModel`
+trains the same function on fewer numbers, by one of two paths:
+
+- `"compact"`: each kernel is cut to its live block (the input rows that
+  can be nonzero and are read, the units whose output is read by the next
+  layer), a dense matmul on the smaller block; the pruned entries inside
+  the block stay, masked as in the engine.
+- `"sparse"`: each kernel is the list of its live entries inside that
+  block; a layer gathers its inputs per entry and sums them per unit
+  (`tf.math.unsorted_segment_sum`), which XLA compiles.
+
+What is left out cannot change the loss or move under the optimizers here:
+a unit nobody reads, or one that outputs exactly 0 (its weights and bias
+pruned, `activation(0) == 0`), gets exactly zero gradients in the dense
+step too, and a fresh optimizer (one per round) does not move a weight
+whose gradient has always been 0. So the losses and the weights equal the
+dense step's up to the order of float sums, and pruned weights stay
+exactly 0. Models with weight regularizers (their loss reads the left-out
+weights) stay dense.
+
+`path="auto"` picks by the fractions of the multiply-adds live and kept
+(`choose`), with thresholds measured by `benchmarks/round_time.py` on a
+2-core CPU: dense at LeNet-300-100's weight tickets down to 7% remaining,
+sparse from 3.6%, compact for tickets whose pruned units are dead.
+
+Example:
+    >>> compute = sparse_compute.ComputeModel(model, "auto")
+    >>> logits = compute(images, training=True)  # grads: compute's vars
+    >>> compute.store()  # the model's variables get the trained values
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lottery import masking
+from keras_lottery import shrinking
+from keras_lottery import training
+
+PATHS = ("dense", "compact", "sparse")
+MODES = ("auto", "off", "compact", "sparse")
+
+# `choose`'s rule, from `benchmarks/round_time.py` on LeNet-300-100 at batch
+# 60, 2-core CPU (docs/BENCHMARKS.md). The sparse path won at 3.3% and 1.6%
+# of the multiply-adds live (1.5x, 2.0x) and lost at 6.7% (0.6x): ...
+SPARSE_BELOW = 0.04
+# ... and a live multiply-add costs it about as much as 12 of a dense
+# block's, so a compact block of fewer than 12x the live ones is faster.
+SPARSE_COST = 12.0
+# The compact path won 2.3x at 19% of the multiply-adds kept (a neuron
+# ticket), and 1.0-1.15x between 48% and 79% (within the noise there).
+COMPACT_BELOW = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What of a chain of Dense layers can change the output.
+
+    Attributes:
+        inputs: the input features read, ascending.
+        units: per layer, the output units kept, ascending (every unit of
+            the last layer).
+        kernel_masks: per layer, the 0/1 mask of its whole kernel.
+    """
+
+    inputs: np.ndarray
+    units: tuple[np.ndarray, ...]
+    kernel_masks: tuple[np.ndarray, ...]
+
+    def rows(self, layer: int) -> np.ndarray:
+        """The kernel rows of `layer` kept: the inputs it reads."""
+        return self.inputs if layer == 0 else self.units[layer - 1]
+
+    def block(self, layer: int) -> np.ndarray:
+        """The mask of `layer`'s kept rows and units."""
+        return self.kernel_masks[layer][
+            np.ix_(self.rows(layer), self.units[layer])]
+
+    @property
+    def dense_size(self) -> int:
+        """Multiply-adds per example of the dense layers."""
+        return sum(m.size for m in self.kernel_masks)
+
+    @property
+    def compact_size(self) -> int:
+        """Multiply-adds per example of the kept blocks."""
+        return sum(self.block(i).size for i in range(len(self.units)))
+
+    @property
+    def live_size(self) -> int:
+        """Multiply-adds per example by weights that are not pruned."""
+        return sum(int(self.block(i).sum()) for i in range(len(self.units)))
+
+
+def layout(kernel_masks: Sequence[np.ndarray],
+           bias_masks: Sequence[np.ndarray | None],
+           keeps_zero: Sequence[bool]) -> Layout:
+    """Finds the inputs and units of a Dense chain that can change its output.
+
+    A unit outputs exactly 0 when its kernel column is pruned on every input
+    that can be nonzero, its bias is pruned (or it has none) and its
+    activation maps 0 to 0. A unit is kept when it can be nonzero and the
+    next layer reads it through a weight that is not pruned (every unit of
+    the last layer is kept).
+
+    Args:
+        kernel_masks: per layer, its kernel's 0/1 mask, `[inputs, units]`.
+        bias_masks: per layer, its bias's 0/1 mask (a unit mask), or None
+            where the layer has no bias.
+        keeps_zero: per layer, whether its activation maps 0 to 0.
+
+    Returns:
+        The `Layout`.
+    """
+    masks = [np.asarray(m) != 0 for m in kernel_masks]
+    zeros = np.zeros(masks[0].shape[0], bool)  # the inputs can be nonzero
+    silent = []
+    for mask, bias, keeps in zip(masks, bias_masks, keeps_zero):
+        zeros = shrinking.producer_zeros(
+            mask, None if bias is None else np.asarray(bias) != 0, zeros,
+            (1, 0), keeps)
+        silent.append(zeros)
+    units = [np.arange(masks[-1].shape[1])]
+    for layer in range(len(masks) - 2, -1, -1):
+        read = masks[layer + 1][:, units[0]].any(axis=1)
+        units.insert(0, np.flatnonzero(read & ~silent[layer]))
+    inputs = np.flatnonzero(masks[0][:, units[0]].any(axis=1))
+    return Layout(inputs, tuple(units),
+                  tuple(m.astype(np.float32) for m in masks))
+
+
+def choose(plan: Layout) -> str:
+    """The path `"auto"` takes for `plan`: one of `PATHS`.
+
+    Sparse below `SPARSE_BELOW` of the dense multiply-adds live where it
+    beats the compact blocks (`SPARSE_COST`); else compact below
+    `COMPACT_BELOW` of them kept; else dense.
+    """
+    live = plan.live_size / plan.dense_size
+    kept = plan.compact_size / plan.dense_size
+    if live < SPARSE_BELOW and live * SPARSE_COST < kept:
+        return "sparse"
+    if kept < COMPACT_BELOW:
+        return "compact"
+    return "dense"
+
+
+def dense_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
+    """The Dense layers (wrapped or not) of `model`, if it is a chain
+    `[Input] -> [Flatten] -> Dense -> ... -> Dense` without weight
+    regularizers; None otherwise."""
+    layers = [layer for layer in model.layers
+              if not isinstance(layer, keras.layers.InputLayer)]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or any(
+            later.input is not earlier.output
+            for earlier, later in zip(layers, layers[1:])):
+        return None
+    if layers and isinstance(layers[0], keras.layers.Flatten):
+        layers = layers[1:]
+    if not layers:
+        return None
+    inner = [getattr(layer, "layer", layer) for layer in layers]
+    for layer, core in zip(layers, inner):
+        if type(core) is not keras.layers.Dense or (
+                layer is not core and not isinstance(
+                    layer, masking.MaskedWrapper)):
+            return None
+        if (core.kernel_regularizer or core.bias_regularizer
+                or core.activity_regularizer):
+            return None
+    return layers
+
+
+def model_layout(model: keras.Model) -> Layout | None:
+    """`layout` of `model`'s masks, or None where `model` is not a Dense
+    chain (`dense_chain`)."""
+    layers = dense_chain(model)
+    if layers is None:
+        return None
+    kernels, biases = [], []
+    for layer in layers:
+        kernel, bias = _masks(layer)
+        kernels.append(kernel.numpy())
+        biases.append(None if bias is None else bias.numpy())
+    return layout(kernels, biases,
+                  [shrinking.keeps_zero(_core(layer).activation)
+                   for layer in layers])
+
+
+class ComputeModel(tf.Module):
+    """The forward pass of a Dense-chain ticket on its live weights only.
+
+    Holds its own trainable variables (the kept blocks, or their live
+    entries, and the kept biases), read from `model` when made. Train
+    them (a fresh optimizer built on `trainable_variables`), then
+    `store()` them into `model` before evaluating, saving or pruning it;
+    `load()` reads `model` again (after restoring a checkpoint into it).
+    Pruned weights of `model` must be exactly 0 when it is made (the
+    engine zeroes them).
+
+    Args:
+        model: a model `dense_chain` accepts, usually made by
+            `keras_lottery.wrap`.
+        path: `"compact"` or `"sparse"` (see the module docstring).
+
+    Raises:
+        ValueError: for another path, or a model that is not a Dense
+            chain.
+    """
+
+    def __init__(self, model: keras.Model, path: str):
+        super().__init__(name="sparse_compute")
+        if path not in ("compact", "sparse"):
+            raise ValueError(
+                "`path` must be 'compact' or 'sparse'. "
+                f"Received: path={path!r}")
+        layers = dense_chain(model)
+        if layers is None:
+            raise ValueError(
+                "ComputeModel needs a chain of Dense layers ([Input] -> "
+                "[Flatten] -> Dense -> ... -> Dense) without regularizers."
+                f" Received: model={model.name!r}")
+        self.path = path
+        self.plan = model_layout(model)
+        self._layers = layers
+        self._inputs = tf.constant(self.plan.inputs, tf.int32)
+        self.kernels, self.biases = [], []
+        self._kernel_slots, self._bias_slots = [], []
+        self._kernel_masks, self._bias_masks = [], []
+        self._entries = []  # sparse: (rows, units) in the kept blocks
+        for i, layer in enumerate(layers):
+            rows, units = self.plan.rows(i), self.plan.units[i]
+            block = self.plan.block(i)
+            if path == "compact":
+                index = np.stack(np.meshgrid(rows, units, indexing="ij"), -1)
+                # A block with nothing pruned needs no gradient mask.
+                self._kernel_masks.append(
+                    None if block.all() else tf.constant(block))
+            else:
+                entries = np.nonzero(block)
+                index = np.stack([rows[entries[0]], units[entries[1]]], -1)
+                self._entries.append(
+                    tuple(tf.constant(e, tf.int32) for e in entries))
+            core = _core(layer)
+            self._kernel_slots.append((core.kernel, tf.constant(
+                index.reshape(-1, 2).astype(np.int32))))
+            self.kernels.append(tf.Variable(
+                tf.zeros(index.shape[:-1]), name=f"{core.name}_kernel"))
+            if core.use_bias:
+                self._bias_slots.append((core.bias, tf.constant(
+                    units[:, None].astype(np.int32))))
+                self.biases.append(tf.Variable(
+                    tf.zeros(len(units)), name=f"{core.name}_bias"))
+                bias_mask = _masks(layer)[1]
+                self._bias_masks.append(None if bias_mask is None else (
+                    tf.gather(bias_mask, units)))
+            else:
+                self._bias_slots.append(None)
+                self.biases.append(None)
+                self._bias_masks.append(None)
+        self.load()
+
+    def _slots(self):
+        for kernel, slot in zip(self.kernels, self._kernel_slots):
+            yield kernel, slot
+        for bias, slot in zip(self.biases, self._bias_slots):
+            if slot is not None:
+                yield bias, slot
+
+    def load(self) -> None:
+        """Reads the kept weights from the model's variables."""
+        for mine, (full, index) in self._slots():
+            mine.assign(tf.reshape(tf.gather_nd(full.value, index),
+                                   mine.shape))
+
+    def store(self) -> None:
+        """Writes the kept weights into the model's variables."""
+        for mine, (full, index) in self._slots():
+            full.assign(tf.tensor_scatter_nd_update(
+                full.value, index, tf.reshape(mine, [-1])))
+
+    def __call__(self, images: tf.Tensor, training: bool = False
+                 ) -> tf.Tensor:
+        """The logits of `images`; the gradients of the weights that are
+        pruned inside a compact block are multiplied by their masks, as in
+        the engine (`keras_lottery.masking.masked_gradients`)."""
+        del training  # Dense layers compute the same either way
+        x = tf.reshape(images, [tf.shape(images)[0], -1])
+        if len(self.plan.inputs) < self.plan.kernel_masks[0].shape[0]:
+            x = tf.gather(x, self._inputs, axis=1)
+        if self.path == "sparse":
+            x = tf.transpose(x)  # [features, batch]: a gather per entry
+        for i, layer in enumerate(self._layers):
+            x = self._sparse(i, x) if self.path == "sparse" else (
+                tf.matmul(x, self._kernel(i)))
+            bias = self.biases[i]
+            if bias is not None:
+                mask = self._bias_masks[i]
+                bias = tf.convert_to_tensor(bias)
+                if mask is not None:
+                    bias = masking._mask_gradient(bias, mask)
+                x = x + (bias[:, None] if self.path == "sparse" else bias)
+            x = _core(layer).activation(x)
+        return tf.transpose(x) if self.path == "sparse" else x
+
+    def _kernel(self, i: int) -> tf.Tensor:
+        kernel = tf.convert_to_tensor(self.kernels[i])
+        mask = self._kernel_masks[i]
+        return kernel if mask is None else masking._mask_gradient(
+            kernel, mask)
+
+    def _sparse(self, i: int, x: tf.Tensor) -> tf.Tensor:
+        rows, units = self._entries[i]
+        products = tf.gather(x, rows) * self.kernels[i][:, None]
+        return tf.math.unsorted_segment_sum(
+            products, units, len(self.plan.units[i]))
+
+
+def compute_model(model: keras.Model, mode: str = "auto"
+                  ) -> ComputeModel | None:
+    """The `ComputeModel` to train `model` with, or None for the dense path.
+
+    Args:
+        model: a (wrapped) Keras model.
+        mode: `"auto"` (`choose` by the masks; the dense path for models
+            that are not Dense chains), `"off"` (always dense), or a path,
+            `"compact"` or `"sparse"` (raises for other models).
+
+    Raises:
+        ValueError: for an unknown mode, or a path for a model that is not
+            a Dense chain.
+    """
+    if mode not in MODES:
+        raise ValueError(
+            f"`mode` must be one of {', '.join(map(repr, MODES))}. "
+            f"Received: mode={mode!r}")
+    if mode == "off":
+        return None
+    if mode == "auto":
+        plan = model_layout(model)
+        mode = "dense" if plan is None else choose(plan)
+        if mode == "dense":
+            return None
+    return ComputeModel(model, mode)
+
+
+class Trainer(training.Trainer):
+    """`keras_lottery.training.Trainer` stepping a `ComputeModel` where one
+    wins.
+
+    The engine's step and loop with `self.compute` in place of the model
+    when `compute_model(model, mode)` returns one: the optimizer is built
+    on the compute model's variables, and each `train` call ends by
+    storing them into the model, so evaluation, checkpoints and pruning
+    see the trained weights. A stand-in until `training.Trainer` takes a
+    `sparse_compute` mode itself.
+
+    Args:
+        model, strategy, optimizer, batch_size, jit_compile,
+            steps_per_loop: as for `keras_lottery.training.Trainer`.
+        mode: as for `compute_model`. Several replicas train dense.
+    """
+
+    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
+                 optimizer: keras.optimizers.Optimizer, batch_size: int,
+                 jit_compile: bool = True, steps_per_loop: int = 100,
+                 mode: str = "auto"):
+        # The engine builds its optimizer on the model's variables and
+        # zeroes the pruned weights; a stand-in takes the first, so that
+        # `optimizer` can be built on the compute model's.
+        super().__init__(model, strategy, keras.optimizers.SGD(),
+                         batch_size, jit_compile, steps_per_loop)
+        self.compute = None
+        if strategy.num_replicas_in_sync == 1:
+            with strategy.scope():
+                self.compute = compute_model(model, mode)
+        self.optimizer = optimizer
+        with strategy.scope():
+            optimizer.build(self._variables())
+
+    @property
+    def path(self) -> str:
+        """The path the steps take: one of `PATHS`."""
+        return "dense" if self.compute is None else self.compute.path
+
+    def _variables(self):
+        return (self.model.trainable_variables if self.compute is None
+                else self.compute.trainable_variables)
+
+    def _step(self, images, labels):
+        if self.compute is None:
+            return super()._step(images, labels)
+        with tf.GradientTape() as tape:
+            logits = self.compute(images, training=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True)
+            loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=self.batch_size)
+        variables = self._variables()
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return loss
+
+    def train(self, dataset_fn, num_steps: int) -> float:
+        loss = super().train(dataset_fn, num_steps)
+        if self.compute is not None:
+            self.compute.store()
+        return loss
+
+
+def _core(layer: keras.layers.Layer) -> keras.layers.Dense:
+    return getattr(layer, "layer", layer)
+
+
+def _masks(layer) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """(kernel mask, bias mask or None) of a Dense layer, wrapped or not;
+    the bias mask is None when the layer has no bias."""
+    core = _core(layer)
+    masks = {}
+    if isinstance(layer, masking.MaskedWrapper):
+        masks = {id(v): m for v, m in layer.masked_pairs()}
+    kernel = masks.get(id(core.kernel))
+    kernel = tf.ones_like(core.kernel.value) if kernel is None else (
+        tf.convert_to_tensor(kernel.value))
+    if not core.use_bias:
+        return kernel, None
+    bias = masks.get(id(core.bias))
+    bias = tf.ones_like(core.bias.value) if bias is None else (
+        tf.convert_to_tensor(bias.value))
+    return kernel, bias

@@ -1,0 +1,148 @@
+"""Sparse compute paths train what the dense engine trains."""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_lottery
+from keras_lottery import sparse_compute
+from keras_lottery import training
+
+
+def _mlp(seed: int = 0) -> keras.Model:
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Dense(24, "relu", name="fc1")(x)
+    x = keras.layers.Dense(12, "relu", name="fc2")(x)
+    outputs = keras.layers.Dense(5, name="output")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(seed)
+    # Nonzero biases: a unit whose kernel column is pruned still outputs
+    # relu(bias), and must be kept.
+    model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.3
+                       for w in model.get_weights()])
+    return keras_lottery.wrap(model)
+
+
+def _ticket(granularity: str) -> keras.Model:
+    model = _mlp()
+    if granularity == "neuron":
+        for _ in range(4):
+            keras_lottery.prune(model, 0.3, granularity="neuron",
+                                granularities={"output": "weight"},
+                                fractions={"output": 0.1})
+        return model
+    rng = np.random.default_rng(1)
+    masks = {key: (rng.random(m.shape) < 0.15).astype("float32")
+             for key, m in keras_lottery.get_masks(model).items()}
+    masks["fc1/kernel"][:, :3] = 0  # kernels cut off, biases live
+    masks["fc2/kernel"][4:8] = 0  # fc1 units nobody reads
+    masks["fc1/kernel"][:10] = 0  # inputs nobody reads
+    keras_lottery.set_masks(model, masks)
+    return model
+
+
+def _train(model: keras.Model, mode: str, steps: int = 60):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 6, 6, 1)).astype("float32")
+    y = rng.integers(0, 5, 600)
+    trainer = sparse_compute.Trainer(
+        model, training.make_strategy("default"),
+        keras.optimizers.Adam(0.01), 30, jit_compile=True,
+        steps_per_loop=10, mode=mode)
+    dataset_fn = functools.partial(training.train_dataset, x, y, 30, 0)
+    losses = [trainer.train(dataset_fn, 10) for _ in range(steps // 10)]
+    return trainer.path, losses, [v.numpy() for v in model.weights]
+
+
+@pytest.mark.parametrize("granularity", ["weight", "neuron"])
+@pytest.mark.parametrize("path", ["compact", "sparse"])
+def test_a_path_trains_as_the_dense_engine(granularity, path):
+    got_path, losses, weights = _train(_ticket(granularity), path)
+    dense_path, dense_losses, dense_weights = _train(_ticket(granularity),
+                                                     "off")
+    assert (got_path, dense_path) == (path, "dense")
+    np.testing.assert_allclose(losses, dense_losses, rtol=1e-5)
+    for got, want in zip(weights, dense_weights):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    model = _ticket(granularity)
+    _train(model, path)
+    for wrapper in keras_lottery.wrapping.wrapped_layers(model):
+        for variable, mask in wrapper.masked_pairs():
+            value = variable.numpy() * np.ones(mask.shape)
+            assert np.all(value[mask.numpy() == 0] == 0)
+
+
+def test_layout_keeps_what_can_change_the_output():
+    kernel1 = np.ones((4, 3))
+    kernel1[:, 0] = 0  # unit 0: no inputs, bias pruned -> outputs 0
+    kernel1[:, 1] = 0  # unit 1: no inputs, bias live -> relu(bias)
+    kernel1[3] = 0  # input 3 read by nobody
+    kernel2 = np.ones((3, 2))
+    plan = sparse_compute.layout([kernel1, kernel2],
+                                 [np.array([0, 1, 1]), None], [True, True])
+    np.testing.assert_array_equal(plan.inputs, [0, 1, 2])
+    np.testing.assert_array_equal(plan.units[0], [1, 2])
+    np.testing.assert_array_equal(plan.units[1], [0, 1])
+    assert (plan.dense_size, plan.compact_size, plan.live_size) == (
+        18, 3 * 2 + 2 * 2, 3 + 4)
+
+
+def test_choose_by_the_live_and_kept_fractions():
+    def choice(mask):
+        return sparse_compute.choose(
+            sparse_compute.layout([mask], [None], [True]))
+
+    assert choice(np.ones((40, 40))) == "dense"
+    scattered = np.zeros((40, 40))
+    scattered[np.arange(40), np.arange(40) % 7] = 1  # 2.5% live, all kept
+    assert choice(scattered) == "sparse"
+    rows = np.zeros((40, 40))
+    rows[:15] = 1  # 37.5% kept, all live
+    assert choice(rows) == "compact"
+    rows[:] = 0
+    rows[0] = 1  # 2.5% live and kept: compact beats sparse
+    assert choice(rows) == "compact"
+
+
+def test_other_models_train_dense():
+    inputs = keras.Input((8,))
+    x = keras.layers.Dense(4, name="a")(inputs)
+    outputs = keras.layers.Add()([x, keras.layers.Dense(4, name="b")(x)])
+    model = keras_lottery.wrap(keras.Model(inputs, outputs))
+    assert sparse_compute.compute_model(model, "auto") is None
+    with pytest.raises(ValueError, match="chain of Dense layers"):
+        sparse_compute.compute_model(model, "compact")
+    regularized = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(
+            4, kernel_regularizer=keras.regularizers.L2(1e-4))])
+    assert sparse_compute.dense_chain(regularized) is None
+
+
+def test_bad_mode_and_path_are_named():
+    model = _mlp()
+    with pytest.raises(ValueError, match=r"Received: mode='fast'"):
+        sparse_compute.compute_model(model, "fast")
+    with pytest.raises(ValueError, match=r"Received: path='dense'"):
+        sparse_compute.ComputeModel(model, "dense")
+
+
+def test_store_and_load_round_trip():
+    model = _ticket("weight")
+    compute = sparse_compute.ComputeModel(model, "compact")
+    before = [v.numpy() for v in model.weights]
+    for variable in compute.trainable_variables:
+        variable.assign(variable + 1.0)
+    compute.store()
+    compute.load()
+    compute.store()
+    changed = [not np.array_equal(a, v.numpy())
+               for a, v in zip(before, model.weights)]
+    assert any(changed)
+    images = tf.random.normal((7, 6, 6, 1), seed=3)
+    with keras_lottery.masking.masked_gradients():
+        want = model(images)
+    np.testing.assert_allclose(compute(images), want, rtol=1e-5, atol=1e-5)
