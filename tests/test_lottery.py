@@ -193,8 +193,8 @@ def test_config_errors_name_the_field(mnist_dir, tmp_path):
          r"`prune.num_rounds` must be at least 0. Received: "
          r"prune.num_rounds=-1"),
         ({"prune__rewind_step": 300},
-         r"`prune.rewind_step` must be in \[0, train.num_steps\). "
-         r"Received: prune.rewind_step=300"),
+         r"`prune.rewind_step` must be an int in \[0, train.num_steps\), "
+         r"or 'auto'. Received: prune.rewind_step=300"),
         ({"train__strategy": "gpus"}, r"`train.strategy` must be one of"),
         ({"prune__mode": "gradual"}, r"`prune.mode` must be one of "
          r"'iterative', 'one_shot'. Received: prune.mode='gradual'"),
