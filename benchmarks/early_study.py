@@ -45,13 +45,10 @@ shrinks every run to seconds (its numbers mean nothing).
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,21 +126,6 @@ def arm_flags(arm: str, rounds: Sequence[int], smoke: bool) -> list[str]:
     return []
 
 
-@dataclasses.dataclass
-class Job:
-    """One step of the study, run after the jobs in `after`.
-
-    It is needed when it is not `recorded` (None: it records nothing of
-    its own, like a shared dense round), or when a job that reads its
-    workdir is needed and the workdir no longer holds it (`has_workdir`).
-    """
-    name: str
-    run: Callable[[], bool]
-    recorded: Callable[[], bool] | None
-    has_workdir: Callable[[], bool] = lambda: True
-    after: tuple[Job, ...] = ()
-
-
 class Study:
     """The jobs of the study, and where their runs and records go."""
 
@@ -156,7 +138,7 @@ class Study:
         self.rounds = tuple(rounds)
         runner = jobs.Runner(os.path.join(workdirs, "logs"), threads)
         self.step, self.python = runner.step, runner.python
-        self.jobs: list[Job] = []
+        self.jobs: list[jobs.Job] = []
 
     def covered(self, arm: str, seed: int) -> list[tuple[int, str]]:
         """`(target round, record folder)` of each target of an arm."""
@@ -173,7 +155,7 @@ class Study:
             *arm_flags(arm, self.rounds, self.smoke),
             f"--config.prune.num_rounds={num_rounds}", f"--workdir={workdir}")
 
-    def add(self, job: Job) -> Job:
+    def add(self, job: jobs.Job) -> jobs.Job:
         self.jobs.append(job)
         return job
 
@@ -184,7 +166,7 @@ class Study:
         imp_runs = {}
         for seed in seeds:
             dense = os.path.join(self.workdirs, "dense", f"seed{seed}")
-            dense_job = self.add(Job(
+            dense_job = self.add(jobs.Job(
                 f"dense_seed{seed}",
                 lambda d=dense, s=seed: self.step(
                     f"dense_seed{s}", self.lottery(d, s, "imp", 0)),
@@ -195,7 +177,7 @@ class Study:
                     self._chain(arm, seed, workdir)
                     continue
                 record = os.path.join(self.records, arm, f"seed{seed}")
-                job = self.add(Job(
+                job = self.add(jobs.Job(
                     f"{arm}_seed{seed}",
                     lambda a=arm, s=seed, w=workdir, r=record, d=dense:
                         self._from_dense(a, s, w, r, d, last),
@@ -244,7 +226,7 @@ class Study:
             return ok
 
         targets = [r for r in self.rounds if r < last]
-        chain_job = self.add(Job(
+        chain_job = self.add(jobs.Job(
             f"{arm}_seed{seed}_round{last:02d}", run_chain,
             lambda: _recorded(chain_record),
             lambda: _rounds_done(chain, range(max(targets, default=0)))))
@@ -261,12 +243,12 @@ class Study:
                     _record(workdir, record)
                 return ok
 
-            self.add(Job(f"{arm}_seed{seed}_round{r:02d}", run_target,
+            self.add(jobs.Job(f"{arm}_seed{seed}_round{r:02d}", run_target,
                          lambda record=record: _recorded(record),
                          after=(chain_job,)))
 
     def _instability(self, name: str, workdir: str, round_index: int,
-                     steps: Sequence[int], after: tuple[Job, ...]) -> None:
+                     steps: Sequence[int], after: tuple[jobs.Job, ...]) -> None:
         record = os.path.join(os.path.dirname(self.records), "instability",
                               f"{name}.json")
 
@@ -281,14 +263,14 @@ class Study:
                     "instability.json"), record)
             return ok
 
-        self.add(Job(name, run, lambda: os.path.exists(record),
+        self.add(jobs.Job(name, run, lambda: os.path.exists(record),
                      after=after))
 
     def _conv2(self) -> None:
         workdir = os.path.join(self.workdirs, "conv2_dense")
         config = (f"--config=configs/conv2_mnist.py"
                   f"{':smoke' if self.smoke else ''}")
-        dense = self.add(Job(
+        dense = self.add(jobs.Job(
             "conv2_dense",
             lambda: self.step("conv2_dense", self.python(
                 "binaries.lottery", config,
@@ -298,59 +280,6 @@ class Study:
             None, lambda: _rounds_done(workdir, [0])))
         steps = [0, 2, 5] if self.smoke else CONV2_REWIND_STEPS
         self._instability("conv2_round00", workdir, 0, steps, (dense,))
-
-    def run(self, jobs_at_once: int) -> list[str]:
-        """Runs the jobs needed, in order, `jobs_at_once` at a time;
-        returns the names of those that failed or could not start."""
-        dependents: dict[int, list[Job]] = {}
-        for job in self.jobs:
-            for first in job.after:
-                dependents.setdefault(id(first), []).append(job)
-
-        def needed(job: Job) -> bool:
-            if job.recorded is not None and not job.recorded():
-                return True
-            return not job.has_workdir() and any(
-                needed(d) for d in dependents.get(id(job), ()))
-
-        todo = [job for job in self.jobs if needed(job)]
-        pending = {id(job) for job in todo}
-        outcome: dict[int, bool] = {}  # jobs not in todo are done
-        running: dict[concurrent.futures.Future, Job] = {}
-        with concurrent.futures.ThreadPoolExecutor(jobs_at_once) as pool:
-            while todo or running:
-                # The first jobs, in order, whose runs to read from ended.
-                for job in list(todo):
-                    if len(running) == jobs_at_once:
-                        break
-                    if any(id(f) in pending for f in job.after):
-                        continue
-                    todo.remove(job)
-                    if all(outcome.get(id(f), True) for f in job.after):
-                        running[pool.submit(self._execute, job)] = job
-                    else:
-                        print(f"skipped {job.name}: a run it needs failed",
-                              flush=True)
-                        pending.discard(id(job))
-                        outcome[id(job)] = False
-                if not running:
-                    continue
-                ended, _ = concurrent.futures.wait(
-                    running, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in ended:
-                    job = running.pop(future)
-                    pending.discard(id(job))
-                    outcome[id(job)] = future.result()
-        return [job.name for job in self.jobs
-                if outcome.get(id(job)) is False]
-
-    @staticmethod
-    def _execute(job: Job) -> bool:
-        try:
-            return job.run()
-        except Exception as e:  # noqa: BLE001 - one job's failure
-            print(f"FAILED {job.name}: {type(e).__name__}: {e}", flush=True)
-            return False
 
 
 def _rounds_done(workdir: str, rounds) -> bool:
@@ -570,7 +499,7 @@ def main(argv: list[str]) -> None:
                   _THREADS.value or max(1, os.cpu_count() // _JOBS.value))
     study.plan(_ARMS.value, seeds, kinds)
     start = time.time()
-    failed = study.run(_JOBS.value)
+    failed = jobs.run_jobs(study.jobs, _JOBS.value)
     print(f"wall time {(time.time() - start) / 60:.1f} min", flush=True)
     done = recorded_runs(_RECORDS.value, _ARMS.value, seeds, rounds)
     if done:

@@ -8,17 +8,28 @@ after another (docs/RESULTS.md): `Runner` gives each process `threads`
 CPU threads, lets several share one GPU (memory growth), and writes each
 command's output to LOGS/NAME.log.
 
+`Job` and `run_jobs` schedule steps that read each other's outputs: a
+job starts once the jobs it reads from have ended, so no process waits
+idle, and a recorded job is skipped unless a job that reads its (lost)
+workdir still has to run.
+
 Example:
     runner = jobs.Runner("/tmp/study/logs", threads=1)
-    runner.step("dense_seed0", runner.python("binaries.lottery", ...))
+    dense = jobs.Job("dense_seed0", lambda: runner.step(
+        "dense_seed0", runner.python("binaries.lottery", ...)), None)
+    jobs.run_jobs([dense, ...], jobs_at_once=2)
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from collections.abc import Sequence
 
 
 class Runner:
@@ -65,3 +76,74 @@ class Runner:
         print(f"<== {time.strftime('%H:%M:%S')} {name} ({took:.1f} min)",
               flush=True)
         return True
+
+
+@dataclasses.dataclass
+class Job:
+    """One step of the study, run after the jobs in `after`.
+
+    It is needed when it is not `recorded` (None: it records nothing of
+    its own, like a shared dense round), or when a job that reads its
+    workdir is needed and the workdir no longer holds it (`has_workdir`).
+    """
+    name: str
+    run: Callable[[], bool]
+    recorded: Callable[[], bool] | None
+    has_workdir: Callable[[], bool] = lambda: True
+    after: tuple[Job, ...] = ()
+
+
+def run_jobs(jobs: Sequence[Job], jobs_at_once: int) -> list[str]:
+    """Runs the jobs needed, in order, `jobs_at_once` at a time, each
+    once those in its `after` have ended (a job's `after` come before it
+    in `jobs`); returns the names of those that failed or could not
+    start."""
+    dependents: dict[int, list[Job]] = {}
+    for job in jobs:
+        for first in job.after:
+            dependents.setdefault(id(first), []).append(job)
+
+    def needed(job: Job) -> bool:
+        if job.recorded is not None and not job.recorded():
+            return True
+        return not job.has_workdir() and any(
+            needed(d) for d in dependents.get(id(job), ()))
+
+    todo = [job for job in jobs if needed(job)]
+    pending = {id(job) for job in todo}
+    outcome: dict[int, bool] = {}  # jobs not in todo are done
+    running: dict[concurrent.futures.Future, Job] = {}
+    with concurrent.futures.ThreadPoolExecutor(jobs_at_once) as pool:
+        while todo or running:
+            # The first jobs, in order, whose runs to read from ended.
+            for job in list(todo):
+                if len(running) == jobs_at_once:
+                    break
+                if any(id(f) in pending for f in job.after):
+                    continue
+                todo.remove(job)
+                if all(outcome.get(id(f), True) for f in job.after):
+                    running[pool.submit(_execute, job)] = job
+                else:
+                    print(f"skipped {job.name}: a run it needs failed",
+                          flush=True)
+                    pending.discard(id(job))
+                    outcome[id(job)] = False
+            if not running:
+                continue
+            ended, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in ended:
+                job = running.pop(future)
+                pending.discard(id(job))
+                outcome[id(job)] = future.result()
+    return [job.name for job in jobs
+            if outcome.get(id(job)) is False]
+
+
+def _execute(job: Job) -> bool:
+    try:
+        return job.run()
+    except Exception as e:  # noqa: BLE001 - one job's failure
+        print(f"FAILED {job.name}: {type(e).__name__}: {e}", flush=True)
+        return False
