@@ -199,7 +199,9 @@ class Study:
 
     def _from_dense(self, arm, seed, workdir, record, dense, last) -> bool:
         """A run starting from the seed's dense round 0 (IMP, at init)."""
-        _copy_rounds(dense, workdir, [0])
+        from keras_lottery import files
+
+        files.copy_rounds(dense, workdir, [0])
         name = f"{arm}_seed{seed}"
         if not self.step(name, self.lottery(workdir, seed, arm, last)):
             return False
@@ -236,7 +238,9 @@ class Study:
                                   f"round{r:02d}")
 
             def run_target(r=r, workdir=workdir, record=record) -> bool:
-                _copy_rounds(chain, workdir, range(r))
+                from keras_lottery import files
+
+                files.copy_rounds(chain, workdir, range(r))
                 ok = self.step(f"{arm}_seed{seed}_round{r:02d}",
                                self.lottery(workdir, seed, arm, r))
                 if ok:
@@ -291,22 +295,6 @@ def _recorded(record: str, controls: Sequence[str] = ()) -> bool:
     return all(os.path.exists(os.path.join(folder, "summary.json"))
                for folder in [record, *(os.path.join(record, "controls", c)
                                         for c in controls)])
-
-
-def _copy_rounds(source: str, workdir: str, rounds) -> None:
-    """Copies finished rounds of `source` into `workdir`, each by one
-    rename: a workdir never holds half a round."""
-    for r in rounds:
-        name = f"round_{r:02d}"
-        target = os.path.join(workdir, name)
-        if os.path.isdir(target):
-            continue
-        os.makedirs(workdir, exist_ok=True)
-        partial = os.path.join(workdir, f".{name}.copy")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(os.path.join(source, name), partial,
-                        ignore=shutil.ignore_patterns("checkpoints"))
-        os.rename(partial, target)
 
 
 def _copy_file(source: str, target: str) -> None:

@@ -32,6 +32,14 @@ from collections.abc import Callable
 from collections.abc import Sequence
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that give a TensorFlow, PyTorch or NumPy
+    process `threads` CPU threads."""
+    return {key: str(threads) for key in (
+        "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+        "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 class Runner:
     """Runs commands with their output to `logs`/NAME.log.
 
@@ -58,9 +66,7 @@ class Runner:
         # memory it needs, not all of it.
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-               **{key: str(self.threads) for key in (
-                   "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                   "OMP_NUM_THREADS")}}
+               **thread_env(self.threads)}
         start = time.time()
         print(f"==> {time.strftime('%H:%M:%S')} {name}", flush=True)
         with open(log, "w") as out:

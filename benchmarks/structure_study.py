@@ -31,7 +31,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
-import shutil
 import sys
 import threading
 import time
@@ -180,18 +179,13 @@ class Study:
         name = f"{cell.name}_seed{seed}"
         workdir = self.workdir(cell, seed)
         record = self.record_dir(cell, seed)
-        source = os.path.join(self.dense_dir(seed), "round_00")
-        target = os.path.join(workdir, "round_00")
-        if not os.path.exists(os.path.join(source, "metrics.json")):
+        if not os.path.exists(os.path.join(self.dense_dir(seed), "round_00",
+                                           "metrics.json")):
             print(f"skipped {name}: its dense round failed", flush=True)
             return False
-        if not os.path.isdir(target):
-            # One rename: a workdir never holds half a round 0.
-            os.makedirs(workdir, exist_ok=True)
-            partial = os.path.join(workdir, ".round_00.copy")
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(source, partial)
-            os.rename(partial, target)
+        from keras_lottery import files  # TensorFlow: only where needed
+
+        files.copy_rounds(self.dense_dir(seed), workdir, [0])
         missing = [control for control in _controls(cell)
                    if not os.path.exists(os.path.join(
                        record, "controls", control, "summary.json"))]

@@ -29,6 +29,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
+from benchmarks import jobs
 
 BUDGET = 5.0
 _OPEN_LTH = flags.DEFINE_string(
@@ -47,9 +48,6 @@ _EVERY = flags.DEFINE_integer("eval_every", 1000,
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Runs of each side.")
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
 
-_ONE_THREAD = {key: "1" for key in (
-    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS")}
 
 
 def lottery_command(workdir: str) -> list[str]:
@@ -72,7 +70,7 @@ def seconds(command: list[str], cwd: str) -> float:
     """Wall time of `command`, which must exit 0."""
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, **_ONE_THREAD,
+                            env={**os.environ, **jobs.thread_env(1),
                                  "TF_CPP_MIN_LOG_LEVEL": "2"})
     took = time.perf_counter() - start
     if result.returncode:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from keras_lottery import faults
+from keras_lottery import paths
 
 # `.<name>.tmp-<random>[suffix]` and `.<name>.old-<random>`, as
 # `atomic_path` names its temporaries.
@@ -204,3 +205,21 @@ def zip_problem(path: str) -> str | None:
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         return f"not a readable zip archive: {e}"
     return f"member {bad} fails its CRC check" if bad else None
+
+
+def copy_rounds(source: str, target: str, rounds) -> None:
+    """Copies the finished `rounds` of workdir `source` into `target`.
+
+    Each round folder appears whole, by one rename (`atomic_path`), so a
+    workdir never holds half a round; rounds `target` has finished already,
+    and rounds `source` has not finished, are left out.
+    """
+    for round_index in rounds:
+        if (os.path.exists(paths.metrics_file(target, round_index))
+                or not os.path.exists(paths.metrics_file(source,
+                                                         round_index))):
+            continue
+        with atomic_path(paths.round_dir(target, round_index),
+                         directory=True) as tmp:
+            shutil.copytree(paths.round_dir(source, round_index), tmp,
+                            dirs_exist_ok=True)

@@ -62,7 +62,6 @@ import keyword
 import math
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,15 +317,7 @@ def reuse_rounds(source: str, target: str, last_round: int) -> None:
     Each round folder is copied atomically; rounds `target` has finished
     already are left as they are.
     """
-    for round_index in range(last_round + 1):
-        if (os.path.exists(paths.metrics_file(target, round_index))
-                or not os.path.exists(paths.metrics_file(source,
-                                                         round_index))):
-            continue
-        with files.atomic_path(paths.round_dir(target, round_index),
-                               directory=True) as tmp:
-            shutil.copytree(paths.round_dir(source, round_index), tmp,
-                            dirs_exist_ok=True)
+    files.copy_rounds(source, target, range(last_round + 1))
 
 
 def make_space(space: ml_collections.ConfigDict
