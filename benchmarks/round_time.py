@@ -111,10 +111,11 @@ def _measure(build, masks, dataset_fn) -> str:
         ["sparse"] if live < _SPARSE_ABOVE.value else [])
     runs = {}
     for path in paths:
-        trainer = sparse_compute.Trainer(
+        trainer = training.Trainer(
             model, training.make_strategy("default"),
             keras.optimizers.Adam(1.2e-3), _BATCH, jit_compile=True,
-            steps_per_loop=100, mode=path)
+            steps_per_loop=100, sparse_compute=path,
+            make_optimizer=lambda: keras.optimizers.Adam(1.2e-3))
         trainer.train(dataset_fn, 200)  # compile and warm up
         runs[path] = functools.partial(_seconds, trainer, dataset_fn)
     seconds = common.interleaved(runs, _REPEATS.value, min)

@@ -81,6 +81,11 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.train.decay_factor = 0.1
     config.train.steps_per_loop = 100
     config.train.jit_compile = True
+    # How each round's steps run (keras_lottery.sparse_compute): "auto"
+    # trains a Dense-chain ticket on its live weights only where that is
+    # faster, "off" always on the dense kernels, "compact" or "sparse" on
+    # that path. The same training up to the order of float sums.
+    config.train.sparse_compute = "auto"
     config.train.strategy = "default"
     config.train.tpu = ""  # TPU name or address, for strategy=tpu
     config.train.checkpoint_every_steps = 5000

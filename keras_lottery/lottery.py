@@ -490,6 +490,9 @@ class Experiment:
             "history": history,
             "train_seconds": train_time,
             "eval_seconds": eval_time,
+            # keras_lottery.sparse_compute's path; None when this process
+            # resumed the round with no step left to take.
+            "compute_path": trainer.path,
         }
 
     def _save_checkpoint(self, manager, trainer, round_index, step,
@@ -501,6 +504,7 @@ class Experiment:
         named in the index only once it is complete: a kill at any moment
         leaves the index naming a checkpoint with its history.
         """
+        trainer.sync()  # the optimizer's state, from a compute path
         _check_finite(trainer.model, round_index, step)
         prefix = os.path.join(manager.directory, f"{_CHECKPOINT_NAME}-{step}")
         files.write_json(prefix + ".history.json", history)

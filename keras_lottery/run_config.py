@@ -29,6 +29,7 @@ TEST_AT = ("every", "best")  # eval.test_at
 RESUMABLE_FIELDS = (
     "tune.",  # the search space; a lottery run does not read it
     "data.dir", "train.strategy", "train.tpu", "train.jit_compile",
+    "train.sparse_compute",
     "train.steps_per_loop", "train.checkpoint_every_steps",
     "eval.batch_size", "eval.test_at", "export.enabled",
 )
@@ -148,6 +149,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.OPTIMIZERS)
     pruning.check_choice("train.schedule", config.train.schedule,
                          training.SCHEDULES)
+    pruning.check_choice("train.sparse_compute",
+                         config.train.get("sparse_compute", "off"),
+                         training.SPARSE_COMPUTE)
     models.check_name(config.model.name, "model.name")
     datasets.check_name(config.data.name, "data.name")
     _check_data_variant(config.data)

@@ -27,8 +27,15 @@ weights) stay dense.
 2-core CPU: dense at LeNet-300-100's weight tickets down to 7% remaining,
 sparse from 3.6%, compact for tickets whose pruned units are dead.
 
+The engine trains each round on the path `train.sparse_compute` picks
+(`keras_lottery.training.Trainer`, `Training` here): chosen at the round's
+first steps from its masks, a compute model and a fresh optimizer on its
+variables; the trained weights go back into the model after every call,
+and the optimizer's slots before every checkpoint, so evaluation,
+checkpoints, early-bird checks and pruning read the dense model as ever.
+
 Example:
-    >>> compute = sparse_compute.ComputeModel(model, "auto")
+    >>> compute = sparse_compute.ComputeModel(model, "compact")
     >>> logits = compute(images, training=True)  # grads: compute's vars
     >>> compute.store()  # the model's variables get the trained values
 """
@@ -44,7 +51,6 @@ import tensorflow as tf
 
 from keras_lottery import masking
 from keras_lottery import shrinking
-from keras_lottery import training
 
 PATHS = ("dense", "compact", "sparse")
 MODES = ("auto", "off", "compact", "sparse")
@@ -269,22 +275,24 @@ class ComputeModel(tf.Module):
                 self._bias_masks.append(None)
         self.load()
 
-    def _slots(self):
-        for kernel, slot in zip(self.kernels, self._kernel_slots):
-            yield kernel, slot
-        for bias, slot in zip(self.biases, self._bias_slots):
-            if slot is not None:
-                yield bias, slot
+    def pairs(self):
+        """Yields `(variable, (model variable, index))`: each variable of
+        the compute model, in the model's order (each layer's kernel,
+        then its bias), with the one it is gathered from and where."""
+        for i, kernel in enumerate(self.kernels):
+            yield kernel, self._kernel_slots[i]
+            if self._bias_slots[i] is not None:
+                yield self.biases[i], self._bias_slots[i]
 
     def load(self) -> None:
         """Reads the kept weights from the model's variables."""
-        for mine, (full, index) in self._slots():
+        for mine, (full, index) in self.pairs():
             mine.assign(tf.reshape(tf.gather_nd(full.value, index),
                                    mine.shape))
 
     def store(self) -> None:
         """Writes the kept weights into the model's variables."""
-        for mine, (full, index) in self._slots():
+        for mine, (full, index) in self.pairs():
             full.assign(tf.tensor_scatter_nd_update(
                 full.value, index, tf.reshape(mine, [-1])))
 
@@ -353,68 +361,144 @@ def compute_model(model: keras.Model, mode: str = "auto"
     return ComputeModel(model, mode)
 
 
-class Trainer(training.Trainer):
-    """`keras_lottery.training.Trainer` stepping a `ComputeModel` where one
-    wins.
+class Training:
+    """A round's training on a `ComputeModel`, with its own optimizer.
 
-    The engine's step and loop with `self.compute` in place of the model
-    when `compute_model(model, mode)` returns one: the optimizer is built
-    on the compute model's variables, and each `train` call ends by
-    storing them into the model, so evaluation, checkpoints and pruning
-    see the trained weights. A stand-in until `training.Trainer` takes a
-    `sparse_compute` mode itself.
+    The dense model and optimizer stay the round's state of record: the
+    compute model and a fresh optimizer on its variables start from them
+    (`ComputeModel.load`, and each optimizer slot gathered like its
+    weight), and `store` writes the trained weights back, `sync` the
+    optimizer's slots and step counter too. Checkpoints of the dense pair
+    are then the same whichever path trained, and a round killed on one
+    path resumes on any other.
 
     Args:
-        model, strategy, optimizer, batch_size, jit_compile,
-            steps_per_loop: as for `keras_lottery.training.Trainer`.
-        mode: as for `compute_model`. Several replicas train dense.
+        compute: the compute model of `model`'s masks.
+        model: the model; its trainable variables must be exactly the
+            kernels and biases of its Dense chain, in layer order.
+        dense_optimizer: the round's built optimizer of `model`.
+        optimizer: a fresh optimizer like `dense_optimizer`, not built.
+
+    Raises:
+        ValueError: when the variables or optimizer slots do not pair up
+            (a frozen layer, an optimizer with slots of another shape).
     """
 
-    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
-                 optimizer: keras.optimizers.Optimizer, batch_size: int,
-                 jit_compile: bool = True, steps_per_loop: int = 100,
-                 mode: str = "auto"):
-        # The engine builds its optimizer on the model's variables and
-        # zeroes the pruned weights; a stand-in takes the first, so that
-        # `optimizer` can be built on the compute model's.
-        super().__init__(model, strategy, keras.optimizers.SGD(),
-                         batch_size, jit_compile, steps_per_loop)
-        self.compute = None
-        if strategy.num_replicas_in_sync == 1:
-            with strategy.scope():
-                self.compute = compute_model(model, mode)
+    def __init__(self, compute: ComputeModel, model: keras.Model,
+                 dense_optimizer: keras.optimizers.Optimizer,
+                 optimizer: keras.optimizers.Optimizer):
+        self.compute = compute
         self.optimizer = optimizer
-        with strategy.scope():
-            optimizer.build(self._variables())
+        pairs = list(compute.pairs())
+        if [id(full) for _, (full, _) in pairs] != [
+                id(v) for v in model.trainable_variables]:
+            raise ValueError(
+                "The compute model's variables must be all of the model's "
+                "trainable variables (no frozen layer). Received: "
+                f"model={model.name!r}")
+        self.variables = [mine for mine, _ in pairs]
+        optimizer.build(self.variables)
+        self._slots = list(_slot_pairs(dense_optimizer, optimizer, pairs))
+        self._iterations = (dense_optimizer.iterations, optimizer.iterations)
+        self.load()
 
-    @property
-    def path(self) -> str:
-        """The path the steps take: one of `PATHS`."""
-        return "dense" if self.compute is None else self.compute.path
+    def load(self) -> None:
+        """Reads the weights, slots and step from the dense pair."""
+        self.compute.load()
+        for full, mine, index in self._slots:
+            mine.assign(tf.reshape(tf.gather_nd(full.value, index),
+                                   mine.shape))
+        self._iterations[1].assign(self._iterations[0].value)
 
-    def _variables(self):
-        return (self.model.trainable_variables if self.compute is None
-                else self.compute.trainable_variables)
+    def store(self) -> None:
+        """Writes the trained weights and the step into the dense pair."""
+        self.compute.store()
+        self._iterations[0].assign(self._iterations[1].value)
 
-    def _step(self, images, labels):
-        if self.compute is None:
-            return super()._step(images, labels)
+    def sync(self) -> None:
+        """`store`, and the optimizer's slots too (before a checkpoint)."""
+        self.store()
+        for full, mine, index in self._slots:
+            full.assign(tf.tensor_scatter_nd_update(
+                full.value, index, tf.reshape(mine.value, [-1])))
+
+    def step(self, images: tf.Tensor, labels: tf.Tensor,
+             batch_size: int) -> tf.Tensor:
+        """One optimizer step on a batch; returns its loss."""
         with tf.GradientTape() as tape:
             logits = self.compute(images, training=True)
             per_example = keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True)
-            loss = tf.nn.compute_average_loss(
-                per_example, global_batch_size=self.batch_size)
-        variables = self._variables()
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+            loss = tf.nn.compute_average_loss(per_example,
+                                              global_batch_size=batch_size)
+        gradients = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
         return loss
 
-    def train(self, dataset_fn, num_steps: int) -> float:
-        loss = super().train(dataset_fn, num_steps)
-        if self.compute is not None:
-            self.compute.store()
-        return loss
+
+def training_for(model: keras.Model, mode: str,
+                 dense_optimizer: keras.optimizers.Optimizer,
+                 make_optimizer) -> Training | None:
+    """A round's `Training` on the path `mode` picks, or None for the
+    dense step.
+
+    Dense when `compute_model` returns None, and under `"auto"` also when
+    the optimizer decays weights (decay moves the weights of units that
+    cannot change the output, which the compute model leaves out).
+
+    Args:
+        model: the round's model, its masks set and pruned weights 0.
+        mode: as for `compute_model`.
+        dense_optimizer: the round's optimizer of `model`, built.
+        make_optimizer: makes a fresh optimizer like `dense_optimizer`.
+
+    Raises:
+        ValueError: as `compute_model`; for a path with an optimizer that
+            decays weights.
+    """
+    decays = bool(getattr(dense_optimizer, "weight_decay", None))
+    if decays and mode == "auto":
+        return None
+    compute = compute_model(model, mode)
+    if compute is None:
+        return None
+    if decays:
+        raise ValueError(
+            "`train.sparse_compute` must be 'auto' or 'off' with weight "
+            "decay: it moves weights the compute paths leave out. "
+            f"Received: train.sparse_compute={mode!r}")
+    return Training(compute, model, dense_optimizer, make_optimizer())
+
+
+def _slot_pairs(dense: keras.optimizers.Optimizer,
+                mine: keras.optimizers.Optimizer, pairs):
+    """`(dense slot, compute slot, gather index)` of every optimizer slot.
+
+    Keras optimizers make their variables in the same order for the same
+    list of variables: the step counter, the rate, then each variable's
+    slots, variable by variable; a slot has its variable's shape.
+    """
+    dense_slots = [v for v in dense.variables
+                   if v is not dense.iterations and "learning_rate"
+                   not in v.path]
+    my_slots = [v for v in mine.variables
+                if v is not mine.iterations and "learning_rate"
+                not in v.path]
+    per = len(my_slots) // max(len(pairs), 1)
+    if len(dense_slots) != len(my_slots) or per * len(pairs) != len(
+            my_slots):
+        raise ValueError(
+            "The optimizer's slots must pair up with the variables. "
+            f"Received: optimizer={type(mine).__name__}")
+    for i, full, slot in zip(range(len(my_slots)), dense_slots, my_slots):
+        variable, (reference, index) = pairs[i // per]
+        if (tuple(full.shape) != tuple(reference.shape)
+                or tuple(slot.shape) != tuple(variable.shape)):
+            raise ValueError(
+                "The optimizer's slots must have their variables' shapes. "
+                f"Received: optimizer={type(mine).__name__}, slot "
+                f"{full.path} of shape {tuple(full.shape)}")
+        yield full, slot, index
 
 
 def _core(layer: keras.layers.Layer) -> keras.layers.Dense:

@@ -40,12 +40,14 @@ from tensorflow.python.framework import config as _tf_config
 from keras_lottery import evaluation
 from keras_lottery import feeding
 from keras_lottery import masking
+from keras_lottery import sparse_compute
 from keras_lottery import wrapping
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
               "tpu")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "step")
+SPARSE_COMPUTE = sparse_compute.MODES  # train.sparse_compute
 
 
 @contextlib.contextmanager
@@ -181,6 +183,8 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
     when it takes `model` (`Trainer.takes`) and was made for the same
     strategy, optimizer, batch size, steps per call and XLA setting; else a
     new one."""
+    _check_choice("train.sparse_compute", train.sparse_compute,
+                  SPARSE_COMPUTE)
     with strategy.scope():
         optimizer = make_optimizer(train)
     if (previous is not None and previous.strategy is strategy
@@ -191,11 +195,14 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
             and _optimizer_json(previous.optimizer)
             == _optimizer_json(optimizer)
             and previous.takes(model)):
+        previous.sparse_compute = train.sparse_compute
         previous.restart(model)
         return previous
     with strategy.scope():
         return Trainer(model, strategy, optimizer, train.batch_size,
-                       train.jit_compile, train.steps_per_loop)
+                       train.jit_compile, train.steps_per_loop,
+                       sparse_compute=train.sparse_compute,
+                       make_optimizer=lambda: make_optimizer(train))
 
 
 class Trainer:
@@ -214,12 +221,28 @@ class Trainer:
         jit_compile: XLA-compile the step.
         steps_per_loop: steps per `tf.function` call; `train` runs a
             multiple of it.
+        sparse_compute: one of `SPARSE_COMPUTE`: `"off"` trains on the
+            dense kernels; `"auto"` picks a round's path by its masks, and
+            `"compact"` or `"sparse"` force one, for a chain of Dense
+            layers under one replica (`keras_lottery.sparse_compute`). The
+            path is chosen at a round's first `train` call, after any
+            checkpoint is restored; `sync` before saving the optimizer.
+        make_optimizer: makes a fresh optimizer like `optimizer`, for the
+            compute paths; without it the trainer trains dense.
     """
 
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
                  optimizer: keras.optimizers.Optimizer, batch_size: int,
-                 jit_compile: bool = True, steps_per_loop: int = 100):
+                 jit_compile: bool = True, steps_per_loop: int = 100,
+                 sparse_compute: str = "off",
+                 make_optimizer: Callable[
+                     [], keras.optimizers.Optimizer] | None = None):
+        _check_choice("sparse_compute", sparse_compute, SPARSE_COMPUTE)
         self.model = model
+        self.sparse_compute = sparse_compute
+        self._make_optimizer = make_optimizer
+        self._compute = None  # the round's `sparse_compute.Training`
+        self._path = None  # its path, once the round's first call chose
         self.strategy = strategy
         self.optimizer = optimizer
         self.batch_size = batch_size
@@ -234,11 +257,8 @@ class Trainer:
                          "devices.")
             jit_compile = False
         self.jit_compile = jit_compile
-        self._step_fn = tf.function(self._step, jit_compile=jit_compile)
-        self._loop_fn = tf.function(self._loop)
-        self._indexed_loop_fn = tf.function(self._indexed_loop,
-                                            jit_compile=jit_compile)
-        self._indexed_fn = tf.function(self._indexed)
+        self._dense_fns = self._functions()
+        self._set_functions(self._dense_fns)
         # On a CPU, TensorFlow's own kernels (oneDNN) run the large batches
         # of evaluation about a third faster than XLA's code does.
         self._evaluator = evaluation.Evaluator(
@@ -284,13 +304,62 @@ class Trainer:
             variable.assign(value)
         self._zero_pruned()
         self._iterator = self._iterator_step = self._placed = None
+        self._compute = self._path = None
+        self._set_functions(self._dense_fns)
+
+    def _functions(self):
+        """Fresh `tf.function`s of the steps (each traces on first call)."""
+        return (tf.function(self._step, jit_compile=self.jit_compile),
+                tf.function(self._loop),
+                tf.function(self._indexed_loop,
+                            jit_compile=self.jit_compile),
+                tf.function(self._indexed))
+
+    def _set_functions(self, functions) -> None:
+        (self._step_fn, self._loop_fn, self._indexed_loop_fn,
+         self._indexed_fn) = functions
+
+    @property
+    def path(self) -> str | None:
+        """The path of the round's steps, one of `sparse_compute.PATHS`
+        (None until the round's first `train` call chooses it)."""
+        return self._path
+
+    def _choose_path(self) -> None:
+        """At a round's first call: its `sparse_compute.Training`, and
+        functions traced for it, unless it trains dense."""
+        self._path = "dense"
+        if (self.sparse_compute == "off" or self._make_optimizer is None
+                or self.strategy.num_replicas_in_sync != 1):
+            return
+        with self.strategy.scope():
+            self._compute = sparse_compute.training_for(
+                self.model, self.sparse_compute, self.optimizer,
+                self._make_optimizer)
+        if self._compute is not None:
+            self._path = self._compute.compute.path
+            # The compute model's shapes are the round's: new functions.
+            self._set_functions(self._functions())
+            logging.info("This round trains on the %s path (%s).",
+                         self._path, self.sparse_compute)
+
+    def sync(self) -> None:
+        """Brings the model and optimizer up to date with the compute
+        path's training, if it trains one: call before saving the
+        optimizer (the model's weights are written after each `train`)."""
+        if self._compute is not None:
+            self._compute.sync()
 
     @property
     def step(self) -> int:
         """The number of optimizer steps taken (the optimizer's counter)."""
-        return int(self.optimizer.iterations.numpy())
+        optimizer = (self.optimizer if self._compute is None
+                     else self._compute.optimizer)
+        return int(optimizer.iterations.numpy())
 
     def _step(self, images, labels):
+        if self._compute is not None:
+            return self._compute.step(images, labels, self.batch_size)
         with tf.GradientTape() as tape, masking.masked_gradients():
             logits = self.model(images, training=True)
             per_example = keras.losses.sparse_categorical_crossentropy(
@@ -338,16 +407,22 @@ class Trainer:
                 global batches.
             num_steps: how many steps to take now.
         """
+        if self._path is None:
+            self._choose_path()
         if (isinstance(dataset_fn, TrainingData)
                 and self.strategy.num_replicas_in_sync == 1):
-            return self._train_indexed(dataset_fn, num_steps)
-        if self._iterator is None or self._iterator_step != self.step:
-            dataset = dataset_fn(self.step)
-            self._iterator = iter(
-                self.strategy.experimental_distribute_dataset(dataset))
-        loss = self._loop_fn(self._iterator, tf.constant(num_steps))
-        self._iterator_step = self.step
-        return float(loss)
+            loss = self._train_indexed(dataset_fn, num_steps)
+        else:
+            if self._iterator is None or self._iterator_step != self.step:
+                dataset = dataset_fn(self.step)
+                self._iterator = iter(
+                    self.strategy.experimental_distribute_dataset(dataset))
+            loss = float(self._loop_fn(self._iterator,
+                                       tf.constant(num_steps)))
+            self._iterator_step = self.step
+        if self._compute is not None:
+            self._compute.store()
+        return loss
 
     def _train_indexed(self, data: TrainingData, num_steps: int) -> float:
         if self._placed is None or self._placed[0] is not data:

@@ -142,6 +142,71 @@ def test_interrupted_run_resumes_to_the_same_result(finished, mnist_dir,
         assert got["history"] == want["history"]
 
 
+@pytest.fixture(scope="module")
+def compact(mnist_dir, tmp_path_factory):
+    """The smoke run on the compact path (keras_lottery.sparse_compute)."""
+    workdir = str(tmp_path_factory.mktemp("compact") / "workdir")
+    lottery.run(smoke_config(mnist_dir, train__sparse_compute="compact"),
+                workdir)
+    return workdir
+
+
+def _close(workdir, reference, rounds=range(4)):
+    """The same run up to float sums: masks, accuracies, early stops."""
+    for r in rounds:
+        for key, mask in masks(reference, r).items():
+            # A weight tied at the threshold to float precision may swap
+            # with its neighbour (as under `mirrored`).
+            assert np.count_nonzero(masks(workdir, r)[key] != mask) <= 4
+        got = files.read_json(paths.metrics_file(workdir, r))
+        want = files.read_json(paths.metrics_file(reference, r))
+        for a, b in zip(got["history"], want["history"], strict=True):
+            assert abs(a["validation_accuracy"]
+                       - b["validation_accuracy"]) <= 0.002, (r, a, b)
+
+
+def test_the_compact_path_trains_as_the_dense_engine(finished, compact):
+    reference, _ = finished
+    _close(compact, reference)
+    assert [files.read_json(paths.metrics_file(compact, r))["compute_path"]
+            for r in range(4)] == ["compact"] * 4
+    # "auto" trains these tickets (41% remaining and up) dense.
+    assert {files.read_json(paths.metrics_file(reference, r))[
+        "compute_path"] for r in range(4)} == {"dense"}
+
+
+@pytest.mark.parametrize("resume_on", ["compact", "off"])
+def test_a_round_killed_on_the_compact_path_resumes_on_any_path(
+        compact, mnist_dir, tmp_path, monkeypatch, resume_on):
+    workdir = str(tmp_path / "workdir")
+    calls = {"n": 0}
+    real_train = training.Trainer.train
+
+    def crashing_train(self, dataset_fn, num_steps):
+        calls["n"] += 1
+        if calls["n"] == 6 * 2 + 3:  # round 2, after its first checkpoint
+            raise KeyboardInterrupt("simulated preemption")
+        return real_train(self, dataset_fn, num_steps)
+
+    monkeypatch.setattr(training.Trainer, "train", crashing_train)
+    with pytest.raises(KeyboardInterrupt):
+        lottery.run(smoke_config(mnist_dir, train__sparse_compute="compact"),
+                    workdir)
+    assert os.listdir(paths.checkpoint_dir(workdir, 2))
+    monkeypatch.setattr(training.Trainer, "train", real_train)
+    lottery.run(smoke_config(mnist_dir, train__sparse_compute=resume_on),
+                workdir)
+    if resume_on == "off":
+        _close(workdir, compact)
+        return
+    for r in range(4):
+        for key, mask in masks(compact, r).items():
+            np.testing.assert_array_equal(masks(workdir, r)[key], mask)
+        got = files.read_json(paths.metrics_file(workdir, r))
+        want = files.read_json(paths.metrics_file(compact, r))
+        assert got["history"] == want["history"]
+
+
 def test_mirrored_strategy_gives_the_same_masks(finished, mnist_dir,
                                                 tmp_path):
     reference, _ = finished

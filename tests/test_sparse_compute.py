@@ -13,12 +13,12 @@ from keras_lottery import training
 
 
 def _mlp(seed: int = 0) -> keras.Model:
-    inputs = keras.Input((6, 6, 1))
+    inputs = keras.Input((6, 6, 1), name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = keras.layers.Dense(24, "relu", name="fc1")(x)
     x = keras.layers.Dense(12, "relu", name="fc2")(x)
     outputs = keras.layers.Dense(5, name="output")(x)
-    model = keras.Model(inputs, outputs)
+    model = keras.Model(inputs, outputs, name="mlp")
     rng = np.random.default_rng(seed)
     # Nonzero biases: a unit whose kernel column is pruned still outputs
     # relu(bias), and must be kept.
@@ -45,16 +45,27 @@ def _ticket(granularity: str) -> keras.Model:
     return model
 
 
-def _train(model: keras.Model, mode: str, steps: int = 60):
+def _data():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(600, 6, 6, 1)).astype("float32")
     y = rng.integers(0, 5, 600)
-    trainer = sparse_compute.Trainer(
-        model, training.make_strategy("default"),
-        keras.optimizers.Adam(0.01), 30, jit_compile=True,
-        steps_per_loop=10, mode=mode)
+    return x, y
+
+
+def _trainer(model: keras.Model, mode: str, make=None) -> training.Trainer:
+    make = make or (lambda: keras.optimizers.Adam(0.01))
+    return training.Trainer(
+        model, training.make_strategy("default"), make(), 30,
+        jit_compile=True, steps_per_loop=10, sparse_compute=mode,
+        make_optimizer=make)
+
+
+def _train(model: keras.Model, mode: str, steps: int = 60):
+    x, y = _data()
+    trainer = _trainer(model, mode)
     dataset_fn = functools.partial(training.train_dataset, x, y, 30, 0)
     losses = [trainer.train(dataset_fn, 10) for _ in range(steps // 10)]
+    assert trainer.step == steps
     return trainer.path, losses, [v.numpy() for v in model.weights]
 
 
@@ -146,3 +157,85 @@ def test_store_and_load_round_trip():
     with keras_lottery.masking.masked_gradients():
         want = model(images)
     np.testing.assert_allclose(compute(images), want, rtol=1e-5, atol=1e-5)
+
+
+def _weights(model):
+    return [v.numpy() for v in model.weights]
+
+
+@pytest.mark.parametrize("resume_on", ["compact", "off"])
+def test_a_checkpoint_of_a_compute_path_resumes_on_any_path(
+        tmp_path, resume_on):
+    """The trainer checkpoints the dense model and optimizer: a round
+    killed on the compact path resumes on either path."""
+    x, y = _data()
+    data = training.TrainingData(x, y, 30, 0)
+    whole = _ticket("weight")
+    trainer = _trainer(whole, "compact")
+    for _ in range(6):
+        trainer.train(data, 10)
+    assert trainer.path == "compact"
+
+    first = _ticket("weight")
+    trainer = _trainer(first, "compact")
+    for _ in range(3):
+        trainer.train(data, 10)
+    trainer.sync()
+    checkpoint = tf.train.Checkpoint(model=first,
+                                     optimizer=trainer.optimizer)
+    saved = checkpoint.save(str(tmp_path / "ckpt"))
+
+    resumed = _ticket("weight")
+    trainer = _trainer(resumed, resume_on)
+    tf.train.Checkpoint(model=resumed, optimizer=trainer.optimizer).restore(
+        saved).assert_consumed()
+    assert trainer.step == 30
+    for _ in range(3):
+        trainer.train(data, 10)
+    assert trainer.step == 60
+    exact = resume_on == "compact"
+    for got, want in zip(_weights(resumed), _weights(whole)):
+        if exact:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_trainer_picks_each_rounds_path_again():
+    """Restarted on the next round's model, a trainer chooses its path
+    anew, and its dense functions still train dense."""
+    x, y = _data()
+    data = training.TrainingData(x, y, 30, 0)
+    trainer = _trainer(_ticket("neuron"), "auto")
+    trainer.train(data, 10)
+    assert trainer.path == "compact"
+    dense = _mlp()
+    trainer.restart(dense)
+    assert trainer.path is None
+    trainer.train(data, 10)
+    assert (trainer.path, trainer.step) == ("dense", 10)
+    reference = _mlp()
+    _trainer(reference, "off").train(data, 10)
+    for got, want in zip(_weights(trainer.model), _weights(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_decay_trains_dense():
+    """Decoupled decay moves weights the compute paths leave out."""
+    def make():
+        return keras.optimizers.AdamW(0.01, weight_decay=0.1)
+
+    x, y = _data()
+    data = training.TrainingData(x, y, 30, 0)
+    trainer = _trainer(_ticket("neuron"), "auto", make)
+    trainer.train(data, 10)
+    assert trainer.path == "dense"
+    trainer = _trainer(_ticket("neuron"), "compact", make)
+    with pytest.raises(ValueError, match=r"Received: "
+                       r"train.sparse_compute='compact'"):
+        trainer.train(data, 10)
+
+
+def test_a_bad_mode_is_named():
+    with pytest.raises(ValueError, match=r"Received: sparse_compute='on'"):
+        _trainer(_mlp(), "on")
