@@ -25,7 +25,8 @@ weights) stay dense.
 `path="auto"` picks by the fractions of the multiply-adds live and kept
 (`choose`), with thresholds measured by `benchmarks/round_time.py` on a
 2-core CPU: dense at LeNet-300-100's weight tickets down to 7% remaining,
-sparse from 3.6%, compact for tickets whose pruned units are dead.
+compact at 3.6%, sparse at 1.9%, compact for tickets whose pruned units
+are dead.
 
 The engine trains each round on the path `train.sparse_compute` picks
 (`keras_lottery.training.Trainer`, `Training` here): chosen at the round's
@@ -55,16 +56,19 @@ from keras_lottery import shrinking
 PATHS = ("dense", "compact", "sparse")
 MODES = ("auto", "off", "compact", "sparse")
 
-# `choose`'s rule, from `benchmarks/round_time.py` on LeNet-300-100 at batch
-# 60, 2-core CPU (docs/BENCHMARKS.md). The sparse path won at 3.3% and 1.6%
-# of the multiply-adds live (1.5x, 2.0x) and lost at 6.7% (0.6x): ...
+# `choose`'s rule, from two runs of `benchmarks/round_time.py` on
+# LeNet-300-100 tickets at batch 60, 2-core CPU (docs/BENCHMARKS.md). The
+# sparse path won at 1.8% of the multiply-adds live (2.4x, 2.7x over
+# dense) and lost at 6.8% (0.9x, 0.8x): ...
 SPARSE_BELOW = 0.04
-# ... and a live multiply-add costs it about as much as 12 of a dense
-# block's, so a compact block of fewer than 12x the live ones is faster.
-SPARSE_COST = 12.0
-# The compact path won 2.3x at 19% of the multiply-adds kept (a neuron
-# ticket), and 1.0-1.15x between 48% and 79% (within the noise there).
-COMPACT_BELOW = 0.5
+# ... and a live multiply-add costs it 16 to 25 times what one of a
+# compact block costs, so a compact block of fewer than 20x the live ones
+# is faster (it was at 3.5% live and 65% kept: 1.8x, 1.9x over dense,
+# sparse 1.7x, 1.4x).
+SPARSE_COST = 20.0
+# The compact path won 2.3-4.1x at 9.6-19% of the multiply-adds kept
+# (neuron tickets), 1.5-1.9x at 50-65%, and 1.3x and 0.8x at 79-81%.
+COMPACT_BELOW = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,9 +170,13 @@ def dense_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
     regularizers; None otherwise."""
     layers = [layer for layer in model.layers
               if not isinstance(layer, keras.layers.InputLayer)]
-    if len(model.inputs) != 1 or len(model.outputs) != 1 or any(
-            later.input is not earlier.output
-            for earlier, later in zip(layers, layers[1:])):
+    try:
+        if len(model.inputs) != 1 or len(model.outputs) != 1 or any(
+                later.input is not earlier.output
+                for earlier, later in zip(layers, layers[1:])):
+            return None
+    except (AttributeError, ValueError):
+        # A subclassed model has no graph of layers to follow.
         return None
     if layers and isinstance(layers[0], keras.layers.Flatten):
         layers = layers[1:]

@@ -111,6 +111,13 @@ def test_choose_by_the_live_and_kept_fractions():
     scattered = np.zeros((40, 40))
     scattered[np.arange(40), np.arange(40) % 7] = 1  # 2.5% live, all kept
     assert choice(scattered) == "sparse"
+    blocked = np.zeros((40, 40))
+    i = np.arange(56)
+    blocked[i % 26, i % 40] = 1  # 3.5% live in a block of 65%: compact
+    assert choice(blocked) == "compact"
+    rows = np.zeros((40, 40))
+    rows[:32] = 1  # 80% kept, all live
+    assert choice(rows) == "dense"
     rows = np.zeros((40, 40))
     rows[:15] = 1  # 37.5% kept, all live
     assert choice(rows) == "compact"
