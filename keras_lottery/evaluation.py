@@ -75,11 +75,15 @@ class Evaluator:
         model: the model; outputs logits; pruned weights are 0.
         strategy: the strategy it was built under.
         jit_compile: XLA-compile the forward pass.
+        forward: computes the model's logits of a batch another way (a
+            `keras_lottery.sparse_compute.ComputeModel`); None calls
+            `model`.
     """
 
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
-                 jit_compile: bool):
+                 jit_compile: bool, forward=None):
         self.model = model
+        self.forward = forward
         self.strategy = strategy
         self._batch_fn = tf.function(self._batch, jit_compile=jit_compile)
         self._fn = tf.function(self._evaluate, reduce_retracing=True)
@@ -125,8 +129,11 @@ class Evaluator:
             tf.slice(y, [start], [size]), skip)
 
     def _batch(self, images, labels, skip):
-        with masking.masked_gradients():
-            logits = self.model(images, training=False)
+        if self.forward is not None:
+            logits = self.forward(images)
+        else:
+            with masking.masked_gradients():
+                logits = self.model(images, training=False)
         loss = keras.losses.sparse_categorical_crossentropy(
             labels, logits, from_logits=True)
         predictions = tf.argmax(logits, -1, output_type=labels.dtype)

@@ -246,3 +246,16 @@ def test_weight_decay_trains_dense():
 def test_a_bad_mode_is_named():
     with pytest.raises(ValueError, match=r"Received: sparse_compute='on'"):
         _trainer(_mlp(), "on")
+
+
+def test_a_compact_round_evaluates_on_its_blocks_as_the_model_does():
+    x, y = _data()
+    trainer = _trainer(_ticket("neuron"), "compact")
+    trainer.train(training.TrainingData(x, y, 30, 0), 20)
+    examples = trainer.eval_dataset(x[:70], y[:70], 32)
+    got = trainer.evaluate(examples)
+    want = keras_lottery.evaluation.Evaluator(
+        trainer.model, trainer.strategy, False)(examples)
+    assert trainer._round_evaluator is not None
+    np.testing.assert_allclose([got.loss, got.accuracy],
+                               [want.loss, want.accuracy], rtol=1e-5)
