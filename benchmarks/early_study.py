@@ -3,7 +3,7 @@ r"""The study of issue 14: cheaper tickets for LeNet-300-100 on MNIST.
   python -m benchmarks.early_study                    # the study
   python -m benchmarks.early_study --smoke --workdirs=/tmp/early_smoke \
       --records=/tmp/early_smoke/records --output=/tmp/early_smoke/report \
-      --doc=/tmp/early_smoke/EARLY.md                 # the pipeline, minutes
+      --doc=/tmp/early_smoke/report.md                # the pipeline, minutes
 
 For each seed (--seeds, default 0,1,2) and target round (--rounds, default
 3,7,12,15,18: 51.3, 21.1, 7.0, 3.6 and 1.85% of the weights remaining):
@@ -77,8 +77,9 @@ _RECORDS = flags.DEFINE_string("records", "docs/results_early/runs",
 # allow_override: binaries.export defines --output too (tests import both).
 _OUTPUT = flags.DEFINE_string("output", "docs/results_early",
                               "Folder for cost.md/png.", allow_override=True)
-_DOC = flags.DEFINE_string("doc", "docs/EARLY.md",
-                           "The markdown report to write.")
+_DOC = flags.DEFINE_string("doc", "docs/results_early/report.md",
+                           "The markdown report to write (docs/EARLY.md "
+                           "states its findings).")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _ROUNDS = flags.DEFINE_list("rounds", ["3", "7", "12", "15", "18"],
                             "Target rounds (sparsities).")
@@ -394,7 +395,7 @@ def write_doc(path: str, rows: Sequence[dict], instability_tables:
     from keras_lottery import files
 
     lines = [
-        "# Finding tickets early and cheaply (issue 14)", "",
+        "# Finding tickets early and cheaply: the study's tables", "",
         f"Written by `python -m benchmarks.early_study` "
         f"({common.machine()}).",
     ]
@@ -417,8 +418,11 @@ def write_doc(path: str, rows: Sequence[dict], instability_tables:
             f"{_mean(row, 'final_test_accuracy', 100)} | "
             f"{row['ticket_train_steps']:,.0f} | "
             f"{row['ticket_seconds']:,.0f} |")
+    here = os.path.dirname(os.path.abspath(path))
+    links = [f"[{os.path.basename(f)}]({os.path.relpath(f, here)})"
+             for f in cost_files]
     lines += ["", "## The goal", "", *verdict(rows), "",
-              f"Accuracy against cost: {', '.join(cost_files)}.", ""]
+              f"Accuracy against cost: {', '.join(links)}.", ""]
     for found in instability_tables:
         lines += [f"## Instability: {found['workdir']}, round "
                   f"{found['round']}", "", "| k | instability % | stable |",
