@@ -3,7 +3,13 @@ r"""Resident memory after each of 10 short rounds of one lottery run.
 LeNet-300-100 on real MNIST (configs/lenet300_mnist.py, 200 iterations per
 round, evaluation every 100, test set at the best step), in one process:
 
-  python -m benchmarks.memory [--rounds=10] [--steps=200]
+  python -m benchmarks.memory [--rounds=10] [--steps=200] \
+      [--sparse_compute=compact]
+
+`--sparse_compute` sets `train.sparse_compute`: `compact` or `sparse`
+trains every round on that path, which builds and compiles its model
+and functions anew each round (`auto` keeps these short, still dense
+rounds on the dense kernels).
 
 Budget (issue "Faster rounds"): round 10 within 10% of round 1. Before the
 engine made its data tensors once per run, every round copied the training
@@ -23,6 +29,9 @@ from benchmarks import common
 _ROUNDS = flags.DEFINE_integer("rounds", 10, "Pruning rounds after round 0.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Iterations per round.")
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
+_SPARSE = flags.DEFINE_enum("sparse_compute", "auto",
+                            ["auto", "off", "compact", "sparse"],
+                            "train.sparse_compute of the run.")
 
 
 def main(argv):
@@ -38,6 +47,7 @@ def main(argv):
     config.eval.test_at = "best"
     config.prune.num_rounds = _ROUNDS.value
     config.export.enabled = False
+    config.train.sparse_compute = _SPARSE.value
     resident = {}
     train_round = lottery.Experiment.train_round
 
