@@ -21,6 +21,7 @@ from keras_lottery import lottery
 from keras_lottery import paths
 from keras_lottery import progress
 from keras_lottery import pruning
+from keras_lottery import run_config
 from keras_lottery import state
 from keras_lottery import training
 
@@ -48,8 +49,9 @@ def run_control(workdir: str, control: str,
             f"`workdir` holds no lottery run (no config.json). "
             f"Received: workdir={workdir!r}"
         )
-    config = ml_collections.ConfigDict(
-        files.read_json(paths.config_file(workdir)))
+    # A run made before a field existed did what its default then was.
+    config = ml_collections.ConfigDict(run_config.with_added_fields(
+        files.read_json(paths.config_file(workdir))))
     done = [r for r in range(1, config.prune.num_rounds + 1)
             if os.path.exists(paths.metrics_file(workdir, r))]
     if not done:

@@ -44,6 +44,7 @@ from matplotlib import figure
 from keras_lottery import files
 from keras_lottery import lottery
 from keras_lottery import paths
+from keras_lottery import run_config
 from keras_lottery import state
 from keras_lottery import training
 
@@ -65,8 +66,9 @@ def check(workdir: str, round_index: int,
         raise ValueError(
             "`workdir` holds no lottery run (no config.json). Received: "
             f"workdir={workdir!r}")
-    config = ml_collections.ConfigDict(
-        files.read_json(paths.config_file(workdir)))
+    # A run made before a field existed did what its default then was.
+    config = ml_collections.ConfigDict(run_config.with_added_fields(
+        files.read_json(paths.config_file(workdir))))
     done = [r for r in range(config.prune.num_rounds + 1)
             if os.path.exists(paths.metrics_file(workdir, r))]
     if round_index not in done:

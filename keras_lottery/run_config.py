@@ -47,6 +47,7 @@ _ADDED_FIELDS = {
     "prune.early_bird": {"enabled": False, "every_steps": 1000,
                          "threshold": 0.1, "window": 5},
     "prune.auto_rewind_steps": [0, 100, 500, 2000],
+    "train.sparse_compute": "off",
 }
 
 

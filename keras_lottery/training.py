@@ -17,7 +17,9 @@ pipeline; under several replicas the batches come through `tf.data`, the
 same batches either way. Evaluation runs over examples placed on the
 devices once (`keras_lottery.evaluation`). A trainer restarts on the next
 round's model (`restart`, `trainer_for`), so a run traces and compiles its
-functions once, not once per round.
+functions once, not once per round; a round on a sparse compute path
+(`train.sparse_compute`, `keras_lottery.sparse_compute`) traces its own,
+for its shapes.
 """
 
 from __future__ import annotations

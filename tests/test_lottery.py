@@ -354,6 +354,20 @@ def test_controls_run_from_a_finished_workdir(finished):
                 assert same == (control == "random_reinit"), (control, key)
 
 
+def test_a_control_runs_on_a_workdir_from_before_a_field_existed(
+        finished, tmp_path):
+    """config.json of an older version lacks later fields (here
+    train.sparse_compute): a control fills them with what that run did."""
+    workdir = str(tmp_path / "old")
+    shutil.copytree(finished[0], workdir,
+                    ignore=shutil.ignore_patterns("controls", "export"))
+    config = files.read_json(paths.config_file(workdir))
+    del config["train"]["sparse_compute"]
+    files.write_json(paths.config_file(workdir), config)
+    summary = controls.run_control(workdir, "random_reinit", rounds=(1,))
+    assert [e["round"] for e in summary] == [1]
+
+
 def test_layer_fractions_give_conv_and_output_layers_their_rates():
     from configs import conv2_cifar10
     from keras_lottery import models
