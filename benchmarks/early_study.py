@@ -428,7 +428,10 @@ def write_doc(path: str, rows: Sequence[dict], instability_tables:
     lines += ["", "## The goal", "", *verdict(rows), "",
               f"Accuracy against cost: {', '.join(links)}.", ""]
     for found in instability_tables:
-        lines += [f"## Instability: {found['workdir']}, round "
+        # The run's folder under --workdirs (e.g. imp/seed0), wherever
+        # the study ran.
+        where = "/".join(os.path.normpath(found["workdir"]).split(os.sep)[-2:])
+        lines += [f"## Instability: {where}, round "
                   f"{found['round']}", "", "| k | instability % | stable |",
                   "|---:|---:|:---:|"]
         lines += [f"| {r['rewind_step']:,} | {100 * r['instability']:.2f} "
