@@ -441,6 +441,43 @@ def write_doc(path: str, rows: Sequence[dict], instability_tables:
     files.write_text(path, "\n".join(lines))
 
 
+def plot_methods(rows: Sequence[dict], path: str) -> None:
+    """Test accuracy at early stop against ticket iterations, a line per
+    method through its sparsities (means over seeds); shuffled controls
+    dashed."""
+    from matplotlib import figure
+
+    from keras_lottery import files
+
+    fig = figure.Figure(figsize=(8, 5), constrained_layout=True)
+    ax = fig.subplots()
+    for name in dict.fromkeys(r["arm"] for r in rows):
+        points = sorted((r for r in rows if r["arm"] == name),
+                        key=lambda r: -r["remaining_fraction"])
+        x = [r["ticket_train_steps"] for r in points]
+        y = [100 * r["test_accuracy"] for r in points]
+        # A method and its shuffled control share a colour.
+        base = name.removesuffix(" (shuffled)")
+        colour = f"C{ARMS.index(base) if base in ARMS else len(ARMS)}"
+        line, = ax.plot(x, y, marker="o", color=colour,
+                        linestyle="--" if "shuffled" in name else "-",
+                        label=name)
+        if "shuffled" not in name:
+            for r, xi, yi in zip(points, x, y):
+                ax.annotate(f"{100 * r['remaining_fraction']:.3g}%",
+                            (xi, yi), fontsize="x-small",
+                            color=line.get_color(), xytext=(3, 3),
+                            textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("Training iterations of the ticket (mean over seeds)")
+    ax.set_ylabel("Test accuracy at early stop (%)")
+    ax.set_title("Each method's tickets (labels: % of weights remaining)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small", ncol=2)
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
 def _mean(row: dict, field: str, scale: float) -> str:
     text = f"{scale * row[field]:.2f}"
     if row[field + "_std"] is not None:
@@ -507,8 +544,11 @@ def main(argv: list[str]) -> None:
             [w for _, _, w in folders], _OUTPUT.value,
             labels=[f"{arm} seed {seed} ({os.path.basename(w)})"
                     for arm, seed, w in folders])
-        write_doc(_DOC.value, table(done), instability_records(
-            _RECORDS.value), written, _SMOKE.value)
+        rows = table(done)
+        methods = os.path.join(_OUTPUT.value, "methods.png")
+        plot_methods(rows, methods)
+        write_doc(_DOC.value, rows, instability_records(_RECORDS.value),
+                  [methods, *written], _SMOKE.value)
         print(_DOC.value)
     if failed:
         sys.exit(f"failed: {', '.join(failed)}; logs in "
