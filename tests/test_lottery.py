@@ -113,33 +113,44 @@ def test_another_config_on_the_workdir_is_refused(finished, mnist_dir):
     assert files.read_json(paths.config_file(workdir)) == before
 
 
-def test_interrupted_run_resumes_to_the_same_result(finished, mnist_dir,
-                                                    tmp_path, monkeypatch):
-    reference, _ = finished
-    workdir = str(tmp_path / "workdir")
+def _kill_in_round_2(monkeypatch, config, workdir):
+    """Runs `config` until a simulated preemption in round 2, after its
+    first checkpoint; the workdir then holds that checkpoint."""
     calls = {"n": 0}
     real_train = training.Trainer.train
 
     def crashing_train(self, dataset_fn, num_steps):
         calls["n"] += 1
-        if calls["n"] == 6 * 2 + 3:  # round 2, after its first checkpoint
+        if calls["n"] == 6 * 2 + 3:
             raise KeyboardInterrupt("simulated preemption")
         return real_train(self, dataset_fn, num_steps)
 
     monkeypatch.setattr(training.Trainer, "train", crashing_train)
     with pytest.raises(KeyboardInterrupt):
-        lottery.run(smoke_config(mnist_dir), workdir)
-    assert os.path.exists(paths.metrics_file(workdir, 1))
-    assert not os.path.exists(paths.metrics_file(workdir, 2))
-    assert os.listdir(paths.checkpoint_dir(workdir, 2))
+        lottery.run(config, workdir)
     monkeypatch.setattr(training.Trainer, "train", real_train)
-    lottery.run(smoke_config(mnist_dir), workdir)
+    assert os.listdir(paths.checkpoint_dir(workdir, 2))
+
+
+def _same_run(workdir, reference):
+    """The same masks and evaluation histories in every round."""
     for r in range(4):
         for key, mask in masks(reference, r).items():
             np.testing.assert_array_equal(masks(workdir, r)[key], mask)
         got = files.read_json(paths.metrics_file(workdir, r))
         want = files.read_json(paths.metrics_file(reference, r))
         assert got["history"] == want["history"]
+
+
+def test_interrupted_run_resumes_to_the_same_result(finished, mnist_dir,
+                                                    tmp_path, monkeypatch):
+    reference, _ = finished
+    workdir = str(tmp_path / "workdir")
+    _kill_in_round_2(monkeypatch, smoke_config(mnist_dir), workdir)
+    assert os.path.exists(paths.metrics_file(workdir, 1))
+    assert not os.path.exists(paths.metrics_file(workdir, 2))
+    lottery.run(smoke_config(mnist_dir), workdir)
+    _same_run(workdir, reference)
 
 
 @pytest.fixture(scope="module")
@@ -179,32 +190,14 @@ def test_the_compact_path_trains_as_the_dense_engine(finished, compact):
 def test_a_round_killed_on_the_compact_path_resumes_on_any_path(
         compact, mnist_dir, tmp_path, monkeypatch, resume_on):
     workdir = str(tmp_path / "workdir")
-    calls = {"n": 0}
-    real_train = training.Trainer.train
-
-    def crashing_train(self, dataset_fn, num_steps):
-        calls["n"] += 1
-        if calls["n"] == 6 * 2 + 3:  # round 2, after its first checkpoint
-            raise KeyboardInterrupt("simulated preemption")
-        return real_train(self, dataset_fn, num_steps)
-
-    monkeypatch.setattr(training.Trainer, "train", crashing_train)
-    with pytest.raises(KeyboardInterrupt):
-        lottery.run(smoke_config(mnist_dir, train__sparse_compute="compact"),
-                    workdir)
-    assert os.listdir(paths.checkpoint_dir(workdir, 2))
-    monkeypatch.setattr(training.Trainer, "train", real_train)
+    _kill_in_round_2(monkeypatch, smoke_config(
+        mnist_dir, train__sparse_compute="compact"), workdir)
     lottery.run(smoke_config(mnist_dir, train__sparse_compute=resume_on),
                 workdir)
     if resume_on == "off":
         _close(workdir, compact)
-        return
-    for r in range(4):
-        for key, mask in masks(compact, r).items():
-            np.testing.assert_array_equal(masks(workdir, r)[key], mask)
-        got = files.read_json(paths.metrics_file(workdir, r))
-        want = files.read_json(paths.metrics_file(compact, r))
-        assert got["history"] == want["history"]
+    else:
+        _same_run(workdir, compact)
 
 
 def test_mirrored_strategy_gives_the_same_masks(finished, mnist_dir,
