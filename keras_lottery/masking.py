@@ -31,7 +31,24 @@ def masked_gradients() -> Iterator[None]:
     the gradient's product into the matmul that makes it. Read when a
     function is traced, so enter it inside the traced function.
     """
-    with _setting("masked_gradients", True):
+    with _setting("weights", "masked_gradients"):
+        yield
+
+
+@contextlib.contextmanager
+def raw_weights() -> Iterator[None]:
+    """Within this context, wrappers compute with the raw weights and leave
+    their gradients alone.
+
+    For a training loop that zeroes pruned weights after every update
+    itself (`keras_lottery.training.Trainer`, with an optimizer whose
+    update of an entry reads only that entry's gradients): the pruned
+    entries' optimizer slots then fill, but their weights stay exactly 0,
+    and the kept entries' numbers are those of `masked_gradients`. The
+    mask is read once per step, fused into the weight update, rather than
+    by every slot's update. Read when a function is traced.
+    """
+    with _setting("weights", "raw"):
         yield
 
 
@@ -65,6 +82,12 @@ def _mask_gradient(weight, mask):
         return upstream * mask, None
 
     return tf.identity(weight), gradient
+
+
+# How a wrapper's call computes with a weight and its mask, by the context
+# in force (`masked_gradients` or none; under `raw_weights` it calls the
+# layer as it is).
+_MASK_WEIGHT = {None: keras.ops.multiply, "masked_gradients": _mask_gradient}
 
 
 @keras.saving.register_keras_serializable(package="keras_lottery")
@@ -245,11 +268,10 @@ class MaskedWrapper(keras.layers.Wrapper):
 
     def _masked_call(self, inputs, *args, **kwargs):
         pairs = self.masked_pairs()
-        if not pairs:
+        weights = getattr(_local, "weights", None)
+        if not pairs or weights == "raw":
             return self.layer(inputs, *args, **kwargs)
-        mask_weight = (_mask_gradient
-                       if getattr(_local, "masked_gradients", False)
-                       else keras.ops.multiply)
+        mask_weight = _MASK_WEIGHT[weights]
         outer = _stateless.get_stateless_scope()
         base = dict(outer.state_mapping) if outer is not None else {}
         mapping = [

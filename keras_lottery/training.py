@@ -1,13 +1,19 @@
 """The training engine: a custom loop under any `tf.distribute` strategy.
 
 Several steps run per `tf.function` call (`steps_per_loop`), each step
-XLA-compiled where the device supports it (`jit_compile`). The trainer
-zeroes pruned weights once, then multiplies every gradient by its mask
-(`masking.masked_gradients`), so pruned weights stay exactly 0 under every
-optimizer here (a zero gradient moves no SGD, momentum or Adam state;
-decoupled weight decay shrinks 0 to 0), and the forward pass skips the
-`weight * mask` product that layers compute under plain `model.fit`. The
-loop never assigns a mask.
+XLA-compiled where the device supports it and XLA helps (`jit_compile`,
+`compiles_steps`: not for convolutions on a CPU). The trainer
+zeroes pruned weights once per round and the forward pass uses the raw
+weights, skipping the `weight * mask` product that layers compute under
+plain `model.fit`. Pruned weights then stay exactly 0 in one of two ways:
+with an optimizer whose update of an entry reads only that entry's
+gradients (SGD, momentum, Adam, AdamW and Keras's other elementwise ones,
+without norm clipping or EMA) under one replica, every step multiplies the
+updated weights by their masks, one product fused into the update
+(`masking.raw_weights`); otherwise every gradient is multiplied by its mask
+(`masking.masked_gradients`): a zero gradient moves no SGD, momentum or
+Adam state, and decoupled weight decay shrinks 0 to 0. The kept weights'
+numbers are the same either way. The loop never assigns a mask.
 
 Given a `TrainingData` (`keras_lottery.feeding`) under a one-replica
 strategy, the trainer feeds its batches in the graph: the examples are
@@ -48,6 +54,13 @@ from keras_lottery import wrapping
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
               "tpu")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+# Optimizers whose update of an entry reads only that entry's gradients:
+# the trainer may let pruned entries' gradients in and zero their weights
+# after the update (see the module docstring).
+_ELEMENTWISE = (keras.optimizers.SGD, keras.optimizers.Adam,
+                keras.optimizers.AdamW, keras.optimizers.Adamax,
+                keras.optimizers.Nadam, keras.optimizers.RMSprop,
+                keras.optimizers.Adagrad)
 SCHEDULES = ("constant", "step")
 SPARSE_COMPUTE = sparse_compute.MODES  # train.sparse_compute
 
@@ -118,6 +131,38 @@ def supports_jit(strategy: tf.distribute.Strategy) -> bool:
     device and their mirrored variables cannot be reached from it.
     """
     return strategy.num_replicas_in_sync == 1 or _on_accelerator(strategy)
+
+
+# Layers whose steps XLA's CPU code runs far slower than TensorFlow's
+# kernels: Conv-2 on MNIST trained 0.11 steps/s under XLA against 12.7
+# without, one thread each (docs/BENCHMARKS.md, "XLA and convolutions on a
+# CPU").
+_CONVOLUTIONS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose, keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D)
+
+
+def compiles_steps(jit_compile: bool, strategy: tf.distribute.Strategy,
+                   model: keras.Model) -> bool:
+    """Whether a trainer asked for XLA (`jit_compile`) compiles its steps:
+    where XLA can (`supports_jit`), and on a CPU only for models without
+    convolutions."""
+    return jit_compile and _xla_off_because(strategy, model) is None
+
+
+def _xla_off_because(strategy, model) -> str | None:
+    """Why a trainer asked for XLA would not compile its steps, or None."""
+    if not supports_jit(strategy):
+        return "it cannot run one step over several CPU devices"
+    if not _on_accelerator(strategy) and any(
+            isinstance(layer, _CONVOLUTIONS)
+            for layer in model._flatten_layers(include_self=False)):
+        return ("on a CPU, XLA's code trains convolutions about 100 times "
+                "slower than TensorFlow's kernels")
+    return None
 
 
 def _on_accelerator(strategy: tf.distribute.Strategy) -> bool:
@@ -192,8 +237,8 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
     if (previous is not None and previous.strategy is strategy
             and previous.batch_size == train.batch_size
             and previous.steps_per_loop == train.steps_per_loop
-            and previous.jit_compile == (train.jit_compile
-                                         and supports_jit(strategy))
+            and previous.jit_compile == compiles_steps(
+                train.jit_compile, strategy, model)
             and _optimizer_json(previous.optimizer)
             == _optimizer_json(optimizer)
             and previous.takes(model)):
@@ -220,7 +265,8 @@ class Trainer:
         strategy: the `tf.distribute` strategy the model was built under.
         optimizer: a fresh Keras optimizer, made under `strategy.scope()`.
         batch_size: the global batch size.
-        jit_compile: XLA-compile the step.
+        jit_compile: XLA-compile the step where XLA can and helps
+            (`compiles_steps`); `self.jit_compile` says whether it does.
         steps_per_loop: steps per `tf.function` call; `train` runs a
             multiple of it.
         sparse_compute: one of `SPARSE_COMPUTE`: `"off"` trains on the
@@ -254,9 +300,8 @@ class Trainer:
         # What `restart` gives back: a fresh optimizer's state.
         self._fresh = [v.numpy() for v in optimizer.variables]
         self._zero_pruned()
-        if jit_compile and not supports_jit(strategy):
-            logging.info("XLA off: it cannot run one step over several CPU "
-                         "devices.")
+        if jit_compile and not compiles_steps(jit_compile, strategy, model):
+            logging.info("XLA off: %s.", _xla_off_because(strategy, model))
             jit_compile = False
         self.jit_compile = jit_compile
         self._dense_fns = self._functions()
@@ -372,7 +417,10 @@ class Trainer:
     def _step(self, images, labels):
         if self._compute is not None:
             return self._compute.step(images, labels, self.batch_size)
-        with tf.GradientTape() as tape, masking.masked_gradients():
+        masked_updates = self._masks_updates()
+        with tf.GradientTape() as tape, (
+                masking.raw_weights() if masked_updates
+                else masking.masked_gradients()):
             logits = self.model(images, training=True)
             per_example = keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True)
@@ -384,7 +432,21 @@ class Trainer:
         variables = self.model.trainable_variables
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
+        if masked_updates:
+            for wrapper in wrapping.wrapped_layers(self.model):
+                for variable, mask in wrapper.masked_pairs():
+                    if variable.trainable:
+                        variable.assign(variable.value * mask.value)
         return loss
+
+    def _masks_updates(self) -> bool:
+        """Whether steps zero pruned weights after the update rather than
+        masking their gradients (see the module docstring)."""
+        optimizer = self.optimizer
+        return (type(optimizer) in _ELEMENTWISE
+                and self.strategy.num_replicas_in_sync == 1
+                and not (optimizer.clipnorm or optimizer.global_clipnorm
+                         or optimizer.use_ema))
 
     def _loop(self, iterator, num_steps):
         total = tf.constant(0.0)

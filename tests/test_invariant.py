@@ -124,3 +124,43 @@ def test_masks_agree_across_replicas_after_pruning_under_mirrored():
     assert len(values) == 2
     np.testing.assert_array_equal(values[0], values[1])
     assert isinstance(mask, tf.distribute.DistributedValues)
+
+
+class _OwnAdam(keras.optimizers.Adam):
+    """Not one of the trainer's known elementwise optimizers: its steps
+    mask the gradients."""
+
+
+def _train_adam(optimizer_class, **kwargs):
+    strategy = tf.distribute.get_strategy()
+    model = build(strategy)
+    optimizer = optimizer_class(0.01, **kwargs)
+    trainer = training.Trainer(model, strategy, optimizer, batch_size=16,
+                               steps_per_loop=4)
+    x, y = data()
+    trainer.train(training.TrainingData(x, y, 16, seed=0), 10)
+    kernel = model.get_layer("fc1").layer.kernel
+    momentum = optimizer._momentums[optimizer._get_variable_index(kernel)]
+    return model, momentum.numpy()
+
+
+def test_masking_updates_or_gradients_keeps_the_same_numbers():
+    # Adam's steps zero pruned weights after the update; a subclass's mask
+    # the gradients. The kept weights are the same to the bit, and only the
+    # pruned entries' slots tell the two ways apart.
+    by_update, slot = _train_adam(keras.optimizers.Adam)
+    by_gradient, masked_slot = _train_adam(_OwnAdam)
+    for u, v in zip(by_update.weights, by_gradient.weights):
+        np.testing.assert_array_equal(u.numpy(), v.numpy())
+    assert_pruned_zero(by_update)
+    pruned = keras_lottery.get_masks(by_update)["fc1/kernel"] == 0
+    assert np.all(masked_slot[pruned] == 0)
+    assert np.any(slot[pruned] != 0)
+
+
+def test_norm_clipping_masks_the_gradients():
+    # Unmasked gradients of pruned weights would change the clipping norm.
+    model, slot = _train_adam(keras.optimizers.Adam, global_clipnorm=0.5)
+    assert_pruned_zero(model)
+    pruned = keras_lottery.get_masks(model)["fc1/kernel"] == 0
+    assert np.all(slot[pruned] == 0)
