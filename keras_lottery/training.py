@@ -133,10 +133,11 @@ def supports_jit(strategy: tf.distribute.Strategy) -> bool:
     return strategy.num_replicas_in_sync == 1 or _on_accelerator(strategy)
 
 
-# Layers whose steps XLA's CPU code runs far slower than TensorFlow's
-# kernels: Conv-2 on MNIST trained 0.11 steps/s under XLA against 12.7
-# without, one thread each (docs/BENCHMARKS.md, "XLA and convolutions on a
-# CPU").
+# Layers whose steps XLA's CPU code runs slower than TensorFlow's kernels:
+# Conv-2 on MNIST trained at 0.11 steps/s with the trainer's loop of steps
+# compiled by XLA, against 12.7 without XLA, one thread each; each step
+# compiled alone was also slower than the kernels (docs/BENCHMARKS.md, "XLA
+# and convolutions on a CPU").
 _CONVOLUTIONS = (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
     keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
@@ -160,8 +161,8 @@ def _xla_off_because(strategy, model) -> str | None:
     if not _on_accelerator(strategy) and any(
             isinstance(layer, _CONVOLUTIONS)
             for layer in model._flatten_layers(include_self=False)):
-        return ("on a CPU, XLA's code trains convolutions about 100 times "
-                "slower than TensorFlow's kernels")
+        return ("on a CPU, XLA's code trains convolutions slower than "
+                "TensorFlow's kernels (about 100 times in a compiled loop)")
     return None
 
 

@@ -155,8 +155,9 @@ def test_a_run_reuses_its_trainer_only_for_the_same_training():
 
 
 def test_convolutions_on_a_cpu_train_without_xla():
-    # XLA's CPU code trained Conv-2 about 100 times slower than
-    # TensorFlow's kernels; the Dense layers of LeNet gain from it.
+    # In the trainer's XLA-compiled loop Conv-2 trained about 100 times
+    # slower than on TensorFlow's kernels; the Dense layers of LeNet gain
+    # from XLA.
     strategy = tf.distribute.get_strategy()
     conv = keras.Sequential([keras.Input((8, 8, 1)),
                              keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
