@@ -18,7 +18,9 @@ is a round of the lottery engine, with its checkpoints):
       lock                     held by the one process working here
       rewind_KKKKK/dense/      W_k: round 0 of a run of k steps (k > 0)
       rewind_KKKKK/copy/       the copies: its rounds 1 and 2 (data
-                               orders seed + 1 and seed + 2)
+                               orders seed + 1 and seed + 2), each
+                               evaluated about 20 times
+                               (`copy_eval_every`)
       rewind_KKKKK/path.json   the errors along the path; written last
       instability.md, instability.json
       instability_kKKKKK.png   error along the path, per k
@@ -49,6 +51,7 @@ from keras_lottery import state
 from keras_lottery import training
 
 POINTS = 30  # evaluations along the path, both ends included
+COPY_EVALUATIONS = 20  # about how often a copy evaluates while it trains
 STABLE = 0.02  # instability under this: stable (Frankle et al. 2020)
 COPIES = (1, 2)  # the copies' round indices: their data-order seeds
 
@@ -139,13 +142,25 @@ def held(folder: str):
             "end.") from None
 
 
-def _variant(experiment: lottery.Experiment, num_steps: int
-             ) -> lottery.Experiment:
-    """`experiment` training `num_steps` steps a round, data shared."""
+def copy_eval_every(every_steps: int, num_steps: int) -> int:
+    """How often a copy of `num_steps` steps evaluates, for a run that
+    evaluates every `every_steps`: as often, but at most about
+    `COPY_EVALUATIONS` times. Only a copy's end enters the analysis, and
+    evaluating Conv-2 on 5,000 examples every 100 steps took about as long
+    as training on a CPU."""
+    return min(max(every_steps, -(-num_steps // COPY_EVALUATIONS)), num_steps)
+
+
+def _variant(experiment: lottery.Experiment, num_steps: int,
+             every_steps: int | None = None) -> lottery.Experiment:
+    """`experiment` training `num_steps` steps a round, evaluating every
+    `every_steps` (default: as the experiment, at most `num_steps`), data
+    shared."""
     variant = copy.copy(experiment)
     config = copy.deepcopy(experiment.config)
     config.train.num_steps = num_steps
-    config.eval.every_steps = min(config.eval.every_steps, num_steps)
+    config.eval.every_steps = every_steps or min(config.eval.every_steps,
+                                                 num_steps)
     config.train.checkpoint_every_steps = min(
         config.train.checkpoint_every_steps, num_steps)
     config.prune.rewind_step = 0
@@ -177,7 +192,9 @@ def rewind_row(experiment: lottery.Experiment, folder: str, k: int,
         return model
 
     copies = os.path.join(where, "copy")
-    rest = _variant(experiment, experiment.config.train.num_steps - k)
+    rest_steps = experiment.config.train.num_steps - k
+    rest = _variant(experiment, rest_steps, copy_eval_every(
+        experiment.config.eval.every_steps, rest_steps))
     for c in COPIES:
         rest.train_round(copies, c, start)
     ends = [experiment.load_model(paths.model_file(copies, c))

@@ -30,6 +30,13 @@ def test_instability_is_the_bump_over_the_mean_of_the_ends():
     assert instability.smallest_stable(rows[1:2]) is None
 
 
+def test_copies_evaluate_about_twenty_times():
+    assert instability.copy_eval_every(100, 20000) == 1000  # Conv-2, k=0
+    assert instability.copy_eval_every(100, 18000) == 900
+    assert instability.copy_eval_every(100, 1000) == 100  # not more often
+    assert instability.copy_eval_every(10, 5) == 5  # at most the steps
+
+
 @pytest.fixture(scope="module")
 def run_of_one_round(mnist_dir, tmp_path_factory):
     config = test_structured.smoke_config(mnist_dir, num_rounds=1)
