@@ -20,7 +20,8 @@ For each seed (--seeds, default 0,1,2) and target round (--rounds, default
 
 then the instability of IMP's seed-0 run at rounds 0, 7 and 15 (k = 0) and,
 with --instability including conv2, of Conv-2/MNIST's dense network at
-k = 0, 100, 500, 2000 (hours per copy on a CPU: a GPU's job).
+k = 0, 100, 500, 2000 (about an hour per rewind step on one CPU core;
+each rewind step is a job of its own, so --jobs runs them side by side).
 
 How it runs: every run is a subprocess of the binaries, --jobs at a time
 with --threads each (`benchmarks/jobs.py`), in --workdirs. The dense round 0
@@ -258,22 +259,34 @@ class Study:
 
     def _instability(self, name: str, workdir: str, round_index: int,
                      steps: Sequence[int], after: tuple[jobs.Job, ...]) -> None:
+        """One job per rewind step (they run side by side), then one that
+        writes the table and records it."""
         record = os.path.join(os.path.dirname(self.records), "instability",
                               f"{name}.json")
+        folder = os.path.join(workdir, "instability",
+                              f"round_{round_index:02d}")
 
-        def run() -> bool:
-            ok = self.step(f"instability_{name}", self.python(
+        def run(label: str, ks: Sequence[int]) -> bool:
+            return self.step(label, self.python(
                 "binaries.instability", f"--workdir={workdir}",
                 f"--round={round_index}",
-                f"--rewind_steps={','.join(map(str, steps))}"))
+                f"--rewind_steps={','.join(map(str, ks))}"))
+
+        rows = tuple(self.add(jobs.Job(
+            f"{name}_k{k:05d}",
+            lambda k=k: run(f"instability_{name}_k{k:05d}", [k]), None,
+            lambda k=k: os.path.exists(os.path.join(
+                folder, f"rewind_{k:05d}", "path.json")),
+            after=after)) for k in steps)
+
+        def table() -> bool:
+            ok = run(f"instability_{name}", steps)
             if ok:
-                _copy_file(os.path.join(
-                    workdir, "instability", f"round_{round_index:02d}",
-                    "instability.json"), record)
+                _copy_file(os.path.join(folder, "instability.json"), record)
             return ok
 
-        self.add(jobs.Job(name, run, lambda: os.path.exists(record),
-                     after=after))
+        self.add(jobs.Job(name, table, lambda: os.path.exists(record),
+                          after=rows))
 
     def _conv2(self) -> None:
         workdir = os.path.join(self.workdirs, "conv2_dense")

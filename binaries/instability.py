@@ -7,7 +7,9 @@ From the round's masks at each rewind step k, trains two copies on
 different data orders and evaluates the test error along the line between
 them (`keras_lottery.instability`); writes instability.md, .json and one
 plot per k under WORKDIR/instability/round_RR/ and prints their paths.
-Rerunning resumes. Bad input (no such workdir, a round not done, rewind
+Rerunning resumes. Processes given different rewind steps of the same
+round run side by side; a call for every step then writes the whole
+table without training. Bad input (no such workdir, a round not done, rewind
 steps beyond train.num_steps) ends in one line naming it, nothing written.
 """
 

@@ -12,10 +12,14 @@ errors at its two ends; the paper calls a network stable below 2%
 (`STABLE`).
 
 Everything is written under the run's workdir, resumably (each training
-is a round of the lottery engine, with its checkpoints):
+is a round of the lottery engine, with its checkpoints). Each rewind step
+is held by one process, so several processes (`--rewind_steps` apart) can
+share a round's analysis; a call for every step then trains nothing and
+writes the whole table:
 
     WORKDIR/instability/round_RR/
-      lock                     held by the one process working here
+      lock                     held while the table is written
+      rewind_KKKKK/lock        held by the one process working on k
       rewind_KKKKK/dense/      W_k: round 0 of a run of k steps (k > 0)
       rewind_KKKKK/copy/       the copies: its rounds 1 and 2 (data
                                orders seed + 1 and seed + 2), each
@@ -111,7 +115,7 @@ def run(workdir: str, round_index: int,
     config = check(workdir, round_index, rewind_steps)
     where = folder(workdir, round_index)
     rows = []
-    with training.op_determinism(config.deterministic), held(where):
+    with training.op_determinism(config.deterministic):
         experiment = lottery.Experiment(config)
         masks = {**files.read_arrays(paths.masks_file(workdir, round_index))}
         units = paths.units_file(workdir, round_index)
@@ -119,6 +123,7 @@ def run(workdir: str, round_index: int,
             masks.update(files.read_arrays(units))
         for k in sorted(set(rewind_steps)):
             rows.append(rewind_row(experiment, where, k, masks))
+    with held(where):
         return _write_table(where, workdir, round_index, rows)
 
 
@@ -173,11 +178,19 @@ def rewind_row(experiment: lottery.Experiment, folder: str, k: int,
     """Trains the copies for rewind step `k` and evaluates their path
     (`summarize_path`'s row); resumes, and returns a finished row as it
     is. `masks`: as `state.set_masks` takes them ({}: the dense network).
-    Call it holding `folder` (`held`)."""
+    Holds the rewind step's folder (`held`) while it works."""
     where = os.path.join(folder, f"rewind_{k:05d}")
     result = os.path.join(where, "path.json")
-    if os.path.exists(result):
-        return files.read_json(result)
+    if not os.path.exists(result):
+        with held(where):
+            if not os.path.exists(result):  # not done while we waited
+                _train_path(experiment, where, k, masks)
+    return files.read_json(result)
+
+
+def _train_path(experiment: lottery.Experiment, where: str, k: int,
+                masks: dict[str, np.ndarray]) -> None:
+    result = os.path.join(where, "path.json")
     seed = experiment.config.seed
     dense = os.path.join(where, "dense")
     if k:
@@ -200,9 +213,7 @@ def rewind_row(experiment: lottery.Experiment, folder: str, k: int,
     ends = [experiment.load_model(paths.model_file(copies, c))
             for c in COPIES]
     errors = path_errors(experiment, *ends)
-    row = summarize_path(k, errors)
-    files.write_json(result, row)
-    return row
+    files.write_json(result, summarize_path(k, errors))
 
 
 def metrics_files(folder: str, k: int) -> list[str]:

@@ -58,14 +58,13 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
         return files.read_json(path)
     folder = instability.folder(workdir, 0)
     rows = []
-    with instability.held(folder):
-        for k in sorted(set(experiment.config.prune.auto_rewind_steps)):
-            # The dense network: no masks to set.
-            rows.append(instability.rewind_row(experiment, folder, k, {}))
-            logging.info("Rewind step %d: instability %.2f%%.", k,
-                         100 * rows[-1]["instability"])
-            if rows[-1]["stable"]:
-                break
+    for k in sorted(set(experiment.config.prune.auto_rewind_steps)):
+        # The dense network: no masks to set.
+        rows.append(instability.rewind_row(experiment, folder, k, {}))
+        logging.info("Rewind step %d: instability %.2f%%.", k,
+                     100 * rows[-1]["instability"])
+        if rows[-1]["stable"]:
+            break
     k = instability.smallest_stable(rows)
     if k is None:
         k = min(rows, key=lambda row: row["instability"])["rewind_step"]

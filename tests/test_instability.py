@@ -1,6 +1,7 @@
 """Instability analysis (keras_lottery.instability, binaries.instability)."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -85,6 +86,21 @@ def test_the_copies_differ_and_the_path_ends_are_the_copies(
     assert again["rows"] == table["rows"]
     assert os.path.getmtime(os.path.join(
         folder, "rewind_00020", "path.json")) == done
+
+
+def test_processes_share_a_round_one_rewind_step_each(run_of_one_round):
+    workdir = run_of_one_round
+    instability.run(workdir, 1, [20])  # done above: trains nothing
+    busy = os.path.join(workdir, "instability", "round_01", "rewind_00030")
+    os.makedirs(busy, exist_ok=True)
+    with files.exclusive(os.path.join(busy, "lock")):
+        # Another process works on k = 30: k = 20's table is still written.
+        table = instability.run(workdir, 1, [20])
+        assert [row["rewind_step"] for row in table["rows"]] == [20]
+        with pytest.raises(ValueError, match=(
+                f"^{re.escape(busy)} is in use by another process")):
+            instability.run(workdir, 1, [20, 30])
+    assert not os.path.exists(os.path.join(busy, "path.json"))
 
 
 def test_the_binary_refuses_a_round_not_done_in_one_line(run_of_one_round):
