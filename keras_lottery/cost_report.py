@@ -90,24 +90,45 @@ def format_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+LABELLED_RUNS = 8  # more runs than this: points unlabelled, legend beside
+LEGEND_ROWS = 24  # legend entries per column
+
+
 def plot_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]],
                path: str) -> None:
     """Draws test accuracy at early stop against ticket iterations."""
-    fig = figure.Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    fig = cost_figure(runs)
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def cost_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]
+                ) -> figure.Figure:
+    """`plot_costs`'s figure. A few runs: each point labelled with its %
+    of weights remaining, the legend inside. Many (a study's): no point
+    labels, the legend in columns beside the axes, never over them."""
+    few = len(runs) <= LABELLED_RUNS
+    columns = -(-len(runs) // LEGEND_ROWS)
+    fig = figure.Figure(figsize=(8 if few else 8 + 3 * columns, 5),
+                        dpi=100, layout="constrained")
     ax = fig.subplots()
     for label, entries in runs:
         x = np.array([e["ticket_train_steps"] for e in entries])
         y = np.array([100 * e["test_accuracy"] for e in entries])
         line, = ax.plot(x, y, marker="o", label=label)
-        for e, xi, yi in zip(entries, x, y):
+        for e, xi, yi in zip(entries, x, y) if few else ():
             ax.annotate(f"{100 * e['remaining_fraction']:.3g}%", (xi, yi),
                         fontsize="x-small", color=line.get_color(),
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("symlog", linthresh=1000)
     ax.set_xlabel("Cumulative training iterations of the ticket")
     ax.set_ylabel("Test accuracy at early stop (%)")
-    ax.set_title("Accuracy against cost (labels: % of weights remaining)")
+    ax.set_title("Accuracy against cost"
+                 + (" (labels: % of weights remaining)" if few else ""))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
-    with files.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    if few:
+        ax.legend(loc="lower right", fontsize="small")
+    else:
+        fig.legend(loc="outside right upper", fontsize="x-small",
+                   ncols=columns)
+    return fig

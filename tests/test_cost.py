@@ -83,3 +83,21 @@ def test_bad_workdir_is_one_line_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"^`labels` must give one label"):
         cost_report.write_cost_report([str(tmp_path)], str(output), ["a", "b"])
     assert not output.exists()
+
+
+@pytest.mark.parametrize("count", [2, 60])
+def test_the_legend_never_covers_the_plot(count):
+    entries = [{"ticket_train_steps": 1000 * (r + 1), "test_accuracy": 0.9,
+                "remaining_fraction": 0.8 ** r} for r in range(4)]
+    fig = cost_report.cost_figure(
+        [(f"a run with a long label {i}", entries) for i in range(count)])
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    few = count <= cost_report.LABELLED_RUNS
+    # A few runs: legend inside, points labelled with their % remaining.
+    # A study's many: legend beside the axes, within the figure.
+    legend = ax.get_legend() if few else fig.legends[0]
+    box = legend.get_window_extent()
+    assert few or not box.overlaps(ax.get_window_extent())
+    assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1
+    assert (len(ax.texts) == 4 * count) == few
