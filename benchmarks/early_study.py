@@ -261,10 +261,11 @@ class Study:
                      steps: Sequence[int], after: tuple[jobs.Job, ...]) -> None:
         """One job per rewind step (they run side by side), then one that
         writes the table and records it."""
+        from keras_lottery import paths
+
         record = os.path.join(os.path.dirname(self.records), "instability",
                               f"{name}.json")
-        folder = os.path.join(workdir, "instability",
-                              f"round_{round_index:02d}")
+        folder = paths.instability_dir(workdir, round_index)
 
         def run(label: str, ks: Sequence[int]) -> bool:
             return self.step(label, self.python(
@@ -275,8 +276,7 @@ class Study:
         rows = tuple(self.add(jobs.Job(
             f"{name}_k{k:05d}",
             lambda k=k: run(f"instability_{name}_k{k:05d}", [k]), None,
-            lambda k=k: os.path.exists(os.path.join(
-                folder, f"rewind_{k:05d}", "path.json")),
+            lambda k=k: os.path.exists(paths.path_file(folder, k)),
             after=after)) for k in steps)
 
         def table() -> bool:

@@ -113,7 +113,7 @@ def run(workdir: str, round_index: int,
         lottery.TrainingError: when a training diverges.
     """
     config = check(workdir, round_index, rewind_steps)
-    where = folder(workdir, round_index)
+    where = paths.instability_dir(workdir, round_index)
     rows = []
     with training.op_determinism(config.deterministic):
         experiment = lottery.Experiment(config)
@@ -125,11 +125,6 @@ def run(workdir: str, round_index: int,
             rows.append(rewind_row(experiment, where, k, masks))
     with held(where):
         return _write_table(where, workdir, round_index, rows)
-
-
-def folder(workdir: str, round_index: int) -> str:
-    """Where the analysis of a round of `workdir` is written."""
-    return os.path.join(workdir, "instability", f"round_{round_index:02d}")
 
 
 @contextlib.contextmanager
@@ -179,18 +174,19 @@ def rewind_row(experiment: lottery.Experiment, folder: str, k: int,
     (`summarize_path`'s row); resumes, and returns a finished row as it
     is. `masks`: as `state.set_masks` takes them ({}: the dense network).
     Holds the rewind step's folder (`held`) while it works."""
-    where = os.path.join(folder, f"rewind_{k:05d}")
-    result = os.path.join(where, "path.json")
+    result = paths.path_file(folder, k)
     if not os.path.exists(result):
+        where = paths.rewind_dir(folder, k)
         with held(where):
-            if not os.path.exists(result):  # not done while we waited
-                _train_path(experiment, where, k, masks)
+            # Another process may have finished k before we took it.
+            if not os.path.exists(result):
+                files.write_json(result,
+                                 _train_path(experiment, where, k, masks))
     return files.read_json(result)
 
 
 def _train_path(experiment: lottery.Experiment, where: str, k: int,
-                masks: dict[str, np.ndarray]) -> None:
-    result = os.path.join(where, "path.json")
+                masks: dict[str, np.ndarray]) -> dict[str, Any]:
     seed = experiment.config.seed
     dense = os.path.join(where, "dense")
     if k:
@@ -212,14 +208,13 @@ def _train_path(experiment: lottery.Experiment, where: str, k: int,
         rest.train_round(copies, c, start)
     ends = [experiment.load_model(paths.model_file(copies, c))
             for c in COPIES]
-    errors = path_errors(experiment, *ends)
-    files.write_json(result, summarize_path(k, errors))
+    return summarize_path(k, path_errors(experiment, *ends))
 
 
 def metrics_files(folder: str, k: int) -> list[str]:
     """The metrics.json of every training of rewind step `k`'s analysis:
     the run to W_k (k > 0) and the two copies."""
-    where = os.path.join(folder, f"rewind_{k:05d}")
+    where = paths.rewind_dir(folder, k)
     found = [paths.metrics_file(os.path.join(where, "copy"), c)
              for c in COPIES]
     if k:

@@ -44,6 +44,21 @@ def round_dir(workdir: str, round_index: int) -> str:
     return os.path.join(workdir, f"round_{round_index:02d}")
 
 
+def instability_dir(workdir: str, round_index: int) -> str:
+    """A round's instability analysis (`keras_lottery.instability`)."""
+    return os.path.join(workdir, "instability", f"round_{round_index:02d}")
+
+
+def rewind_dir(instability_folder: str, k: int) -> str:
+    """Rewind step `k`'s trainings in an `instability_dir`."""
+    return os.path.join(instability_folder, f"rewind_{k:05d}")
+
+
+def path_file(instability_folder: str, k: int) -> str:
+    """Rewind step `k`'s errors along the path: written last, step done."""
+    return os.path.join(rewind_dir(instability_folder, k), "path.json")
+
+
 def masks_file(workdir: str, round_index: int) -> str:
     return os.path.join(round_dir(workdir, round_index), "masks.npz")
 

@@ -56,7 +56,7 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
     path = paths.rewind_step_file(workdir)
     if os.path.exists(path):
         return files.read_json(path)
-    folder = instability.folder(workdir, 0)
+    folder = paths.instability_dir(workdir, 0)
     rows = []
     for k in sorted(set(experiment.config.prune.auto_rewind_steps)):
         # The dense network: no masks to set.
