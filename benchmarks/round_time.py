@@ -1,16 +1,21 @@
-r"""Seconds per 1,000 training steps of LeNet-300-100 tickets, by path.
+r"""Seconds per 1,000 training steps of LeNet-300-100 or Conv-2 tickets,
+by path.
 
-The engine's step (fwd + bwd + Adam, batch 60, XLA, 100 steps per call,
-real MNIST) on the dense kernels and on each path of
-`keras_lottery.sparse_compute`, interleaved in one process, best of
-`--repeats`, at the paper's rounds of iterative magnitude pruning (fc 20%,
-output 10% per round) and at rounds of a neuron ticket (fc units 20% per
-round, output dense) whose pruned units are dead:
+The engine's step (fwd + bwd + Adam, batch 60, XLA where the engine uses
+it, 100 steps per call, real MNIST) on the dense kernels and on each path
+of `keras_lottery.sparse_compute`, interleaved in one process, best of
+`--repeats`, at the paper's rounds of iterative magnitude pruning (20% per
+round, output 10%) and at rounds of a unit ticket (20% of the units per
+round, output dense) whose pruned units are dead: neurons, or for Conv-2
+the filters or channels of its conv layers (`--units`):
 
   python -m benchmarks.round_time [--steps=1000] [--repeats=3]
+  python -m benchmarks.round_time --model=conv2 --units=filter \
+      --rounds=0 --neuron_rounds=1,3,5,8 --steps=200 --prune_steps=0
 
 The masks come from a quick IMP run made here (`--prune_steps` steps of
-training before each pruning; no rewinding), or from a lottery workdir's
+training before each pruning, none for magnitudes at initialisation; no
+rewinding), or from a lottery workdir's
 `round_XX/masks.npz` (`--weight_dir`, `--neuron_dir`). Budget: none; the
 figures set `sparse_compute`'s thresholds (docs/BENCHMARKS.md).
 """
@@ -31,10 +36,15 @@ from keras_lottery import training
 
 _STEPS = flags.DEFINE_integer("steps", 1000, "Steps per measurement.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Measurements per path.")
+_MODEL = flags.DEFINE_enum("model", "lenet_300_100",
+                           ["lenet_300_100", "conv2"], "The network.")
+_UNITS = flags.DEFINE_enum(
+    "units", "neuron", ["neuron", "filter", "channel"],
+    "What the unit ticket prunes in conv layers (Dense layers: neurons).")
 _ROUNDS = flags.DEFINE_list("rounds", ["0", "7", "12", "15", "18"],
                             "Rounds of the weight ticket.")
 _NEURON_ROUNDS = flags.DEFINE_list("neuron_rounds", ["7", "10"],
-                                   "Rounds of the neuron ticket.")
+                                   "Rounds of the unit ticket.")
 _PRUNE_STEPS = flags.DEFINE_integer(
     "prune_steps", 300, "Training steps before each pruning of the quick "
     "IMP run that makes the masks.")
@@ -48,12 +58,6 @@ _SPARSE_ABOVE = flags.DEFINE_float(
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
 
 _BATCH = 60
-_PRUNE = {
-    "weight": {"fraction": 0.2, "fractions": {"output": 0.1}},
-    "neuron": {"fraction": 0.2, "granularity": "neuron",
-               "fractions": {"output": 0.0},
-               "granularities": {"output": "weight"}},
-}
 
 
 def main(argv):
@@ -61,13 +65,14 @@ def main(argv):
     data = common.mnist(_DATA.value)
     dataset_fn = functools.partial(training.train_dataset, data.train_x,
                                    data.train_y, _BATCH, 0)
-    build = functools.partial(models.build, "lenet_300_100",
+    build = functools.partial(models.build, _MODEL.value,
                               data.input_shape, 10, seed=0)
+    units = _UNITS.value
     cases = [("weight", int(r)) for r in _ROUNDS.value] + [
-        ("neuron", int(r)) for r in _NEURON_ROUNDS.value]
+        (units, int(r)) for r in _NEURON_ROUNDS.value]
     masks = {}
     for kind, folder in (("weight", _WEIGHT_DIR.value),
-                         ("neuron", _NEURON_DIR.value)):
+                         (units, _NEURON_DIR.value)):
         rounds = [r for k, r in cases if k == kind]
         if rounds:
             masks.update(_masks(kind, folder, rounds, build, dataset_fn))
@@ -90,15 +95,29 @@ def _masks(kind, folder, rounds, build, dataset_fn):
     found = {}
     for round_index in range(max(rounds) + 1):
         if round_index:
-            trainer = training.Trainer(
-                model, training.make_strategy("default"),
-                keras.optimizers.Adam(1.2e-3), _BATCH)
-            trainer.train(dataset_fn, _PRUNE_STEPS.value)
-            keras_lottery.prune(model, **_PRUNE[kind])
+            if _PRUNE_STEPS.value:
+                trainer = training.Trainer(
+                    model, training.make_strategy("default"),
+                    keras.optimizers.Adam(1.2e-3), _BATCH)
+                trainer.train(dataset_fn, _PRUNE_STEPS.value)
+            keras_lottery.prune(model, **_prune_arguments(model, kind))
         if round_index in rounds:
             found[kind, round_index] = keras_lottery.get_masks(model,
                                                                units=True)
     return found
+
+
+def _prune_arguments(model, kind: str) -> dict:
+    """`keras_lottery.prune`'s arguments for one round of `kind`."""
+    if kind == "weight":
+        return {"fraction": 0.2, "fractions": {"output": 0.1}}
+    convs = [layer.name for layer in model.layers
+             if isinstance(getattr(layer, "layer", layer),
+                           keras.layers.Conv2D)]
+    return {"fraction": 0.2, "granularity": "neuron",
+            "fractions": {"output": 0.0},
+            "granularities": {"output": "weight",
+                              **{name: kind for name in convs}}}
 
 
 def _measure(build, masks, dataset_fn) -> str:
@@ -108,7 +127,8 @@ def _measure(build, masks, dataset_fn) -> str:
     plan = sparse_compute.model_layout(model)
     live = plan.live_size / plan.dense_size
     paths = ["off", "compact"] + (
-        ["sparse"] if live < _SPARSE_ABOVE.value else [])
+        ["sparse"] if live < _SPARSE_ABOVE.value
+        and not plan.convolutional else [])
     runs = {}
     for path in paths:
         trainer = training.Trainer(
@@ -146,6 +166,7 @@ def _live_blocks(plan, size: int) -> float:
     a weight that is not pruned: what block-sparse kernels would compute."""
     live = total = 0
     for mask in plan.kernel_masks:
+        mask = mask.reshape(-1, mask.shape[-1])  # a conv's window: rows
         rows = -(-mask.shape[0] // size) * size
         cols = -(-mask.shape[1] // size) * size
         padded = np.zeros((rows, cols))

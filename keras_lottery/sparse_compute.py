@@ -1,17 +1,21 @@
 """Training a ticket on its live weights only: compact and sparse kernels.
 
 A sparse ticket still multiplies by its zeros: at 1.9% of LeNet-300-100's
-weights remaining, 98% of a dense step's multiply-adds are by 0. For a
-chain of Dense layers (LeNet-300-100, the MNIST-1D MLP), `ComputeModel`
-trains the same function on fewer numbers, by one of two paths:
+weights remaining, 98% of a dense step's multiply-adds are by 0, and a
+Conv-2 ticket with 20% of its filters pruned for 8 rounds still computes
+every filter. For a chain `[Conv2D | MaxPooling2D ...] -> [Flatten] ->
+Dense -> ... -> Dense` (LeNet-300-100, the MNIST-1D MLP, Conv-2/4/6),
+`ComputeModel` trains the same function on fewer numbers, by one of two
+paths:
 
-- `"compact"`: each kernel is cut to its live block (the input rows that
-  can be nonzero and are read, the units whose output is read by the next
-  layer), a dense matmul on the smaller block; the pruned entries inside
-  the block stay, masked as in the engine.
-- `"sparse"`: each kernel is the list of its live entries inside that
-  block; a layer gathers its inputs per entry and sums them per unit
-  (`tf.math.unsorted_segment_sum`), which XLA compiles.
+- `"compact"`: each kernel is cut to its live block (the input rows, or
+  input channels, that can be nonzero and are read, the units or filters
+  whose output is read by the next layer), a dense matmul or convolution
+  on the smaller block; the pruned entries inside the block stay, masked
+  as in the engine.
+- `"sparse"` (Dense layers only): each kernel is the list of its live
+  entries inside that block; a layer gathers its inputs per entry and
+  sums them per unit (`tf.math.unsorted_segment_sum`), which XLA compiles.
 
 What is left out cannot change the loss or move under the optimizers here:
 a unit nobody reads, or one that outputs exactly 0 (its weights and bias
@@ -26,7 +30,8 @@ weights) stay dense.
 (`choose`), with thresholds measured by `benchmarks/round_time.py` on a
 2-core CPU: dense at LeNet-300-100's weight tickets down to 7% remaining,
 compact at 3.6%, sparse at 1.9%, compact for tickets whose pruned units
-are dead.
+are dead (Conv-2's filter and channel tickets: 1.5x to 12x faster); dense
+for Conv-2's weight tickets, whose filters all stay read.
 
 The engine trains each round on the path `train.sparse_compute` picks
 (`keras_lottery.training.Trainer`, `Training` here): chosen at the round's
@@ -44,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 import keras
@@ -73,101 +79,149 @@ COMPACT_BELOW = 0.7
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What of a chain of Dense layers can change the output.
+    """What of a chain of Dense and conv layers can change the output.
+
+    Channels are a conv layer's filters and a Dense layer's units; a conv
+    kernel is `[height, width, in channels, filters]`.
 
     Attributes:
-        inputs: the input features read, ascending.
-        units: per layer, the output units kept, ascending (every unit of
-            the last layer).
+        inputs: the input features read, ascending (the input channels
+            where the chain starts with a convolution).
+        units: per layer, the output units (filters) kept, ascending
+            (every unit of the last layer).
         kernel_masks: per layer, the 0/1 mask of its whole kernel.
+        repeats: per layer, the kernel rows per input channel: the
+            positions of a flattened conv map for the first Dense layer
+            after one, else 1.
+        positions: per layer, the output positions per example (a conv
+            layer's output height x width; 1 for Dense layers).
     """
 
     inputs: np.ndarray
     units: tuple[np.ndarray, ...]
     kernel_masks: tuple[np.ndarray, ...]
+    repeats: tuple[int, ...]
+    positions: tuple[int, ...]
 
     def rows(self, layer: int) -> np.ndarray:
-        """The kernel rows of `layer` kept: the inputs it reads."""
-        return self.inputs if layer == 0 else self.units[layer - 1]
+        """The kernel rows (input channels) of `layer` kept: the inputs it
+        reads."""
+        if layer == 0:
+            return self.inputs
+        channels = self.units[layer - 1]
+        if self.repeats[layer] == 1:
+            return channels
+        width = self.kernel_masks[layer - 1].shape[-1]
+        # A flattened channels-last map: row p * width + c is channel c.
+        return (np.arange(self.repeats[layer])[:, None] * width
+                + channels).ravel()
 
     def block(self, layer: int) -> np.ndarray:
         """The mask of `layer`'s kept rows and units."""
-        return self.kernel_masks[layer][
-            np.ix_(self.rows(layer), self.units[layer])]
+        return self.kernel_masks[layer][..., self.rows(layer), :][
+            ..., self.units[layer]]
+
+    @property
+    def convolutional(self) -> bool:
+        """Whether the chain has conv layers."""
+        return any(m.ndim > 2 for m in self.kernel_masks)
+
+    def _sum(self, size) -> int:
+        return sum(size(i) * self.positions[i]
+                   for i in range(len(self.units)))
 
     @property
     def dense_size(self) -> int:
         """Multiply-adds per example of the dense layers."""
-        return sum(m.size for m in self.kernel_masks)
+        return self._sum(lambda i: self.kernel_masks[i].size)
 
     @property
     def compact_size(self) -> int:
         """Multiply-adds per example of the kept blocks."""
-        return sum(self.block(i).size for i in range(len(self.units)))
+        return self._sum(lambda i: self.block(i).size)
 
     @property
     def live_size(self) -> int:
         """Multiply-adds per example by weights that are not pruned."""
-        return sum(int(self.block(i).sum()) for i in range(len(self.units)))
+        return self._sum(lambda i: int(self.block(i).sum()))
 
 
 def layout(kernel_masks: Sequence[np.ndarray],
            bias_masks: Sequence[np.ndarray | None],
-           keeps_zero: Sequence[bool]) -> Layout:
-    """Finds the inputs and units of a Dense chain that can change its output.
+           keeps_zero: Sequence[bool],
+           repeats: Sequence[int] | None = None,
+           positions: Sequence[int] | None = None) -> Layout:
+    """Finds the inputs and units of a chain that can change its output.
 
-    A unit outputs exactly 0 when its kernel column is pruned on every input
-    that can be nonzero, its bias is pruned (or it has none) and its
-    activation maps 0 to 0. A unit is kept when it can be nonzero and the
-    next layer reads it through a weight that is not pruned (every unit of
-    the last layer is kept).
+    A unit outputs exactly 0 when its kernel is pruned on every input
+    channel that can be nonzero, its bias is pruned (or it has none) and
+    its activation maps 0 to 0; max pooling and flattening keep a channel
+    of zeros zero. A unit is kept when it can be nonzero and the next layer
+    reads it through a weight that is not pruned (every unit of the last
+    layer is kept).
 
     Args:
-        kernel_masks: per layer, its kernel's 0/1 mask, `[inputs, units]`.
+        kernel_masks: per layer, its kernel's 0/1 mask, `[inputs, units]`
+            (Dense) or `[height, width, inputs, units]` (conv).
         bias_masks: per layer, its bias's 0/1 mask (a unit mask), or None
             where the layer has no bias.
         keeps_zero: per layer, whether its activation maps 0 to 0.
+        repeats: per layer, kernel rows per input channel (`Layout`);
+            default all 1.
+        positions: per layer, output positions per example (`Layout`);
+            default all 1.
 
     Returns:
         The `Layout`.
     """
+    count = len(kernel_masks)
+    repeats = tuple(repeats or (1,) * count)
     masks = [np.asarray(m) != 0 for m in kernel_masks]
-    zeros = np.zeros(masks[0].shape[0], bool)  # the inputs can be nonzero
+    # Which input channel reaches which unit, through any kernel position.
+    links = []
+    for mask, repeat in zip(masks, repeats):
+        link = mask.reshape(-1, *mask.shape[-2:]).any(axis=0)
+        links.append(link.reshape(repeat, -1, link.shape[-1]).any(axis=0))
+    zeros = np.zeros(links[0].shape[0], bool)  # the inputs can be nonzero
     silent = []
-    for mask, bias, keeps in zip(masks, bias_masks, keeps_zero):
+    for link, bias, keeps in zip(links, bias_masks, keeps_zero):
         zeros = shrinking.producer_zeros(
-            mask, None if bias is None else np.asarray(bias) != 0, zeros,
+            link, None if bias is None else np.asarray(bias) != 0, zeros,
             (1, 0), keeps)
         silent.append(zeros)
-    units = [np.arange(masks[-1].shape[1])]
-    for layer in range(len(masks) - 2, -1, -1):
-        read = masks[layer + 1][:, units[0]].any(axis=1)
+    units = [np.arange(links[-1].shape[1])]
+    for layer in range(count - 2, -1, -1):
+        read = links[layer + 1][:, units[0]].any(axis=1)
         units.insert(0, np.flatnonzero(read & ~silent[layer]))
-    inputs = np.flatnonzero(masks[0][:, units[0]].any(axis=1))
+    inputs = np.flatnonzero(links[0][:, units[0]].any(axis=1))
     return Layout(inputs, tuple(units),
-                  tuple(m.astype(np.float32) for m in masks))
+                  tuple(m.astype(np.float32) for m in masks), repeats,
+                  tuple(positions or (1,) * count))
 
 
 def choose(plan: Layout) -> str:
     """The path `"auto"` takes for `plan`: one of `PATHS`.
 
     Sparse below `SPARSE_BELOW` of the dense multiply-adds live where it
-    beats the compact blocks (`SPARSE_COST`); else compact below
-    `COMPACT_BELOW` of them kept; else dense.
+    beats the compact blocks (`SPARSE_COST`), for Dense chains only; else
+    compact below `COMPACT_BELOW` of them kept; else dense.
     """
     live = plan.live_size / plan.dense_size
     kept = plan.compact_size / plan.dense_size
-    if live < SPARSE_BELOW and live * SPARSE_COST < kept:
+    if (not plan.convolutional and live < SPARSE_BELOW
+            and live * SPARSE_COST < kept):
         return "sparse"
     if kept < COMPACT_BELOW:
         return "compact"
     return "dense"
 
 
-def dense_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
-    """The Dense layers (wrapped or not) of `model`, if it is a chain
-    `[Input] -> [Flatten] -> Dense -> ... -> Dense` without weight
-    regularizers; None otherwise."""
+def chain(model: keras.Model) -> list[keras.layers.Layer] | None:
+    """The layers of `model`, if it is a chain `[Input] -> [Conv2D |
+    MaxPooling2D ...] -> [Flatten] -> Dense -> ... -> Dense` (Flatten
+    where convolutions come first; conv layers channels-last, ungrouped)
+    without weight regularizers, its Dense and conv layers wrapped or not;
+    None otherwise."""
     layers = [layer for layer in model.layers
               if not isinstance(layer, keras.layers.InputLayer)]
     try:
@@ -178,40 +232,65 @@ def dense_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
     except (AttributeError, ValueError):
         # A subclassed model has no graph of layers to follow.
         return None
-    if layers and isinstance(layers[0], keras.layers.Flatten):
-        layers = layers[1:]
-    if not layers:
+    kinds = [_kind(layer) for layer in layers]
+    if None in kinds:
         return None
-    inner = [getattr(layer, "layer", layer) for layer in layers]
-    for layer, core in zip(layers, inner):
-        if type(core) is not keras.layers.Dense or (
-                layer is not core and not isinstance(
-                    layer, masking.MaskedWrapper)):
-            return None
-        if (core.kernel_regularizer or core.bias_regularizer
-                or core.activity_regularizer):
-            return None
+    # c: conv, p: pool, f: Flatten, d: Dense.
+    if not re.fullmatch(r"([cp]*c[cp]*f|f)?d+", "".join(kinds)):
+        return None
     return layers
 
 
+def _kind(layer: keras.layers.Layer) -> str | None:
+    """One letter for a layer a chain may hold (`chain`), else None."""
+    core = _core(layer)
+    if layer is not core and not isinstance(layer, masking.MaskedWrapper):
+        return None
+    if type(core) is keras.layers.Flatten and layer is core:
+        return "f"
+    if type(core) is keras.layers.MaxPooling2D and layer is core:
+        return "p" if core.data_format == "channels_last" else None
+    if type(core) not in (keras.layers.Dense, keras.layers.Conv2D) or (
+            core.kernel_regularizer or core.bias_regularizer
+            or core.activity_regularizer):
+        return None
+    if type(core) is keras.layers.Dense:
+        return "d"
+    return "c" if (core.data_format == "channels_last"
+                   and core.groups == 1) else None
+
+
+def _weighted(layers: list[keras.layers.Layer]) -> list[keras.layers.Layer]:
+    return [layer for layer in layers
+            if type(_core(layer)) in (keras.layers.Dense, keras.layers.Conv2D)]
+
+
 def model_layout(model: keras.Model) -> Layout | None:
-    """`layout` of `model`'s masks, or None where `model` is not a Dense
-    chain (`dense_chain`)."""
-    layers = dense_chain(model)
+    """`layout` of `model`'s masks, or None where `model` is not a chain
+    (`chain`)."""
+    layers = chain(model)
     if layers is None:
         return None
-    kernels, biases = [], []
-    for layer in layers:
+    kernels, biases, repeats, positions = [], [], [], []
+    for layer in _weighted(layers):
         kernel, bias = _masks(layer)
         kernels.append(kernel.numpy())
         biases.append(None if bias is None else bias.numpy())
+        convolutional = kernels[-1].ndim > 2
+        positions.append(int(np.prod(layer.output.shape[1:-1]))
+                         if convolutional else 1)
+        # The first Dense layer after a flattened conv map reads each
+        # channel at every position of the map.
+        repeats.append(kernels[-1].shape[0] // kernels[-2].shape[-1]
+                       if not convolutional and len(kernels) > 1
+                       and kernels[-2].ndim > 2 else 1)
     return layout(kernels, biases,
                   [shrinking.keeps_zero(_core(layer).activation)
-                   for layer in layers])
+                   for layer in _weighted(layers)], repeats, positions)
 
 
 class ComputeModel(tf.Module):
-    """The forward pass of a Dense-chain ticket on its live weights only.
+    """The forward pass of a chain's ticket on its live weights only.
 
     Holds its own trainable variables (the kept blocks, or their live
     entries, and the kept biases), read from `model` when made. Train
@@ -222,13 +301,14 @@ class ComputeModel(tf.Module):
     engine zeroes them).
 
     Args:
-        model: a model `dense_chain` accepts, usually made by
+        model: a model `chain` accepts, usually made by
             `keras_lottery.wrap`.
-        path: `"compact"` or `"sparse"` (see the module docstring).
+        path: `"compact"` or `"sparse"` (see the module docstring);
+            `"sparse"` for chains of Dense layers only.
 
     Raises:
-        ValueError: for another path, or a model that is not a Dense
-            chain.
+        ValueError: for another path, a model that is not a chain, or the
+            sparse path for one with convolutions.
     """
 
     def __init__(self, model: keras.Model, path: str):
@@ -237,25 +317,33 @@ class ComputeModel(tf.Module):
             raise ValueError(
                 "`path` must be 'compact' or 'sparse'. "
                 f"Received: path={path!r}")
-        layers = dense_chain(model)
+        layers = chain(model)
         if layers is None:
             raise ValueError(
-                "ComputeModel needs a chain of Dense layers ([Input] -> "
-                "[Flatten] -> Dense -> ... -> Dense) without regularizers."
-                f" Received: model={model.name!r}")
+                "ComputeModel needs a chain of layers ([Input] -> [Conv2D |"
+                " MaxPooling2D ...] -> [Flatten] -> Dense -> ... -> Dense) "
+                f"without regularizers. Received: model={model.name!r}")
         self.path = path
         self.plan = model_layout(model)
+        if path == "sparse" and self.plan.convolutional:
+            raise ValueError(
+                "The sparse path computes chains of Dense layers only: "
+                "'compact' trains conv layers on their kept filters. "
+                f"Received: path='sparse', model={model.name!r}")
         self._layers = layers
         self._inputs = tf.constant(self.plan.inputs, tf.int32)
         self.kernels, self.biases = [], []
         self._kernel_slots, self._bias_slots = [], []
         self._kernel_masks, self._bias_masks = [], []
         self._entries = []  # sparse: (rows, units) in the kept blocks
-        for i, layer in enumerate(layers):
+        for i, layer in enumerate(_weighted(layers)):
             rows, units = self.plan.rows(i), self.plan.units[i]
             block = self.plan.block(i)
             if path == "compact":
-                index = np.stack(np.meshgrid(rows, units, indexing="ij"), -1)
+                # Every kernel position (a conv's window) of the block.
+                axes = [np.arange(n) for n in block.shape[:-2]]
+                index = np.stack(np.meshgrid(*axes, rows, units,
+                                             indexing="ij"), -1)
                 # A block with nothing pruned needs no gradient mask.
                 self._kernel_masks.append(
                     None if block.all() else tf.constant(block))
@@ -266,7 +354,7 @@ class ComputeModel(tf.Module):
                     tuple(tf.constant(e, tf.int32) for e in entries))
             core = _core(layer)
             self._kernel_slots.append((core.kernel, tf.constant(
-                index.reshape(-1, 2).astype(np.int32))))
+                index.reshape(-1, index.shape[-1]).astype(np.int32))))
             self.kernels.append(tf.Variable(
                 tf.zeros(index.shape[:-1]), name=f"{core.name}_kernel"))
             if core.use_bias:
@@ -309,15 +397,31 @@ class ComputeModel(tf.Module):
         """The logits of `images`; the gradients of the weights that are
         pruned inside a compact block are multiplied by their masks, as in
         the engine (`keras_lottery.masking.masked_gradients`)."""
-        del training  # Dense layers compute the same either way
-        x = tf.reshape(images, [tf.shape(images)[0], -1])
-        if len(self.plan.inputs) < self.plan.kernel_masks[0].shape[0]:
-            x = tf.gather(x, self._inputs, axis=1)
+        del training  # the chain's layers compute the same either way
+        x = images
+        if not self.plan.convolutional:
+            x = tf.reshape(x, [tf.shape(x)[0], -1])
+        if len(self.plan.inputs) < self.plan.kernel_masks[0].shape[-2]:
+            x = tf.gather(x, self._inputs, axis=-1)
         if self.path == "sparse":
             x = tf.transpose(x)  # [features, batch]: a gather per entry
-        for i, layer in enumerate(self._layers):
-            x = self._sparse(i, x) if self.path == "sparse" else (
-                tf.matmul(x, self._kernel(i)))
+        i = 0
+        for layer in self._layers:
+            core = _core(layer)
+            if isinstance(core, keras.layers.Flatten):
+                if self.plan.convolutional:  # else flat from the start
+                    # Channels last: the rows of the next kernel's block.
+                    x = tf.reshape(x, [tf.shape(x)[0], -1])
+                continue
+            if isinstance(core, keras.layers.MaxPooling2D):
+                x = core.call(x)  # per channel, whatever their number
+                continue
+            if self.path == "sparse":
+                x = self._sparse(i, x)
+            elif isinstance(core, keras.layers.Conv2D):
+                x = core.convolution_op(x, self._kernel(i))
+            else:
+                x = tf.matmul(x, self._kernel(i))
             bias = self.biases[i]
             if bias is not None:
                 mask = self._bias_masks[i]
@@ -325,7 +429,8 @@ class ComputeModel(tf.Module):
                 if mask is not None:
                     bias = masking._mask_gradient(bias, mask)
                 x = x + (bias[:, None] if self.path == "sparse" else bias)
-            x = _core(layer).activation(x)
+            x = core.activation(x)
+            i += 1
         return tf.transpose(x) if self.path == "sparse" else x
 
     def _kernel(self, i: int) -> tf.Tensor:
@@ -348,12 +453,12 @@ def compute_model(model: keras.Model, mode: str = "auto"
     Args:
         model: a (wrapped) Keras model.
         mode: `"auto"` (`choose` by the masks; the dense path for models
-            that are not Dense chains), `"off"` (always dense), or a path,
+            that are not chains), `"off"` (always dense), or a path,
             `"compact"` or `"sparse"` (raises for other models).
 
     Raises:
         ValueError: for an unknown mode, or a path for a model that is not
-            a Dense chain.
+            a chain (the sparse path: a chain of Dense layers).
     """
     if mode not in MODES:
         raise ValueError(
@@ -383,7 +488,7 @@ class Training:
     Args:
         compute: the compute model of `model`'s masks.
         model: the model; its trainable variables must be exactly the
-            kernels and biases of its Dense chain, in layer order.
+            kernels and biases of its chain, in layer order.
         dense_optimizer: the round's built optimizer of `model`.
         optimizer: a fresh optimizer like `dense_optimizer`, not built.
 
@@ -509,12 +614,13 @@ def _slot_pairs(dense: keras.optimizers.Optimizer,
         yield full, slot, index
 
 
-def _core(layer: keras.layers.Layer) -> keras.layers.Dense:
+def _core(layer: keras.layers.Layer) -> keras.layers.Layer:
     return getattr(layer, "layer", layer)
 
 
 def _masks(layer) -> tuple[tf.Tensor, tf.Tensor | None]:
-    """(kernel mask, bias mask or None) of a Dense layer, wrapped or not;
+    """(kernel mask, bias mask or None) of a Dense or conv layer, wrapped
+    or not;
     the bias mask is None when the layer has no bias."""
     core = _core(layer)
     masks = {}

@@ -273,7 +273,8 @@ class Trainer:
         sparse_compute: one of `SPARSE_COMPUTE`: `"off"` trains on the
             dense kernels; `"auto"` picks a round's path by its masks, and
             `"compact"` or `"sparse"` force one, for a chain of Dense
-            layers under one replica (`keras_lottery.sparse_compute`). The
+            (and, compact, conv) layers under one replica
+            (`keras_lottery.sparse_compute`). The
             path is chosen at a round's first `train` call, after any
             checkpoint is restored; `sync` before saving the optimizer.
         make_optimizer: makes a fresh optimizer like `optimizer`, for the

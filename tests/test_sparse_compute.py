@@ -18,7 +18,10 @@ def _mlp(seed: int = 0) -> keras.Model:
     x = keras.layers.Dense(24, "relu", name="fc1")(x)
     x = keras.layers.Dense(12, "relu", name="fc2")(x)
     outputs = keras.layers.Dense(5, name="output")(x)
-    model = keras.Model(inputs, outputs, name="mlp")
+    return _wrapped(keras.Model(inputs, outputs, name="mlp"), seed)
+
+
+def _wrapped(model: keras.Model, seed: int) -> keras.Model:
     rng = np.random.default_rng(seed)
     # Nonzero biases: a unit whose kernel column is pruned still outputs
     # relu(bias), and must be kept.
@@ -45,6 +48,48 @@ def _ticket(granularity: str) -> keras.Model:
     return model
 
 
+def _convnet(seed: int = 0) -> keras.Model:
+    inputs = keras.Input((6, 6, 1), name="images")
+    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu",
+                            name="conv1")(inputs)
+    x = keras.layers.Conv2D(7, 3, padding="same", activation="relu",
+                            name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(12, "relu", name="fc1")(x)
+    outputs = keras.layers.Dense(5, name="output")(x)
+    return _wrapped(keras.Model(inputs, outputs, name="convnet"), seed)
+
+
+def _conv_ticket(granularity: str) -> keras.Model:
+    """Filters or channels pruned (and fc1's neurons), or weights with a
+    dead filter and one that nobody reads."""
+    model = _convnet()
+    if granularity != "weight":
+        for _ in range(3):
+            keras_lottery.prune(model, 0.3, granularity="neuron",
+                                granularities={"conv1": granularity,
+                                               "conv2": granularity,
+                                               "output": "weight"},
+                                fractions={"output": 0.0})
+        return model
+    rng = np.random.default_rng(1)
+    masks = {key: (rng.random(m.shape) < 0.4).astype("float32")
+             for key, m in keras_lottery.get_masks(model).items()}
+    masks["conv1/kernel"][..., 1] = 0  # bias live: relu(bias), kept
+    masks["conv2/kernel"][..., 3, :] = 0  # conv1's filter 3: unread
+    masks["fc1/kernel"][2::7] = 0  # conv2's filter 2: unread
+    keras_lottery.set_masks(model, masks)
+    return model
+
+
+_TICKETS = {"weight": lambda: _ticket("weight"),
+            "neuron": lambda: _ticket("neuron"),
+            "conv_weight": lambda: _conv_ticket("weight"),
+            "conv_filter": lambda: _conv_ticket("filter"),
+            "conv_channel": lambda: _conv_ticket("channel")}
+
+
 def _data():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(600, 6, 6, 1)).astype("float32")
@@ -69,17 +114,19 @@ def _train(model: keras.Model, mode: str, steps: int = 60):
     return trainer.path, losses, [v.numpy() for v in model.weights]
 
 
-@pytest.mark.parametrize("granularity", ["weight", "neuron"])
-@pytest.mark.parametrize("path", ["compact", "sparse"])
-def test_a_path_trains_as_the_dense_engine(granularity, path):
-    got_path, losses, weights = _train(_ticket(granularity), path)
-    dense_path, dense_losses, dense_weights = _train(_ticket(granularity),
+@pytest.mark.parametrize("ticket, path", [
+    ("weight", "compact"), ("weight", "sparse"), ("neuron", "compact"),
+    ("neuron", "sparse"), ("conv_weight", "compact"),
+    ("conv_filter", "compact"), ("conv_channel", "compact")])
+def test_a_path_trains_as_the_dense_engine(ticket, path):
+    got_path, losses, weights = _train(_TICKETS[ticket](), path)
+    dense_path, dense_losses, dense_weights = _train(_TICKETS[ticket](),
                                                      "off")
     assert (got_path, dense_path) == (path, "dense")
     np.testing.assert_allclose(losses, dense_losses, rtol=1e-5)
     for got, want in zip(weights, dense_weights):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    model = _ticket(granularity)
+    model = _TICKETS[ticket]()
     _train(model, path)
     for wrapper in keras_lottery.wrapping.wrapped_layers(model):
         for variable, mask in wrapper.masked_pairs():
@@ -126,18 +173,51 @@ def test_choose_by_the_live_and_kept_fractions():
     assert choice(rows) == "compact"
 
 
+def test_a_conv_chain_is_compact_or_dense_never_sparse():
+    """The sparse path is for Dense layers: `auto` keeps conv chains off
+    it however few multiply-adds are live, and asking for it is refused."""
+    scattered = np.zeros((3, 3, 40, 40))
+    scattered[1, 1, np.arange(40), np.arange(40) % 7] = 1
+    plan = sparse_compute.layout([scattered], [None], [True],
+                                 positions=[64])
+    assert plan.live_size * 100 < plan.dense_size
+    assert sparse_compute.choose(plan) == "dense"
+    cut = scattered.copy()
+    cut[..., 20:] = 0
+    cut[..., 20:, :] = 0  # half the inputs and filters: a quarter kept
+    assert sparse_compute.choose(sparse_compute.layout(
+        [cut, np.ones((40, 3))], [None, None], [True, True])) == "compact"
+    with pytest.raises(ValueError, match=r"Received: path='sparse', "
+                       r"model='convnet'"):
+        sparse_compute.ComputeModel(_conv_ticket("filter"), "sparse")
+
+
+def test_a_flattened_conv_map_is_read_by_channel():
+    """The Dense layer after a Flatten reads channel c of a channels-last
+    map at rows p * channels + c: a conv filter nobody reads there goes."""
+    conv = np.ones((3, 3, 1, 4))
+    dense = np.ones((2 * 4, 5))  # a map of 2 positions and 4 channels
+    dense[[1, 5]] = 0  # channel 1, at both positions
+    plan = sparse_compute.layout([conv, dense], [None, None], [True, True],
+                                 repeats=[1, 2], positions=[2, 1])
+    np.testing.assert_array_equal(plan.units[0], [0, 2, 3])
+    np.testing.assert_array_equal(plan.rows(1), [0, 2, 3, 4, 6, 7])
+    assert (plan.dense_size, plan.compact_size) == (
+        9 * 4 * 2 + 8 * 5, 9 * 3 * 2 + 6 * 5)
+
+
 def test_other_models_train_dense():
     inputs = keras.Input((8,))
     x = keras.layers.Dense(4, name="a")(inputs)
     outputs = keras.layers.Add()([x, keras.layers.Dense(4, name="b")(x)])
     model = keras_lottery.wrap(keras.Model(inputs, outputs))
     assert sparse_compute.compute_model(model, "auto") is None
-    with pytest.raises(ValueError, match="chain of Dense layers"):
+    with pytest.raises(ValueError, match="needs a chain of layers"):
         sparse_compute.compute_model(model, "compact")
     regularized = keras.Sequential([
         keras.Input((8,)), keras.layers.Dense(
             4, kernel_regularizer=keras.regularizers.L2(1e-4))])
-    assert sparse_compute.dense_chain(regularized) is None
+    assert sparse_compute.chain(regularized) is None
 
 
 def test_bad_mode_and_path_are_named():
@@ -248,9 +328,10 @@ def test_a_bad_mode_is_named():
         _trainer(_mlp(), "on")
 
 
-def test_a_compact_round_evaluates_on_its_blocks_as_the_model_does():
+@pytest.mark.parametrize("ticket", ["neuron", "conv_filter"])
+def test_a_compact_round_evaluates_on_its_blocks_as_the_model_does(ticket):
     x, y = _data()
-    trainer = _trainer(_ticket("neuron"), "compact")
+    trainer = _trainer(_TICKETS[ticket](), "compact")
     trainer.train(training.TrainingData(x, y, 30, 0), 20)
     examples = trainer.eval_dataset(x[:70], y[:70], 32)
     got = trainer.evaluate(examples)
@@ -259,3 +340,41 @@ def test_a_compact_round_evaluates_on_its_blocks_as_the_model_does():
     assert trainer._round_evaluator is not None
     np.testing.assert_allclose([got.loss, got.accuracy],
                                [want.loss, want.accuracy], rtol=1e-5)
+
+
+def test_conv2_filter_rounds_train_compact_as_dense(mnist_dir, tmp_path):
+    """The engine picks the compact path for Conv-2's filter tickets and
+    trains what the dense kernels train: the same masks and accuracies."""
+    from configs import conv2_mnist
+    from keras_lottery import files
+    from keras_lottery import lottery
+    from keras_lottery import paths
+
+    def run(mode):
+        config = conv2_mnist.get_config("smoke")
+        config.data.dir = mnist_dir
+        config.export.enabled = False
+        config.train.sparse_compute = mode
+        config.prune.update(granularity="neuron", conv_granularity="filter",
+                            fraction_per_round=0.5,
+                            conv_fraction_per_round=0.5,
+                            output_fraction_per_round=0.0)
+        workdir = str(tmp_path / mode)
+        lottery.run(config, workdir)
+        return [files.read_json(paths.metrics_file(workdir, r))
+                for r in range(3)], [
+            files.read_arrays(paths.masks_file(workdir, r))
+            for r in range(3)]
+
+    metrics, masks = run("auto")
+    dense_metrics, dense_masks = run("off")
+    assert [m["compute_path"] for m in metrics] == [
+        "dense", "compact", "compact"]
+    assert {m["compute_path"] for m in dense_metrics} == {"dense"}
+    for got, want in zip(masks, dense_masks):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    for got, want in zip(metrics, dense_metrics):
+        for a, b in zip(got["history"], want["history"], strict=True):
+            assert abs(a["validation_accuracy"]
+                       - b["validation_accuracy"]) <= 0.002
