@@ -367,13 +367,20 @@ def plot_latency(table: dict[str, Any], path: str) -> None:
     _save(fig, path)
 
 
+LAYER_COLUMNS = 4  # layers.png: cells per row
+
+
 def plot_layers(cells: dict[str, list[dict]], path: str) -> None:
     """Per-layer fraction of kernel entries left after shrink (seed 0's
     run of each cell), and of all of them (dashed)."""
     names = list(cells)
-    fig = figure.Figure(figsize=(4 * len(names), 3.6), dpi=100,
+    columns = min(len(names), LAYER_COLUMNS)
+    rows = -(-len(names) // columns)
+    fig = figure.Figure(figsize=(4 * columns, 3.6 * rows), dpi=100,
                         layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True)).ravel()
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
     for ax, name in zip(axes, names):
         rounds = cells[name][0]["rounds"]
         dense = rounds[0]["shrunk"]
@@ -389,7 +396,8 @@ def plot_layers(cells: dict[str, list[dict]], path: str) -> None:
         ax.set_title(name, fontsize="small")
         ax.set_xlabel("Round")
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("Percent of kernel entries left after shrink")
+    for ax in axes[::columns]:
+        ax.set_ylabel("Percent of kernel entries left after shrink")
     axes[0].legend(fontsize="x-small")
     _save(fig, path)
 
