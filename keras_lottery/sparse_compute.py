@@ -111,10 +111,10 @@ class Layout:
         channels = self.units[layer - 1]
         if self.repeats[layer] == 1:
             return channels
-        width = self.kernel_masks[layer - 1].shape[-1]
-        # A flattened channels-last map: row p * width + c is channel c.
-        return (np.arange(self.repeats[layer])[:, None] * width
-                + channels).ravel()
+        keep = np.zeros(self.kernel_masks[layer - 1].shape[-1], bool)
+        keep[channels] = True
+        return np.flatnonzero(shrinking.channel_rows(keep,
+                                                     self.repeats[layer]))
 
     def block(self, layer: int) -> np.ndarray:
         """The mask of `layer`'s kept rows and units."""
