@@ -74,10 +74,21 @@ CONV2 = (
     Cell("weight_activation", {"method": "activation",
                                "conv_fraction_per_round": 0.2}, 15),
 )
+# The round-length check: Conv-2's narrow structured tickets are still
+# improving at 4,000 iterations (their validation loss falls to the last
+# evaluation), so the same filter and channel cells run 3x longer, from
+# their own dense round of the same length, to say whether the 4,000-
+# iteration rounds change which structured tickets win.
+_LONG_STEPS = 3 * _CONV_STEPS
+CONV2_LONG = tuple(cell for cell in CONV2
+                   if cell.name in ("filter_magnitude", "channel_magnitude"))
 PARTS = {
     "lenet": ("configs/lenet300_mnist.py", LENET,
               ["--config.train.num_steps=20000"]),
     "conv2": ("configs/conv2_mnist.py", CONV2,
               [f"--config.train.num_steps={_CONV_STEPS}",
                "--config.eval.every_steps=200"]),
+    "conv2_long": ("configs/conv2_mnist.py", CONV2_LONG,
+                   [f"--config.train.num_steps={_LONG_STEPS}",
+                    "--config.eval.every_steps=400"]),
 }

@@ -43,7 +43,7 @@ from benchmarks import jobs
 from benchmarks.structure_cells import PARTS
 from benchmarks.structure_cells import Cell
 
-_PART = flags.DEFINE_enum("part", "lenet", ["lenet", "conv2"],
+_PART = flags.DEFINE_enum("part", "lenet", list(PARTS),
                           "Which network's cells.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _CELLS = flags.DEFINE_list("cells", [], "Only these cells, in this order "
