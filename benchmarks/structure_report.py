@@ -166,6 +166,11 @@ def compare(cells: dict[str, list[dict]],
                    for metric in report.METRICS},
                 "winning": sum(bool(e.get("winning_ticket"))
                                for _, e, _ in per_seed),
+                # Seeds whose best validation loss was the round's last
+                # evaluation: still improving when the round ended.
+                "stopped_at_end": sum(
+                    e["early_stop_step"] >= run["config"]["train"][
+                        "num_steps"] for run, e, _ in per_seed),
                 "seeds": len(per_seed),
             }
             times = [latency.get(structure_record.shape_key(s["units"]))
@@ -249,7 +254,9 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
              "model after `keras_lottery.shrink`, over the dense model's "
              "(units whose every input or output is pruned count as "
              "removed). Winning: seeds where a' >= a and t' <= t against "
-             "their own dense round.", ""]
+             "their own dense round. *(end: k)*: in k seeds the early "
+             "stop is the round's last evaluation (the validation loss "
+             "was still falling when the round ended).", ""]
     if latency.get("shapes"):
         lines += [f"Latency: SavedModel serving signature, {latency['note']}",
                   ""]
@@ -266,12 +273,14 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
             times = row.get("latency_s")
             lat = (" / ".join(f"{1e6 * times[str(b)]:,.0f}"
                               for b in BATCH_SIZES) if times else "—")
+            at_end = (f" (end: {row['stopped_at_end']})"
+                      if row["stopped_at_end"] else "")
             lines.append(
                 f"| {row['round']} | {100 * row['weights_left']:.3g} | "
                 f"{100 * row['parameters_left']['mean']:.3g} | {units} | "
                 f"{_pm(row['test_accuracy'], 100, 2)} | "
                 f"{_pm(row['final_test_accuracy'], 100, 2)} | "
-                f"{_pm(row['early_stop_step'], 1, 0)} | "
+                f"{_pm(row['early_stop_step'], 1, 0)}{at_end} | "
                 f"{wins} | {lat} |")
         small = cell["smallest_winning"]
         lines += ["", "Sparsest winning ticket: every seed: "

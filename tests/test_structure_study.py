@@ -84,6 +84,13 @@ def test_the_report_compares_cells_from_the_records(recorded):
         assert controls[control]["ticket_minus_control"]["mean"] == (
             pytest.approx(ticket - controls[control]["test_accuracy"]
                           ["mean"]))
+    # Early stops at the round's last evaluation, counted from the records.
+    record = root / "records" / "lenet" / "neuron_magnitude" / "seed0"
+    steps = files.read_json(str(record / "config.json"))["train"][
+        "num_steps"]
+    summary = files.read_json(str(record / "summary.json"))
+    assert [r["stopped_at_end"] for r in rows] == [
+        int(e["early_stop_step"] == steps) for e in summary]
     for name in ("comparison.md", "accuracy.png", "layers.png",
                  "neuron_magnitude/report.md"):
         assert os.path.getsize(output / name) > 0
