@@ -92,6 +92,10 @@ def format_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
 
 LABELLED_RUNS = 8  # more runs than this: points unlabelled, legend beside
 LEGEND_ROWS = 24  # legend entries per column
+# Beyond the 10 colours of the cycle, runs differ by marker and line style
+# too: no two of 60 runs look alike.
+MARKERS = ("o", "s", "^", "D", "v", "P")
+LINE_STYLES = ("-", "--")
 
 
 def plot_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]],
@@ -112,10 +116,15 @@ def cost_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]
     fig = figure.Figure(figsize=(8 if few else 8 + 3 * columns, 5),
                         dpi=100, layout="constrained")
     ax = fig.subplots()
-    for label, entries in runs:
+    for i, (label, entries) in enumerate(runs):
         x = np.array([e["ticket_train_steps"] for e in entries])
         y = np.array([100 * e["test_accuracy"] for e in entries])
-        line, = ax.plot(x, y, marker="o", label=label)
+        look = i // 10
+        line, = ax.plot(x, y, color=f"C{i % 10}",
+                        marker=MARKERS[look % len(MARKERS)],
+                        linestyle=LINE_STYLES[look // len(MARKERS)
+                                              % len(LINE_STYLES)],
+                        label=label)
         for e, xi, yi in zip(entries, x, y) if few else ():
             ax.annotate(f"{100 * e['remaining_fraction']:.3g}%", (xi, yi),
                         fontsize="x-small", color=line.get_color(),

@@ -101,3 +101,7 @@ def test_the_legend_never_covers_the_plot(count):
     assert few or not box.overlaps(ax.get_window_extent())
     assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1
     assert (len(ax.texts) == 4 * count) == few
+    # Past the 10-colour cycle, runs still look different.
+    looks = {(line.get_color(), line.get_marker(), line.get_linestyle())
+             for line in ax.get_lines()}
+    assert len(looks) == count
