@@ -77,8 +77,9 @@ CONV2 = (
 # The round-length check: Conv-2's narrow structured tickets are still
 # improving at 4,000 iterations (their validation loss falls to the last
 # evaluation), so the same filter and channel cells run 3x longer, from
-# their own dense round of the same length, to say whether the 4,000-
-# iteration rounds change which structured tickets win.
+# their own dense round of the same length: whether the 4,000-iteration
+# rounds change which structured tickets win, and the structured headline
+# rows of docs/STRUCTURE.md (accuracy against size, the controls).
 _LONG_STEPS = 3 * _CONV_STEPS
 CONV2_LONG = tuple(cell for cell in CONV2
                    if cell.name in ("filter_magnitude", "channel_magnitude"))
