@@ -92,8 +92,9 @@ def format_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
 
 LABELLED_RUNS = 8  # more runs than this: points unlabelled, legend beside
 LEGEND_ROWS = 24  # legend entries per column
-# Beyond the 10 colours of the cycle, runs differ by marker and line style
-# too: no two of 60 runs look alike.
+# Beyond the colours of matplotlib's cycle (C0-C9), runs differ by marker
+# and line style too: no two of 60 runs look alike.
+COLOURS = 10
 MARKERS = ("o", "s", "^", "D", "v", "P")
 LINE_STYLES = ("-", "--")
 
@@ -119,8 +120,8 @@ def cost_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]
     for i, (label, entries) in enumerate(runs):
         x = np.array([e["ticket_train_steps"] for e in entries])
         y = np.array([100 * e["test_accuracy"] for e in entries])
-        look = i // 10
-        line, = ax.plot(x, y, color=f"C{i % 10}",
+        look = i // COLOURS
+        line, = ax.plot(x, y, color=f"C{i % COLOURS}",
                         marker=MARKERS[look % len(MARKERS)],
                         linestyle=LINE_STYLES[look // len(MARKERS)
                                               % len(LINE_STYLES)],
