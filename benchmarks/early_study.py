@@ -176,7 +176,7 @@ class Study:
                 f"dense_seed{seed}",
                 lambda d=dense, s=seed: self.step(
                     f"dense_seed{s}", self.lottery(d, s, "imp", 0)),
-                None, lambda d=dense: _rounds_done(d, [0])))
+                None, lambda d=dense: jobs.rounds_done(d, [0])))
             for arm in arms:
                 workdir = os.path.join(self.workdirs, arm, f"seed{seed}")
                 if arm in CHAINS:
@@ -189,7 +189,7 @@ class Study:
                         self._from_dense(a, s, w, r, d, last),
                     lambda a=arm, r=record: _recorded(
                         r, ("shuffle",) if a in AT_INIT else ()),
-                    lambda w=workdir: _rounds_done(w, [0, *self.rounds]),
+                    lambda w=workdir: jobs.rounds_done(w, [0, *self.rounds]),
                     after=(dense_job,)))
                 if arm == "imp":
                     imp_runs[seed] = (workdir, job)
@@ -237,7 +237,7 @@ class Study:
         chain_job = self.add(jobs.Job(
             f"{arm}_seed{seed}_round{last:02d}", run_chain,
             lambda: _recorded(chain_record),
-            lambda: _rounds_done(chain, range(max(targets, default=0)))))
+            lambda: jobs.rounds_done(chain, range(max(targets, default=0)))))
         for r in targets:
             workdir = os.path.join(folder, f"round{r:02d}")
             record = os.path.join(self.records, arm, f"seed{seed}",
@@ -299,14 +299,9 @@ class Study:
                 f"--config.data.dir={self.data_dir}",
                 "--config.eval.test_at=best", "--config.export.enabled=false",
                 "--config.prune.num_rounds=0", f"--workdir={workdir}")),
-            None, lambda: _rounds_done(workdir, [0])))
+            None, lambda: jobs.rounds_done(workdir, [0])))
         steps = [0, 2, 5] if self.smoke else CONV2_REWIND_STEPS
         self._instability("conv2_round00", workdir, 0, steps, (dense,))
-
-
-def _rounds_done(workdir: str, rounds) -> bool:
-    return all(os.path.exists(os.path.join(
-        workdir, f"round_{r:02d}", "metrics.json")) for r in rounds)
 
 
 def _recorded(record: str, controls: Sequence[str] = ()) -> bool:

@@ -9,9 +9,11 @@ CPU threads, lets several share one GPU (memory growth), and writes each
 command's output to LOGS/NAME.log.
 
 `Job` and `run_jobs` schedule steps that read each other's outputs: a
-job starts once the jobs it reads from have ended, so no process waits
-idle, and a recorded job is skipped unless a job that reads its (lost)
-workdir still has to run.
+job starts once the jobs it reads from have ended, or once what it reads
+of them exists (`Job.alongside` and `Job.ready`: a control at round 5 of
+a run still training round 6), so no process waits idle, and a recorded
+job is skipped unless a job that reads its (lost) workdir still has to
+run.
 
 Example:
     runner = jobs.Runner("/tmp/study/logs", threads=1)
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 
 
@@ -91,22 +94,30 @@ class Job:
     It is needed when it is not `recorded` (None: it records nothing of
     its own, like a shared dense round), or when a job that reads its
     workdir is needed and the workdir no longer holds it (`has_workdir`).
+    The jobs in `alongside` it reads from too, but it may run while they
+    do, as soon as `ready()` holds (what it reads of them exists), and
+    also after one of them failed; until then they count as `after`.
     """
     name: str
     run: Callable[[], bool]
     recorded: Callable[[], bool] | None
     has_workdir: Callable[[], bool] = lambda: True
     after: tuple[Job, ...] = ()
+    alongside: tuple[Job, ...] = ()
+    ready: Callable[[], bool] = lambda: False
 
 
-def run_jobs(jobs: Sequence[Job], jobs_at_once: int) -> list[str]:
+def run_jobs(jobs: Sequence[Job], jobs_at_once: int,
+             poll_seconds: float = 30.0) -> list[str]:
     """Runs the jobs needed, in order, `jobs_at_once` at a time, each
-    once those in its `after` have ended (a job's `after` come before it
-    in `jobs`); returns the names of those that failed or could not
-    start."""
+    once those in its `after` have ended, and those in its `alongside`
+    too unless it is `ready` (the jobs a job reads from come before it in
+    `jobs`); returns the names of those that failed or could not start.
+    While a job waits on `ready`, it is asked again every `poll_seconds`.
+    """
     dependents: dict[int, list[Job]] = {}
     for job in jobs:
-        for first in job.after:
+        for first in (*job.after, *job.alongside):
             dependents.setdefault(id(first), []).append(job)
 
     def needed(job: Job) -> bool:
@@ -121,14 +132,20 @@ def run_jobs(jobs: Sequence[Job], jobs_at_once: int) -> list[str]:
     running: dict[concurrent.futures.Future, Job] = {}
     with concurrent.futures.ThreadPoolExecutor(jobs_at_once) as pool:
         while todo or running:
-            # The first jobs, in order, whose runs to read from ended.
+            # The first jobs, in order, whose runs to read from ended, or
+            # that can read what they need of them already.
             for job in list(todo):
                 if len(running) == jobs_at_once:
                     break
                 if any(id(f) in pending for f in job.after):
                     continue
+                ready = bool(job.alongside) and job.ready()
+                if not ready and any(id(f) in pending for f in job.alongside):
+                    continue
                 todo.remove(job)
-                if all(outcome.get(id(f), True) for f in job.after):
+                if all(outcome.get(id(f), True) for f in job.after) and (
+                        ready or all(outcome.get(id(f), True)
+                                     for f in job.alongside)):
                     running[pool.submit(_execute, job)] = job
                 else:
                     print(f"skipped {job.name}: a run it needs failed",
@@ -137,14 +154,24 @@ def run_jobs(jobs: Sequence[Job], jobs_at_once: int) -> list[str]:
                     outcome[id(job)] = False
             if not running:
                 continue
+            polling = any(job.alongside for job in todo)
             ended, _ = concurrent.futures.wait(
-                running, return_when=concurrent.futures.FIRST_COMPLETED)
+                running, timeout=poll_seconds if polling else None,
+                return_when=concurrent.futures.FIRST_COMPLETED)
             for future in ended:
                 job = running.pop(future)
                 pending.discard(id(job))
                 outcome[id(job)] = future.result()
     return [job.name for job in jobs
             if outcome.get(id(job)) is False]
+
+
+def rounds_done(workdir: str, rounds: Iterable[int]) -> bool:
+    """Whether a lottery workdir holds these finished rounds (each round's
+    metrics.json, written last; `keras_lottery.paths` without importing
+    TensorFlow)."""
+    return all(os.path.exists(os.path.join(
+        workdir, f"round_{r:02d}", "metrics.json")) for r in rounds)
 
 
 def _execute(job: Job) -> bool:

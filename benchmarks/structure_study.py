@@ -22,26 +22,27 @@ committed: a run cut off by the end of a session restarts from its last
 finished round if its workdir is still there, from scratch otherwise.
 
 Runs go JOBS at a time, each process on THREADS CPU threads (one per core:
-two single-thread processes use 2 cores best, docs/RESULTS.md). Logs:
-WORKDIRS/logs/NAME.log. Exits 1 naming the failed runs; rerun to resume.
+two single-thread processes use 2 cores best, docs/RESULTS.md). A control
+round starts as soon as the cell's run has trained that round, in the next
+free process (benchmarks/structure_plan.py), so with --jobs=2 a cell and
+its controls end close together: what a session's end cuts off is one
+round, not the controls of a recorded run. Logs: WORKDIRS/logs/NAME.log.
+Exits 1 naming the failed runs; rerun to resume.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import sys
-import threading
 import time
 
 from absl import app
 from absl import flags
 
 from benchmarks import common
-from benchmarks import jobs
 from benchmarks.structure_cells import PARTS
-from benchmarks.structure_cells import Cell
+from benchmarks.structure_plan import Study
 
 _PART = flags.DEFINE_enum("part", "lenet", list(PARTS),
                           "Which network's cells.")
@@ -114,118 +115,6 @@ def _check_seeds(values: list[str]) -> list[int]:
         sys.exit("--seeds must be non-negative integers. Received: "
                  f"--seeds={','.join(values)}")
     return seeds
-
-
-class Study:
-    """Runs cells, recording each finished run."""
-
-    def __init__(self, config: str, config_flags: list[str], workdirs: str,
-                 records: str, data_dir: str, threads: int):
-        self.config = config
-        self.config_flags = config_flags
-        self.workdirs = workdirs
-        self.records = records
-        self.data_dir = data_dir
-        self.threads = threads
-        self.logs = os.path.join(workdirs, "logs")
-        runner = jobs.Runner(self.logs, threads)
-        self.step, self.python = runner.step, runner.python
-        self._dense = {}  # seed -> threading.Event, set once round 0 exists
-
-    def run(self, cells, seeds, jobs) -> list[str]:
-        """Runs the dense round of each seed, then every cell; returns the
-        names of the runs that failed."""
-        failed = []
-        todo = [(cell, seed) for seed in seeds for cell in cells
-                if not self.is_recorded(cell, seed)]
-        for seed in seeds:
-            self._dense[seed] = threading.Event()
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            needed = sorted({seed for _, seed in todo})
-            futures = {pool.submit(self.dense, seed): f"dense_seed{seed}"
-                       for seed in needed}
-            futures.update({pool.submit(self.cell, cell, seed):
-                            f"{cell.name}_seed{seed}" for cell, seed in todo})
-            for future in concurrent.futures.as_completed(futures):
-                if not future.result():
-                    failed.append(futures[future])
-        return failed
-
-    def dense_dir(self, seed: int) -> str:
-        return os.path.join(self.workdirs, f"seed{seed}", "dense")
-
-    def workdir(self, cell: Cell, seed: int) -> str:
-        return os.path.join(self.workdirs, f"seed{seed}", cell.name)
-
-    def record_dir(self, cell: Cell, seed: int) -> str:
-        return os.path.join(self.records, cell.name, f"seed{seed}")
-
-    def is_recorded(self, cell: Cell, seed: int) -> bool:
-        record = self.record_dir(cell, seed)
-        return os.path.exists(os.path.join(record, "summary.json")) and all(
-            os.path.exists(os.path.join(record, "controls", control,
-                                        "summary.json"))
-            for control in _controls(cell))
-
-    def dense(self, seed: int) -> bool:
-        try:
-            return self.step(f"dense_seed{seed}", self.lottery_command(
-                self.dense_dir(seed), seed, {}, 0))
-        finally:
-            self._dense[seed].set()
-
-    def cell(self, cell: Cell, seed: int) -> bool:
-        self._dense[seed].wait()
-        name = f"{cell.name}_seed{seed}"
-        workdir = self.workdir(cell, seed)
-        record = self.record_dir(cell, seed)
-        if not os.path.exists(os.path.join(self.dense_dir(seed), "round_00",
-                                           "metrics.json")):
-            print(f"skipped {name}: its dense round failed", flush=True)
-            return False
-        from keras_lottery import files  # TensorFlow: only where needed
-
-        files.copy_rounds(self.dense_dir(seed), workdir, [0])
-        missing = [control for control in _controls(cell)
-                   if not os.path.exists(os.path.join(
-                       record, "controls", control, "summary.json"))]
-        # Controls need the run's workdir: a recorded run whose workdir
-        # went with an earlier session trains again for them.
-        needed = not os.path.exists(os.path.join(record, "summary.json")) or (
-            missing and not os.path.exists(
-                os.path.join(workdir, "summary.json")))
-        if needed and not (
-                self.step(name, self.lottery_command(
-                    workdir, seed, cell.prune, cell.num_rounds))
-                and self.step(f"{name}_record", self.python(
-                    "benchmarks.structure_record", f"--workdir={workdir}",
-                    f"--record={record}"))):
-            return False
-        for control in missing:
-            rounds = ",".join(map(str, cell.controls))
-            if not (self.step(f"{name}_{control}", self.python(
-                    "binaries.controls", f"--workdir={workdir}",
-                    f"--control={control}", f"--rounds={rounds}"))
-                    and self.step(f"{name}_{control}_record", self.python(
-                        "benchmarks.structure_record", f"--workdir={workdir}",
-                        f"--record={record}", f"--control={control}"))):
-                return False
-        return True
-
-    def lottery_command(self, workdir: str, seed: int, prune: dict,
-                        num_rounds: int) -> list[str]:
-        return self.python(
-            "binaries.lottery", f"--config={self.config}",
-            f"--config.data.dir={self.data_dir}", f"--config.seed={seed}",
-            "--config.eval.test_at=best", "--config.export.enabled=false",
-            *self.config_flags,
-            *[f"--config.prune.{field}={value}"
-              for field, value in prune.items()],
-            f"--config.prune.num_rounds={num_rounds}", f"--workdir={workdir}")
-
-
-def _controls(cell: Cell) -> tuple[str, ...]:
-    return ("random_reinit", "random_prune") if cell.controls else ()
 
 
 if __name__ == "__main__":

@@ -107,3 +107,46 @@ def test_bad_flags_stop_with_one_line(flag, message, tmp_path):
     assert result.returncode == 1
     assert message in result.stderr
     assert not os.listdir(tmp_path)
+
+
+def _touch_round(workdir, r):
+    os.makedirs(os.path.join(workdir, f"round_{r:02d}"), exist_ok=True)
+    with open(os.path.join(workdir, f"round_{r:02d}", "metrics.json"),
+              "w") as f:
+        f.write("{}")
+
+
+def test_each_control_round_starts_once_the_run_has_that_round(tmp_path):
+    from benchmarks.structure_cells import CONV2
+    from benchmarks.structure_plan import Study
+
+    study_ = Study("configs/conv2_mnist.py", [], str(tmp_path / "work"),
+                   str(tmp_path / "records"), "data", threads=1)
+    cell = CONV2[0]  # weight_magnitude: controls at rounds 5, 10, 15
+    plan = {job.name: job for job in study_.plan([cell], [1])}
+    controls = [f"weight_magnitude_seed1_{c}_round{r:02d}"
+                for c in ("random_reinit", "random_prune")
+                for r in (5, 10, 15)]
+    assert list(plan) == [
+        "dense_seed1", "weight_magnitude_seed1", *controls[:3],
+        "weight_magnitude_seed1_random_reinit", *controls[3:],
+        "weight_magnitude_seed1_random_prune"]
+    ticket = plan["weight_magnitude_seed1"]
+    assert all(plan[name].alongside == (ticket,) for name in controls)
+    # A control's rounds run in turn (its workdir takes one process).
+    assert [plan[name].after for name in controls[:3]] == [
+        (), (plan[controls[0]],), (plan[controls[1]],)]
+    workdir = study_.workdir(cell, 1)
+    assert not any(plan[name].ready() for name in controls)
+    for r in range(6):  # the run is training round 6
+        _touch_round(workdir, r)
+    assert [plan[name].ready() for name in controls] == [
+        True, False, False] * 2
+    # A control's round done in its own workdir is not run again, and the
+    # control is recorded only after all its rounds.
+    reinit = plan["weight_magnitude_seed1_random_reinit_round05"]
+    assert not reinit.recorded()
+    _touch_round(os.path.join(workdir, "controls", "random_reinit"), 5)
+    assert reinit.recorded() and reinit.has_workdir()
+    assert plan["weight_magnitude_seed1_random_reinit"].after == tuple(
+        plan[name] for name in controls[:3])
