@@ -47,14 +47,13 @@ class Runner:
     """Runs commands with their output to `logs`/NAME.log.
 
     Args:
-        logs: the folder of the logs (created).
+        logs: the folder of the logs (created by the first step).
         threads: CPU threads of each process.
     """
 
     def __init__(self, logs: str, threads: int):
         self.logs = logs
         self.threads = threads
-        os.makedirs(logs, exist_ok=True)
 
     @staticmethod
     def python(module: str, *args: str) -> list[str]:
@@ -70,6 +69,7 @@ class Runner:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
                **thread_env(self.threads)}
+        os.makedirs(self.logs, exist_ok=True)
         start = time.time()
         print(f"==> {time.strftime('%H:%M:%S')} {name}", flush=True)
         with open(log, "w") as out:
@@ -107,6 +107,23 @@ class Job:
     ready: Callable[[], bool] = lambda: False
 
 
+def needed(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that have to run, in order: those not recorded, and those
+    whose workdir a job that has to run reads and no longer finds."""
+    dependents: dict[int, list[Job]] = {}
+    for job in jobs:
+        for first in (*job.after, *job.alongside):
+            dependents.setdefault(id(first), []).append(job)
+
+    def is_needed(job: Job) -> bool:
+        if job.recorded is not None and not job.recorded():
+            return True
+        return not job.has_workdir() and any(
+            is_needed(d) for d in dependents.get(id(job), ()))
+
+    return [job for job in jobs if is_needed(job)]
+
+
 def run_jobs(jobs: Sequence[Job], jobs_at_once: int,
              poll_seconds: float = 30.0) -> list[str]:
     """Runs the jobs needed, in order, `jobs_at_once` at a time, each
@@ -115,18 +132,7 @@ def run_jobs(jobs: Sequence[Job], jobs_at_once: int,
     `jobs`); returns the names of those that failed or could not start.
     While a job waits on `ready`, it is asked again every `poll_seconds`.
     """
-    dependents: dict[int, list[Job]] = {}
-    for job in jobs:
-        for first in (*job.after, *job.alongside):
-            dependents.setdefault(id(first), []).append(job)
-
-    def needed(job: Job) -> bool:
-        if job.recorded is not None and not job.recorded():
-            return True
-        return not job.has_workdir() and any(
-            needed(d) for d in dependents.get(id(job), ()))
-
-    todo = [job for job in jobs if needed(job)]
+    todo = needed(jobs)
     pending = {id(job) for job in todo}
     outcome: dict[int, bool] = {}  # jobs not in todo are done
     running: dict[concurrent.futures.Future, Job] = {}

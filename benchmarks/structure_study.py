@@ -11,6 +11,7 @@ benchmarks/reproduce_lenet300.sh does for its one-shot runs.
   python -m benchmarks.structure_study --part=lenet --smoke    # minutes
   python -m benchmarks.structure_study --part=lenet --cells=neuron_apoz \
       --seeds=0
+  python -m benchmarks.structure_study --part=conv2 --dry_run  # what is left
 
 Each finished run is *recorded* into --records (committed, small: the
 config, summary, per-round metrics without the training history, the unit
@@ -41,6 +42,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
+from benchmarks import jobs
 from benchmarks.structure_cells import PARTS
 from benchmarks.structure_plan import Study
 
@@ -58,6 +60,9 @@ _RECORDS = flags.DEFINE_string(
     "records", "docs/results_structure/runs",
     "Where finished runs are recorded (committed).")
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.")
+_DRY_RUN = flags.DEFINE_bool(
+    "dry_run", False, "Print the runs still to do, in the order they "
+    "start, and exit (nothing is written).")
 _SMOKE = flags.DEFINE_bool(
     "smoke", False, "Smoke configs and at most 3 rounds: the pipeline in "
     "minutes. Records go under WORKDIRS/records unless --records is given.")
@@ -95,6 +100,11 @@ def main(argv: list[str]) -> None:
     study = Study(config, flags_, workdirs,
                   os.path.join(records, _PART.value), _DATA.value,
                   _THREADS.value or max(1, os.cpu_count() // _JOBS.value))
+    if _DRY_RUN.value:
+        todo = jobs.needed(study.plan(cells, seeds))
+        print("\n".join(job.name for job in todo) or "nothing to run: "
+              "every run is recorded")
+        return
     print(f"{_PART.value}: {len(cells)} cells x seeds {seeds}, "
           f"{_JOBS.value} at a time, {study.threads} thread(s) each; "
           f"records in {study.records}", flush=True)

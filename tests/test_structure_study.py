@@ -65,6 +65,23 @@ def test_a_rerun_skips_what_is_recorded(recorded):
     assert "==> " not in again.stdout
 
 
+def test_a_dry_run_lists_what_is_left_and_writes_nothing(recorded,
+                                                          tmp_path):
+    _, args, _ = recorded
+    done = study(*args, "--dry_run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "nothing to run: every run is recorded"
+    left = study("--dry_run", "--seeds=0", "--cells=neuron_magnitude",
+                 f"--workdirs={tmp_path}", f"--records={tmp_path}")
+    assert left.returncode == 0, left.stderr
+    controls = [[f"neuron_magnitude_seed0_{c}_round{r:02d}"
+                 for r in (3, 6, 10)] + [f"neuron_magnitude_seed0_{c}"]
+                for c in ("random_reinit", "random_prune")]
+    assert left.stdout.split() == [
+        "dense_seed0", "neuron_magnitude_seed0", *controls[0], *controls[1]]
+    assert not os.listdir(tmp_path)
+
+
 def test_the_report_compares_cells_from_the_records(recorded):
     root, _, _ = recorded
     result = subprocess.run(
