@@ -187,7 +187,7 @@ class Study:
                     f"{arm}_seed{seed}",
                     lambda a=arm, s=seed, w=workdir, r=record, d=dense:
                         self._from_dense(a, s, w, r, d, last),
-                    lambda a=arm, r=record: _recorded(
+                    lambda a=arm, r=record: jobs.recorded(
                         r, ("shuffle",) if a in AT_INIT else ()),
                     lambda w=workdir: jobs.rounds_done(w, [0, *self.rounds]),
                     after=(dense_job,)))
@@ -236,7 +236,7 @@ class Study:
         targets = [r for r in self.rounds if r < last]
         chain_job = self.add(jobs.Job(
             f"{arm}_seed{seed}_round{last:02d}", run_chain,
-            lambda: _recorded(chain_record),
+            lambda: jobs.recorded(chain_record),
             lambda: jobs.rounds_done(chain, range(max(targets, default=0)))))
         for r in targets:
             workdir = os.path.join(folder, f"round{r:02d}")
@@ -254,7 +254,7 @@ class Study:
                 return ok
 
             self.add(jobs.Job(f"{arm}_seed{seed}_round{r:02d}", run_target,
-                         lambda record=record: _recorded(record),
+                         lambda record=record: jobs.recorded(record),
                          after=(chain_job,)))
 
     def _instability(self, name: str, workdir: str, round_index: int,
@@ -302,12 +302,6 @@ class Study:
             None, lambda: jobs.rounds_done(workdir, [0])))
         steps = [0, 2, 5] if self.smoke else CONV2_REWIND_STEPS
         self._instability("conv2_round00", workdir, 0, steps, (dense,))
-
-
-def _recorded(record: str, controls: Sequence[str] = ()) -> bool:
-    return all(os.path.exists(os.path.join(folder, "summary.json"))
-               for folder in [record, *(os.path.join(record, "controls", c)
-                                        for c in controls)])
 
 
 def _copy_file(source: str, target: str) -> None:
@@ -499,7 +493,7 @@ def recorded_runs(records: str, arms: Sequence[str], seeds: Sequence[int],
     study = Study("", records, "", False, rounds, 1)
     return [(arm, seed, r, record) for seed in seeds for arm in arms
             for r, record in study.covered(arm, seed)
-            if _recorded(record)]
+            if jobs.recorded(record)]
 
 
 def instability_records(records: str) -> list[dict[str, Any]]:

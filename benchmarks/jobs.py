@@ -180,6 +180,14 @@ def rounds_done(workdir: str, rounds: Iterable[int]) -> bool:
         workdir, f"round_{r:02d}", "metrics.json")) for r in rounds)
 
 
+def recorded(record: str, controls: Sequence[str] = ()) -> bool:
+    """Whether a run's record, and that of each of these controls, is
+    whole: its summary.json, which a record writes last."""
+    return all(os.path.exists(os.path.join(folder, "summary.json"))
+               for folder in [record, *(os.path.join(record, "controls", c)
+                                        for c in controls)])
+
+
 def _execute(job: Job) -> bool:
     try:
         return job.run()

@@ -74,7 +74,7 @@ class Study:
         # A recorded run whose workdir went with an earlier session trains
         # again when a control still needs its rounds.
         ticket = jobs.Job(
-            name, run, lambda: _recorded(record),
+            name, run, lambda: jobs.recorded(record),
             lambda: jobs.rounds_done(workdir, cell.controls), after=(dense,))
         return [ticket, *[job for control in _controls(cell)
                           for job in self.control_jobs(cell, seed, control,
@@ -95,7 +95,7 @@ class Study:
                 f"{name}_round{r:02d}",
                 lambda: self.control_step(f"{name}_round{r:02d}", workdir,
                                           control, [r]),
-                lambda: _recorded(record) or jobs.rounds_done(
+                lambda: jobs.recorded(record) or jobs.rounds_done(
                     control_dir, [r]),
                 lambda: jobs.rounds_done(control_dir, [r]), after=after,
                 alongside=(ticket,),
@@ -116,7 +116,7 @@ class Study:
                     f"--record={self.record_dir(cell, seed)}",
                     f"--control={control}"))
 
-        return [*rounds, jobs.Job(name, run, lambda: _recorded(record),
+        return [*rounds, jobs.Job(name, run, lambda: jobs.recorded(record),
                                   after=rounds)]
 
     def control_step(self, name: str, workdir: str, control: str,
@@ -144,10 +144,6 @@ class Study:
             *[f"--config.prune.{field}={value}"
               for field, value in prune.items()],
             f"--config.prune.num_rounds={num_rounds}", f"--workdir={workdir}")
-
-
-def _recorded(record: str) -> bool:
-    return os.path.exists(os.path.join(record, "summary.json"))
 
 
 def _controls(cell: Cell) -> tuple[str, ...]:
