@@ -224,7 +224,10 @@ def _smallest_winning(rows: list[dict]) -> dict[str, Any]:
 
 def _versus_magnitude(cells: dict[str, dict]) -> dict[str, Any]:
     """Each criterion's accuracy at early stop minus magnitude's, per round
-    both have (same granularity, same per-round sparsity)."""
+    both have (same granularity, same per-round sparsity), paired by seed:
+    the mean over the seeds both cells have of the per-seed differences. A
+    seed recorded for one of the two cells only does not enter, so a study
+    under way compares like with like."""
     result = {}
     for name, cell in cells.items():
         granularity, _, criterion = name.partition("_")
@@ -232,18 +235,30 @@ def _versus_magnitude(cells: dict[str, dict]) -> dict[str, Any]:
         if criterion == "magnitude" or base is None or "global" in name:
             continue
         by_round = {r["round"]: r for r in base["rows"]}
-        diffs = [{"round": r["round"],
-                  "difference": r["test_accuracy"]["mean"]
-                  - by_round[r["round"]]["test_accuracy"]["mean"]}
-                 for r in cell["rows"]
-                 if r["round"] > 0 and r["round"] in by_round]
+        diffs = []
+        for row in cell["rows"]:
+            if row["round"] == 0 or row["round"] not in by_round:
+                continue
+            mine, theirs = (_by_seed(r["test_accuracy"])
+                            for r in (row, by_round[row["round"]]))
+            seeds = sorted(mine.keys() & theirs.keys())
+            if seeds:
+                diffs.append({"round": row["round"], "seeds": seeds,
+                              "difference": float(np.mean(
+                                  [mine[s] - theirs[s] for s in seeds]))})
         if diffs:
             values = [d["difference"] for d in diffs]
             result[name] = {"rounds": diffs,
+                            "seeds": sorted({s for d in diffs
+                                             for s in d["seeds"]}),
                             "mean": float(np.mean(values)),
                             "worst": float(np.min(values)),
                             "best": float(np.max(values))}
     return result
+
+
+def _by_seed(stats: dict) -> dict[int, float]:
+    return dict(zip(stats["seeds"], stats["values"]))
 
 
 def format_comparison(table: dict[str, Any], latency: dict) -> str:
@@ -310,14 +325,16 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
     if table["versus_magnitude"]:
         lines += ["## Criteria against magnitude", "",
                   "Test accuracy at early stop minus magnitude's at the "
-                  "same granularity and round (points; mean over rounds, "
-                  "worst and best round).", "",
-                  "| Cell | Mean | Worst | Best | Rounds |", "|---|---|---|"
-                  "---|---|"]
+                  "same granularity and round, paired by seed over the "
+                  "seeds both cells have (points; mean over rounds, worst "
+                  "and best round).", "",
+                  "| Cell | Mean | Worst | Best | Rounds | Seeds |",
+                  "|---|---|---|---|---|---|"]
         for name, v in table["versus_magnitude"].items():
             lines.append(f"| {name} | {100 * v['mean']:+.2f} | "
                          f"{100 * v['worst']:+.2f} | {100 * v['best']:+.2f} "
-                         f"| {len(v['rounds'])} |")
+                         f"| {len(v['rounds'])} | "
+                         f"{', '.join(map(str, v['seeds']))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,47 @@
+"""The structure report's comparison of criteria, on hand-made rows."""
+
+import pytest
+
+from benchmarks import structure_report
+from keras_lottery import report
+
+
+def _cell(accuracies):
+    """A cell's rows from `{round: {seed: accuracy}}`."""
+    return {"rows": [
+        {"round": r, "test_accuracy": report.summarize(
+            list(by_seed.values()), list(by_seed))}
+        for r, by_seed in accuracies.items()]}
+
+
+def test_criteria_are_compared_over_the_seeds_both_cells_have():
+    cells = {
+        # Magnitude has seeds 0 and 1; seed 1 is far better than seed 0.
+        "filter_magnitude": _cell({0: {0: 0.98, 1: 0.99},
+                                   1: {0: 0.97, 1: 0.99},
+                                   2: {0: 0.96, 1: 0.99}}),
+        # Gradient has seed 0 only, and no round 2 yet.
+        "filter_gradient": _cell({0: {0: 0.98},
+                                  1: {0: 0.965}}),
+        # Activation has both seeds at round 2 only.
+        "filter_activation": _cell({2: {0: 0.97, 1: 0.98}}),
+    }
+    versus = structure_report._versus_magnitude(cells)
+    assert set(versus) == {"filter_gradient", "filter_activation"}
+    gradient = versus["filter_gradient"]
+    # Against seed 0's 0.97, not the two seeds' mean of 0.98.
+    assert [d["round"] for d in gradient["rounds"]] == [1]
+    assert gradient["mean"] == pytest.approx(-0.005)
+    assert gradient["seeds"] == [0]
+    activation = versus["filter_activation"]
+    assert activation["rounds"][0]["seeds"] == [0, 1]
+    assert activation["mean"] == pytest.approx(0.0)   # (+0.01 - 0.01) / 2
+    assert (activation["worst"], activation["best"]) == (
+        pytest.approx(0.0), pytest.approx(0.0))
+
+
+def test_a_criterion_without_a_shared_seed_is_left_out():
+    cells = {"neuron_magnitude": _cell({1: {0: 0.97}}),
+             "neuron_apoz": _cell({1: {2: 0.96}}),
+             "weight_magnitude_global": _cell({1: {0: 0.9}})}
+    assert structure_report._versus_magnitude(cells) == {}
