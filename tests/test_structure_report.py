@@ -45,3 +45,34 @@ def test_a_criterion_without_a_shared_seed_is_left_out():
              "neuron_apoz": _cell({1: {2: 0.96}}),
              "weight_magnitude_global": _cell({1: {0: 0.9}})}
     assert structure_report._versus_magnitude(cells) == {}
+
+
+def _run(seed, accuracies):
+    """A recorded run whose round r has test accuracy `accuracies[r]`;
+    every pruned round stops early before the dense round does."""
+    summary = [{"round": r, "remaining_fraction": 0.8 ** r,
+                "test_accuracy": a, "final_test_accuracy": a,
+                "early_stop_step": 50 if r else 60, "train_seconds": 1.0,
+                "eval_seconds": 1.0,
+                "winning_ticket": bool(r) and a >= accuracies[0]}
+               for r, a in enumerate(accuracies)]
+    rounds = [{"round": r, "shrunk": {"kernel_entries": 100,
+                                      "kernel_nonzero": 100,
+                                      "units": {"fc1": 10}}}
+              for r in range(len(accuracies))]
+    return {"config": {"seed": seed, "train": {"num_steps": 100}},
+            "summary": summary, "rounds": rounds, "controls": {}}
+
+
+def test_wins_by_fewer_than_ten_test_images_are_marked_narrow():
+    # Against a dense 98.00%: seed 0 wins round 1 by 9 images and round 2
+    # by exactly 10, seed 1 by 50 and 10; seed 0 loses round 3 by 1.
+    runs = [_run(0, [0.98, 0.9809, 0.9810, 0.9799]),
+            _run(1, [0.97, 0.9750, 0.9710, 0.9710])]
+    table = structure_report.compare({"neuron_magnitude": runs}, {})
+    rows = table["cells"]["neuron_magnitude"]["rows"]
+    assert [(r["winning"], r["narrow_wins"]) for r in rows[1:]] == [
+        (2, 1), (2, 0), (1, 0)]
+    text = structure_report.format_comparison(table, {})
+    assert "| 2/2 (narrow: 1) |" in text
+    assert "| 1/2 |" in text
