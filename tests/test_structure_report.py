@@ -1,8 +1,8 @@
-"""The structure report's comparison of criteria, on hand-made rows."""
+"""The structure study's comparison table, on hand-made records."""
 
 import pytest
 
-from benchmarks import structure_report
+from benchmarks import structure_table
 from keras_lottery import report
 
 
@@ -26,7 +26,7 @@ def test_criteria_are_compared_over_the_seeds_both_cells_have():
         # Activation has both seeds at round 2 only.
         "filter_activation": _cell({2: {0: 0.97, 1: 0.98}}),
     }
-    versus = structure_report._versus_magnitude(cells)
+    versus = structure_table._versus_magnitude(cells)
     assert set(versus) == {"filter_gradient", "filter_activation"}
     gradient = versus["filter_gradient"]
     # Against seed 0's 0.97, not the two seeds' mean of 0.98.
@@ -44,7 +44,7 @@ def test_a_criterion_without_a_shared_seed_is_left_out():
     cells = {"neuron_magnitude": _cell({1: {0: 0.97}}),
              "neuron_apoz": _cell({1: {2: 0.96}}),
              "weight_magnitude_global": _cell({1: {0: 0.9}})}
-    assert structure_report._versus_magnitude(cells) == {}
+    assert structure_table._versus_magnitude(cells) == {}
 
 
 def _run(seed, accuracies):
@@ -69,10 +69,10 @@ def test_wins_by_fewer_than_ten_test_images_are_marked_narrow():
     # by exactly 10, seed 1 by 50 and 10; seed 0 loses round 3 by 1.
     runs = [_run(0, [0.98, 0.9809, 0.9810, 0.9799]),
             _run(1, [0.97, 0.9750, 0.9710, 0.9710])]
-    table = structure_report.compare({"neuron_magnitude": runs}, {})
+    table = structure_table.compare({"neuron_magnitude": runs}, {})
     rows = table["cells"]["neuron_magnitude"]["rows"]
     assert [(r["winning"], r["narrow_wins"]) for r in rows[1:]] == [
         (2, 1), (2, 0), (1, 0)]
-    text = structure_report.format_comparison(table, {})
+    text = structure_table.format_comparison(table, {})
     assert "| 2/2 (narrow: 1) |" in text
     assert "| 1/2 |" in text

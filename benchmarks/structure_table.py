@@ -1,0 +1,291 @@
+"""The structure study's comparison table: every cell side by side.
+
+Reads the records of benchmarks/structure_study.py (`load_cells`),
+computes per cell and round the means over seeds (`compare`) and writes
+them as markdown (`format_comparison`). No flags and no TensorFlow, so
+tests import it; benchmarks/structure_report.py runs it and draws the
+plots.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from benchmarks import structure_record
+from keras_lottery import files
+from keras_lottery import report
+
+BATCH_SIZES = (1, 256)
+# A win by fewer test images than this is "narrow": 10 of MNIST's 10,000
+# are 0.1 points, about the sampling error of one accuracy near 99%
+# (sqrt(0.99 * 0.01 / 10,000) = 0.1 points).
+NARROW_WIN_IMAGES, TEST_IMAGES = 10, 10_000
+
+
+def load_cells(records: str, cells) -> dict[str, list[dict]]:
+    """`{cell: [run]}` for the cells with at least one recorded seed, in
+    the study's order; a run is its record folder's files."""
+    found = {}
+    for cell in cells:
+        folder = os.path.join(records, cell.name)
+        runs = []
+        for seed_dir in sorted(os.listdir(folder)) if os.path.isdir(
+                folder) else []:
+            path = os.path.join(folder, seed_dir)
+            if not os.path.exists(os.path.join(path, "summary.json")):
+                continue
+            run = {"dir": path,
+                   "config": files.read_json(
+                       os.path.join(path, "config.json")),
+                   "summary": files.read_json(
+                       os.path.join(path, "summary.json")),
+                   "rounds": files.read_json(
+                       os.path.join(path, "rounds.json")),
+                   "models": files.read_json(
+                       os.path.join(path, "models.json")),
+                   "controls": {}}
+            for control in ("random_reinit", "random_prune"):
+                summary = os.path.join(path, "controls", control,
+                                       "summary.json")
+                if os.path.exists(summary):
+                    run["controls"][control] = files.read_json(summary)
+            runs.append(run)
+        if runs:
+            found[cell.name] = runs
+    return found
+
+
+def compare(cells: dict[str, list[dict]],
+            latency: dict[str, dict]) -> dict[str, Any]:
+    """Per cell and round, means over seeds; see the module docstring."""
+    table = {"cells": {}}
+    dense_kernels = None
+    for name, runs in cells.items():
+        rows = []
+        for entry in runs[0]["summary"]:
+            r = entry["round"]
+            per_seed = [(run, next(e for e in run["summary"]
+                                   if e["round"] == r),
+                         next(m for m in run["rounds"] if m["round"] == r))
+                        for run in runs
+                        if any(e["round"] == r for e in run["summary"])]
+            shrunk = [m["shrunk"] for _, _, m in per_seed]
+            dense_kernels = dense_kernels or runs[0]["rounds"][0][
+                "shrunk"]["kernel_entries"]
+            seeds = [run["config"]["seed"] for run, _, _ in per_seed]
+            row = {
+                "round": r,
+                "weights_left": entry["remaining_fraction"],
+                "parameters_left": report.summarize(
+                    [s["kernel_nonzero"] / dense_kernels for s in shrunk],
+                    seeds),
+                "units": shrunk[0]["units"],
+                **{metric: report.summarize(
+                    [e[metric] for _, e, _ in per_seed], seeds)
+                   for metric in report.METRICS},
+                "winning": sum(bool(e.get("winning_ticket"))
+                               for _, e, _ in per_seed),
+                # Of those, the seeds whose ticket is ahead of its dense
+                # round by fewer than NARROW_WIN_IMAGES test images.
+                "narrow_wins": sum(
+                    bool(e.get("winning_ticket")) and round(TEST_IMAGES * (
+                        e["test_accuracy"] - _dense(run)["test_accuracy"]))
+                    < NARROW_WIN_IMAGES for run, e, _ in per_seed),
+                # Seeds whose best validation loss was the round's last
+                # evaluation: still improving when the round ended.
+                "stopped_at_end": sum(
+                    e["early_stop_step"] >= run["config"]["train"][
+                        "num_steps"] for run, e, _ in per_seed),
+                "seeds": len(per_seed),
+            }
+            times = [latency.get(structure_record.shape_key(s["units"]))
+                     for s in shrunk]
+            if all(times):
+                row["latency_s"] = {
+                    str(b): float(np.mean([t[str(b)] for t in times]))
+                    for b in BATCH_SIZES}
+            controls = {}
+            for control in ("random_reinit", "random_prune"):
+                got = [(e, c) for run, e, _ in per_seed
+                       for c in run["controls"].get(control, [])
+                       if c["round"] == r]
+                if got:
+                    controls[control] = {
+                        "test_accuracy": report.summarize(
+                            [c["test_accuracy"] for _, c in got],
+                            range(len(got))),
+                        "ticket_minus_control": report.summarize(
+                            [e["test_accuracy"] - c["test_accuracy"]
+                             for e, c in got], range(len(got))),
+                        "early_stop_step": report.summarize(
+                            [c["early_stop_step"] for _, c in got],
+                            range(len(got)))}
+            if controls:
+                row["controls"] = controls
+            rows.append(row)
+        # Training and evaluation time of the pruned rounds (round 0 is
+        # shared), per seed, and of the controls.
+        seconds = report.summarize(
+            [sum(e["train_seconds"] + e["eval_seconds"]
+                 for e in run["summary"] if e["round"] > 0) for run in runs],
+            [run["config"]["seed"] for run in runs])
+        table["cells"][name] = {"rows": rows, "seconds": seconds,
+                                "smallest_winning": _smallest_winning(rows)}
+    table["versus_magnitude"] = _versus_magnitude(table["cells"])
+    return table
+
+
+def _dense(run: dict) -> dict:
+    return next(e for e in run["summary"] if e["round"] == 0)
+
+
+def _smallest_winning(rows: list[dict]) -> dict[str, Any]:
+    """The sparsest rounds with a winning ticket in every seed and in at
+    least one, by parameters left."""
+    pruned = [r for r in rows if r["round"] > 0]
+    every = [r for r in pruned if r["winning"] == r["seeds"]]
+    some = [r for r in pruned if r["winning"] > 0]
+    pick = lambda rs: min(  # noqa: E731
+        rs, key=lambda r: r["parameters_left"]["mean"])["round"] if rs else (
+            None)
+    return {"every_seed": pick(every), "some_seed": pick(some)}
+
+
+def _versus_magnitude(cells: dict[str, dict]) -> dict[str, Any]:
+    """Each criterion's accuracy at early stop minus magnitude's, per round
+    both have (same granularity, same per-round sparsity), paired by seed:
+    the mean over the seeds both cells have of the per-seed differences. A
+    seed recorded for one of the two cells only does not enter, so a study
+    under way compares like with like."""
+    result = {}
+    for name, cell in cells.items():
+        granularity, _, criterion = name.partition("_")
+        base = cells.get(f"{granularity}_magnitude")
+        if criterion == "magnitude" or base is None or "global" in name:
+            continue
+        by_round = {r["round"]: r for r in base["rows"]}
+        diffs = []
+        for row in cell["rows"]:
+            if row["round"] == 0 or row["round"] not in by_round:
+                continue
+            mine, theirs = (_by_seed(r["test_accuracy"])
+                            for r in (row, by_round[row["round"]]))
+            seeds = sorted(mine.keys() & theirs.keys())
+            if seeds:
+                diffs.append({"round": row["round"], "seeds": seeds,
+                              "difference": float(np.mean(
+                                  [mine[s] - theirs[s] for s in seeds]))})
+        if diffs:
+            values = [d["difference"] for d in diffs]
+            result[name] = {"rounds": diffs,
+                            "seeds": sorted({s for d in diffs
+                                             for s in d["seeds"]}),
+                            "mean": float(np.mean(values)),
+                            "worst": float(np.min(values)),
+                            "best": float(np.max(values))}
+    return result
+
+
+def _by_seed(stats: dict) -> dict[int, float]:
+    return dict(zip(stats["seeds"], stats["values"]))
+
+
+def format_comparison(table: dict[str, Any], latency: dict) -> str:
+    lines = ["# The structure study: every cell", "",
+             "Means ± std over the seeds each round has (how many: the "
+             "second number of *Winning*). *Weights left*: the masks' "
+             "fraction; *params left*: nonzero kernel entries of the "
+             "model after `keras_lottery.shrink`, over the dense model's "
+             "(units whose every input or output is pruned count as "
+             "removed). Winning: seeds where a' >= a and t' <= t against "
+             "their own dense round. *(end: k)*: in k seeds the early "
+             "stop is the round's last evaluation (the validation loss "
+             "was still falling when the round ended). *(narrow: k)*: "
+             "k of the winning seeds beat their dense round by fewer than "
+             f"{NARROW_WIN_IMAGES} of the {TEST_IMAGES:,} test images "
+             f"({100 * NARROW_WIN_IMAGES / TEST_IMAGES:.1f} points), "
+             "about the sampling error of one test accuracy near 99%.", ""]
+    if latency.get("shapes"):
+        lines += [f"Latency: SavedModel serving signature, {latency['note']}",
+                  ""]
+    for name, cell in table["cells"].items():
+        lines += [f"## {name}", "",
+                  "| Round | Weights left % | Params left % | Units | "
+                  "Test acc. at early stop % | at end % | Early-stop iter. "
+                  "| Winning | b1 / b256 latency µs |",
+                  "|" + "---|" * 9]
+        for row in cell["rows"]:
+            units = " ".join(str(u) for u in row["units"].values())
+            wins = (f"{row['winning']}/{row['seeds']}" if row["round"]
+                    else "dense")
+            if row.get("narrow_wins"):
+                wins += f" (narrow: {row['narrow_wins']})"
+            times = row.get("latency_s")
+            lat = (" / ".join(f"{1e6 * times[str(b)]:,.0f}"
+                              for b in BATCH_SIZES) if times else "—")
+            at_end = (f" (end: {row['stopped_at_end']})"
+                      if row["stopped_at_end"] else "")
+            lines.append(
+                f"| {row['round']} | {100 * row['weights_left']:.3g} | "
+                f"{100 * row['parameters_left']['mean']:.3g} | {units} | "
+                f"{_pm(row['test_accuracy'], 100, 2)} | "
+                f"{_pm(row['final_test_accuracy'], 100, 2)} | "
+                f"{_pm(row['early_stop_step'], 1, 0)}{at_end} | "
+                f"{wins} | {lat} |")
+        small = cell["smallest_winning"]
+        lines += ["", "Sparsest winning ticket: every seed: "
+                  f"{_round(cell, small['every_seed'])}; some seed: "
+                  f"{_round(cell, small['some_seed'])}. Training and "
+                  "evaluation of the pruned rounds: "
+                  f"{_pm(cell['seconds'], 1 / 60, 1)} min per seed.", ""]
+        controlled = [r for r in cell["rows"] if r.get("controls")]
+        if controlled:
+            lines += ["| Round | Params left % | Ticket % | Random reinit % "
+                      "| Random prune % | Ticket − reinit | Ticket − prune |",
+                      "|" + "---|" * 7]
+            for row in controlled:
+                c = row["controls"]
+                lines.append(
+                    f"| {row['round']} | "
+                    f"{100 * row['parameters_left']['mean']:.3g} | "
+                    f"{_pm(row['test_accuracy'], 100, 2)} | "
+                    + " | ".join(_pm(c[k]["test_accuracy"], 100, 2)
+                                 if k in c else "—"
+                                 for k in ("random_reinit", "random_prune"))
+                    + " | " + " | ".join(
+                        _pm(c[k]["ticket_minus_control"], 100, 2)
+                        if k in c else "—"
+                        for k in ("random_reinit", "random_prune")) + " |")
+            lines.append("")
+    if table["versus_magnitude"]:
+        lines += ["## Criteria against magnitude", "",
+                  "Test accuracy at early stop minus magnitude's at the "
+                  "same granularity and round, paired by seed over the "
+                  "seeds both cells have (points; mean over rounds, worst "
+                  "and best round).", "",
+                  "| Cell | Mean | Worst | Best | Rounds | Seeds |",
+                  "|---|---|---|---|---|---|"]
+        for name, v in table["versus_magnitude"].items():
+            lines.append(f"| {name} | {100 * v['mean']:+.2f} | "
+                         f"{100 * v['worst']:+.2f} | {100 * v['best']:+.2f} "
+                         f"| {len(v['rounds'])} | "
+                         f"{', '.join(map(str, v['seeds']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _round(cell: dict, round_index: int | None) -> str:
+    if round_index is None:
+        return "none"
+    row = next(r for r in cell["rows"] if r["round"] == round_index)
+    return (f"round {round_index} "
+            f"({100 * row['parameters_left']['mean']:.3g}% of parameters)")
+
+
+def _pm(stats: dict, scale: float, digits: int) -> str:
+    text = f"{scale * stats['mean']:,.{digits}f}"
+    if stats["std"] is not None:
+        text += f" ± {scale * stats['std']:,.{digits}f}"
+    return text
