@@ -60,7 +60,8 @@ def load_cells(records: str, cells) -> dict[str, list[dict]]:
 
 def compare(cells: dict[str, list[dict]],
             latency: dict[str, dict]) -> dict[str, Any]:
-    """Per cell and round, means over seeds; see the module docstring."""
+    """Per cell and round, means over seeds of what
+    benchmarks/structure_report.py's docstring lists for comparison.md."""
     table = {"cells": {}}
     dense_kernels = None
     for name, runs in cells.items():
