@@ -10,7 +10,7 @@ record of each instead:
                          round's ticket (parameters, nonzero kernel
                          entries in all and per layer, units per layer)
   RECORD/models.json     the shrunk models' Keras configs, one per shape,
-                         by `shape_key(units)`
+                         by `structure_table.shape_key(units)`
   RECORD/summary.json    the run's summary, written last
   RECORD/controls/C/     the same for control C (no `shrunk`)
 
@@ -28,6 +28,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from benchmarks import structure_table
 from keras_lottery import files
 from keras_lottery import paths
 
@@ -62,7 +63,7 @@ def record(workdir: str, target: str, shrunk: bool) -> None:
         if shrunk:
             metrics["shrunk"] = shrunk_stats(
                 paths.model_file(workdir, entry["round"]))
-            configs[shape_key(metrics["shrunk"]["units"])] = (
+            configs[structure_table.shape_key(metrics["shrunk"]["units"])] = (
                 metrics["shrunk"].pop("config"))
         rounds.append(metrics)
     os.makedirs(target, exist_ok=True)
@@ -72,11 +73,6 @@ def record(workdir: str, target: str, shrunk: bool) -> None:
     if shrunk:
         files.write_json(os.path.join(target, "models.json"), configs)
     files.write_json(os.path.join(target, "summary.json"), summary)
-
-
-def shape_key(units: dict[str, int]) -> str:
-    """`"fc1=240,fc2=80,output=10"`: a shrunk model's shape."""
-    return ",".join(f"{name}={count}" for name, count in units.items())
 
 
 def shrunk_stats(model_path: str) -> dict:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import structure_record
 from keras_lottery import files
 from keras_lottery import report
 
@@ -23,6 +22,11 @@ BATCH_SIZES = (1, 256)
 # are 0.1 points, about the sampling error of one accuracy near 99%
 # (sqrt(0.99 * 0.01 / 10,000) = 0.1 points).
 NARROW_WIN_IMAGES, TEST_IMAGES = 10, 10_000
+
+
+def shape_key(units: dict[str, int]) -> str:
+    """`"fc1=240,fc2=80,output=10"`: a shrunk model's shape."""
+    return ",".join(f"{name}={count}" for name, count in units.items())
 
 
 def load_cells(records: str, cells) -> dict[str, list[dict]]:
@@ -102,7 +106,7 @@ def compare(cells: dict[str, list[dict]],
                         "num_steps"] for run, e, _ in per_seed),
                 "seeds": len(per_seed),
             }
-            times = [latency.get(structure_record.shape_key(s["units"]))
+            times = [latency.get(shape_key(s["units"]))
                      for s in shrunk]
             if all(times):
                 row["latency_s"] = {
