@@ -12,6 +12,7 @@ import collections
 import glob
 import os
 import re
+import sys
 
 from absl import app
 from absl import flags
@@ -28,12 +29,23 @@ _ARMS = ("dense", "target_ticket", "transferred", "random")
 def table(workdirs: str) -> str:
     """The Markdown tables of every study under `workdirs`."""
     studies = collections.defaultdict(dict)
-    for path in sorted(glob.glob(os.path.join(
-            workdirs, "*_transfer_seed*", "summary.json"))):
+    paths = sorted(glob.glob(os.path.join(
+        workdirs, "*_transfer_seed*", "summary.json")))
+    if not paths:
+        raise ValueError(f"--workdirs holds no <study>_transfer_seed<N>/"
+                         f"summary.json. Received: --workdirs={workdirs}")
+    for path in paths:
         match = re.fullmatch(r"(.*)_transfer_seed(\d+)",
                              os.path.basename(os.path.dirname(path)))
-        studies[match[1]][int(match[2])] = {
-            e["arm"]: e for e in files.read_json(path)}
+        if not match:
+            continue
+        arms = {e["arm"]: e for e in files.read_json(path)}
+        missing = [arm for arm in _ARMS if arm not in arms]
+        if missing:
+            raise ValueError(
+                f"{path} lacks the arm(s) {', '.join(missing)} (is its run "
+                f"finished?). Received: --workdirs={workdirs}")
+        studies[match[1]][int(match[2])] = arms
     lines = []
     for study, seeds in studies.items():
         order = sorted(seeds)
@@ -57,7 +69,10 @@ def table(workdirs: str) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    text = table(_WORKDIRS.value)
+    try:
+        text = table(_WORKDIRS.value)
+    except ValueError as e:
+        sys.exit(str(e))
     with files.atomic_path(_OUTPUT.value) as tmp, open(
             tmp, "w", encoding="utf-8") as f:
         f.write(text)

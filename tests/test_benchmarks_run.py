@@ -163,3 +163,26 @@ def test_transfer_table_gives_each_seed_and_the_mean(tmp_path):
                         "90.0 / 95.0 = **92.5** |")
     assert lines[7] == ("| random | 8.6% | 87.0 / 92.0 = **89.5** | "
                         "84.0 / 89.0 = **86.5** |")
+
+
+def test_transfer_table_names_a_missing_arm_in_one_line(tmp_path):
+    (tmp_path / "transfer.md").write_text("kept")
+    result = _run("transfer_table", f"--workdirs={tmp_path}",
+                  f"--output={tmp_path / 'transfer.md'}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        "--workdirs holds no <study>_transfer_seed<N>/summary.json. "
+        f"Received: --workdirs={tmp_path}"]
+    folder = tmp_path / "mnist1d_transfer_seed0"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps([
+        {"arm": "dense", "test_accuracy": 0.9, "final_test_accuracy": 0.9,
+         "remaining_fraction": 1.0}]))
+    result = _run("transfer_table", f"--workdirs={tmp_path}",
+                  f"--output={tmp_path / 'transfer.md'}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"{folder / 'summary.json'} lacks the arm(s) target_ticket, "
+        "transferred, random (is its run finished?). "
+        f"Received: --workdirs={tmp_path}"]
+    assert (tmp_path / "transfer.md").read_text() == "kept"
