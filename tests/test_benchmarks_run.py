@@ -167,6 +167,8 @@ def test_transfer_table_gives_each_seed_and_the_mean(tmp_path):
 
 def test_transfer_table_names_a_missing_arm_in_one_line(tmp_path):
     (tmp_path / "transfer.md").write_text("kept")
+    (tmp_path / "mnist1d_transfer_seedA").mkdir()
+    (tmp_path / "mnist1d_transfer_seedA" / "summary.json").write_text("[]")
     result = _run("transfer_table", f"--workdirs={tmp_path}",
                   f"--output={tmp_path / 'transfer.md'}")
     assert result.returncode == 1
