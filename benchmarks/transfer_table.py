@@ -29,15 +29,17 @@ _ARMS = ("dense", "target_ticket", "transferred", "random")
 def table(workdirs: str) -> str:
     """The Markdown tables of every study under `workdirs`."""
     studies = collections.defaultdict(dict)
-    paths = [(path, re.fullmatch(r"(.*)_transfer_seed(\d+)",
-                                 os.path.basename(os.path.dirname(path))))
-             for path in sorted(glob.glob(os.path.join(
-                 workdirs, "*_transfer_seed*", "summary.json")))]
-    paths = [(path, match) for path, match in paths if match]
-    if not paths:
+    found = []
+    for path in sorted(glob.glob(os.path.join(
+            workdirs, "*_transfer_seed*", "summary.json"))):
+        match = re.fullmatch(r"(.*)_transfer_seed(\d+)",
+                             os.path.basename(os.path.dirname(path)))
+        if match:
+            found.append((path, match))
+    if not found:
         raise ValueError(f"--workdirs holds no <study>_transfer_seed<N>/"
                          f"summary.json. Received: --workdirs={workdirs}")
-    for path, match in paths:
+    for path, match in found:
         arms = {e["arm"]: e for e in files.read_json(path)}
         missing = [arm for arm in _ARMS if arm not in arms]
         if missing:
