@@ -22,7 +22,8 @@ config with fresh weights (latency depends on the shapes only), exported
 as a SavedModel (keras_lottery.export) and timed through its serving
 signature at batch 1 and 256, interleaved, best of --repeats medians, on
 --threads threads. Measured shapes are kept in latency.json and measured
-again only with --remeasure: run it on a quiet machine.
+again only with --remeasure: run it on a quiet machine. How far two
+measurements of one shape can differ: benchmarks/latency_spread.py.
 
   python -m benchmarks.structure_report --part=lenet [--latency]
 """
@@ -33,6 +34,7 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -181,40 +183,64 @@ def plot_layers(cells: dict[str, list[dict]], path: str) -> None:
 def measure_latency(cells: dict[str, list[dict]], latency: dict,
                     remeasure: bool) -> dict:
     """Adds the batch-1 and batch-256 latency of every shrunk shape."""
-    import keras  # noqa: PLC0415  (TensorFlow only when measuring)
-    import tensorflow as tf  # noqa: PLC0415
-
-    from keras_lottery import export  # noqa: PLC0415
-
-    tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
-    configs = {key: config for runs in cells.values() for run in runs
-               for key, config in run["models"].items()}
+    set_threads()
+    configs = shape_configs(cells)
     todo = {key: config for key, config in configs.items()
             if remeasure or key not in latency["shapes"]}
-    images = common.mnist(_DATA.value).test_x[:max(BATCH_SIZES)]
-    runs = {}
     with tempfile.TemporaryDirectory(prefix="structure_latency_") as tmp:
-        for i, (key, config) in enumerate(sorted(todo.items())):
-            model = keras.saving.deserialize_keras_object(
-                json.loads(json.dumps(config)))
-            written = export.export_model(model, tmp, ("saved_model",),
-                                          model_name=f"shape{i}")
-            for batch in BATCH_SIZES:
-                call = export_benchmark.saved_model_call(
-                    written["saved_model"], images[:batch])
-                calls = _CALLS.value if batch == 1 else max(
-                    1, _CALLS.value // 10)
-                runs[key, batch] = functools.partial(
-                    export_benchmark.median_latency, call, calls)
-        best = common.interleaved(runs, _REPEATS.value, best=min)
+        best = common.interleaved(timed_calls(todo, tmp), _REPEATS.value,
+                                  best=min)
     shapes = dict(latency["shapes"])
     for key in todo:
         shapes[key] = {str(b): best[key, b] for b in BATCH_SIZES}
-    return {"note": f"{common.machine()}, TensorFlow {tf.__version__}, "
-                    f"{_THREADS.value} thread(s), best of {_REPEATS.value} "
-                    f"medians of {_CALLS.value} calls (batch 1)",
-            "shapes": shapes}
+    return {"note": latency_note(), "shapes": shapes}
+
+
+def shape_configs(cells: dict[str, list[dict]]) -> dict[str, dict]:
+    """`{shape: Keras config}` of every shrunk shape the records have."""
+    return {key: config for runs in cells.values() for run in runs
+            for key, config in run["models"].items()}
+
+
+def set_threads() -> None:
+    import tensorflow as tf  # noqa: PLC0415  (TensorFlow only when measuring)
+
+    tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
+
+
+def timed_calls(configs: dict[str, dict], folder: str
+                ) -> dict[tuple[str, int], Callable[[], float]]:
+    """`{(name, batch): measurement}`: each config rebuilt with fresh
+    weights, exported as a SavedModel under folder, and a median of
+    --calls calls of its serving signature (a tenth at batch 256)."""
+    import keras  # noqa: PLC0415
+
+    from keras_lottery import export  # noqa: PLC0415
+
+    images = common.mnist(_DATA.value).test_x[:max(BATCH_SIZES)]
+    runs = {}
+    for i, (name, config) in enumerate(sorted(configs.items())):
+        model = keras.saving.deserialize_keras_object(
+            json.loads(json.dumps(config)))
+        written = export.export_model(model, folder, ("saved_model",),
+                                      model_name=f"shape{i}")
+        for batch in BATCH_SIZES:
+            call = export_benchmark.saved_model_call(
+                written["saved_model"], images[:batch])
+            calls = _CALLS.value if batch == 1 else max(
+                1, _CALLS.value // 10)
+            runs[name, batch] = functools.partial(
+                export_benchmark.median_latency, call, calls)
+    return runs
+
+
+def latency_note() -> str:
+    import tensorflow as tf  # noqa: PLC0415
+
+    return (f"{common.machine()}, TensorFlow {tf.__version__}, "
+            f"{_THREADS.value} thread(s), best of {_REPEATS.value} "
+            f"medians of {_CALLS.value} calls (batch 1)")
 
 
 def _marker(name: str) -> str:

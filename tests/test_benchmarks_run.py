@@ -1,8 +1,8 @@
-"""Benchmarks that figures in docs/BENCHMARKS.md and docs/TRANSFER.md come
-from and no other test runs, at their smallest sizes: each still runs to its
-table or verdict, so the command a figure names keeps working. A small run
-may miss a budget that the full size meets; then it must exit 1 with the
-benchmark's own line.
+"""Benchmarks that figures in docs/BENCHMARKS.md, docs/TRANSFER.md and
+docs/STRUCTURE.md come from and no other test runs, at their smallest
+sizes: each still runs to its table or verdict, so the command a figure
+names keeps working. A small run may miss a budget that the full size
+meets; then it must exit 1 with the benchmark's own line.
 """
 
 import json
@@ -188,3 +188,33 @@ def test_transfer_table_names_a_missing_arm_in_one_line(tmp_path):
         "transferred, random (is its run finished?). "
         f"Received: --workdirs={tmp_path}"]
     assert (tmp_path / "transfer.md").read_text() == "kept"
+
+
+_LENET_SHAPES = ("fc1=123,fc2=41,output=10", "fc1=141,fc2=59,output=10")
+
+
+def test_latency_spread_measures_each_instance_of_a_shape(mnist_dir):
+    result = _run("latency_spread", "--part=lenet",
+                  *(f"--shape={s}" for s in _LENET_SHAPES), "--instances=2",
+                  "--calls=5", "--repeats=1", f"--data_dir={mnist_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    note, header, rule, *rows = _lines(result)
+    assert "1 thread(s), best of 1 medians of 5 calls" in note
+    assert header == ("| Shape | Batch | Each instance, µs | "
+                      "Largest / smallest |")
+    assert rule == "|---" * 4 + "|"
+    assert [row.split(" | ")[:2] for row in rows] == [
+        [f"| {s}", b] for s in _LENET_SHAPES for b in ("1", "256")]
+    for row in rows:
+        times, ratio = row.strip("| ").split(" | ")[2:]
+        times = [float(t.replace(",", "")) for t in times.split(", ")]
+        assert len(times) == 2 and min(times) > 0
+        assert abs(float(ratio) - max(times) / min(times)) < 0.01
+
+
+def test_latency_spread_names_a_shape_it_does_not_have():
+    result = _run("latency_spread", "--part=lenet", "--shape=fc1=1,output=10")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "--shape must name shapes recorded in docs/results_structure/runs/"
+        "lenet. Received: --shape=fc1=1,output=10")

@@ -113,6 +113,35 @@ def test_the_report_compares_cells_from_the_records(recorded):
         assert os.path.getsize(output / name) > 0
 
 
+def test_latency_measures_only_the_shapes_not_yet_measured(recorded):
+    root, _, _ = recorded
+
+    def report(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.structure_report",
+             "--part=lenet", f"--records={root / 'records'}",
+             f"--output={root / 'latency'}", "--calls=5", "--repeats=1",
+             *args], cwd=_REPO_ROOT, capture_output=True, text=True,
+            timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        return files.read_json(str(root / "latency" / "lenet" /
+                                   "latency.json"))
+
+    first = report("--latency")
+    shapes = sorted(first["shapes"])
+    assert len(shapes) == 4  # dense and rounds 1-3: one shape each
+    assert "best of 1 medians of 5 calls" in first["note"]
+    kept, dropped = shapes[0], shapes[1]
+    first["shapes"][kept] = {"1": 7.0, "256": 7.0}
+    del first["shapes"][dropped]
+    files.write_json(str(root / "latency" / "lenet" / "latency.json"), first)
+    again = report("--latency")
+    assert sorted(again["shapes"]) == shapes
+    assert again["shapes"][kept] == {"1": 7.0, "256": 7.0}
+    assert 0 < again["shapes"][dropped]["1"] < 1
+    assert report("--remeasure")["shapes"][kept]["1"] < 1
+
+
 @pytest.mark.parametrize("flag, message", [
     ("--cells=nope", "--cells names unknown cells: nope"),
     ("--seeds=a", "--seeds must be non-negative integers. Received: "
