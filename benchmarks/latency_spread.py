@@ -52,16 +52,16 @@ def main(argv: list[str]) -> None:
         sys.exit(f"--shape must name shapes recorded in {records}. "
                  f"Received: --shape={' --shape='.join(unknown) or '(none)'}")
     structure_report.set_threads()
+    shapes = list(dict.fromkeys(_SHAPES.value))  # once each, in order
     todo = {f"{shape} #{i}": configs[shape]
-            for shape in dict.fromkeys(_SHAPES.value)
-            for i in range(_INSTANCES.value)}
+            for shape in shapes for i in range(_INSTANCES.value)}
     with tempfile.TemporaryDirectory(prefix="latency_spread_") as tmp:
         best = common.interleaved(structure_report.timed_calls(todo, tmp),
                                   flags.FLAGS.repeats, best=min)
     print(structure_report.latency_note())
     print("| Shape | Batch | Each instance, µs | Largest / smallest |")
     print("|---|---|---|---|")
-    for shape in dict.fromkeys(_SHAPES.value):
+    for shape in shapes:
         for batch in structure_table.BATCH_SIZES:
             times = [best[f"{shape} #{i}", batch]
                      for i in range(_INSTANCES.value)]
