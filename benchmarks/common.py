@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from keras_lottery import datasets
+    from keras_lottery.data import datasets
 
 MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                          "data", "mnist")
@@ -31,7 +31,7 @@ def dense_round(data_dir: str, steps: int, test_at: str = "every") -> dict:
     iterations in a temporary workdir, through the lottery runner; returns
     its summary entry (with `train_seconds` and `eval_seconds`)."""
     from configs import lenet300_mnist
-    from keras_lottery import lottery
+    from keras_lottery.lottery import runner
 
     config = lenet300_mnist.get_config()
     config.data.dir = data_dir
@@ -40,7 +40,7 @@ def dense_round(data_dir: str, steps: int, test_at: str = "every") -> dict:
     config.eval.test_at = test_at
     config.export.enabled = False
     with tempfile.TemporaryDirectory() as workdir:
-        (entry,) = lottery.run(config, workdir)
+        (entry,) = runner.run(config, workdir)
     return entry
 
 

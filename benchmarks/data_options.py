@@ -27,7 +27,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from keras_lottery import feeding
+from keras_lottery.engine import feeding
 
 _STEPS = flags.DEFINE_integer("steps", 5000, "Iterations of the round.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Runs of each setting.")

@@ -36,7 +36,8 @@ records alone: test accuracy at early stop and at the end, and the
 iterations and seconds each ticket cost, per method and sparsity (mean
 over seeds); the goal's verdict (a ticket at <= 3.6% within 0.2 points of
 IMP's accuracy at early stop for at most half its iterations); the
-instability tables; and --output's cost.png (`keras_lottery.cost_report`).
+instability tables; and --output's cost.png
+(`keras_lottery.analysis.cost_report`).
 
 Resumable: rerun the same command after any kill; recorded runs are
 skipped (a recorded run whose workdir is gone runs again only when a run
@@ -205,7 +206,7 @@ class Study:
 
     def _from_dense(self, arm, seed, workdir, record, dense, last) -> bool:
         """A run starting from the seed's dense round 0 (IMP, at init)."""
-        from keras_lottery import files
+        from keras_lottery.base import files
 
         files.copy_rounds(dense, workdir, [0])
         name = f"{arm}_seed{seed}"
@@ -244,7 +245,7 @@ class Study:
                                   f"round{r:02d}")
 
             def run_target(r=r, workdir=workdir, record=record) -> bool:
-                from keras_lottery import files
+                from keras_lottery.base import files
 
                 files.copy_rounds(chain, workdir, range(r))
                 ok = self.step(f"{arm}_seed{seed}_round{r:02d}",
@@ -261,7 +262,7 @@ class Study:
                      steps: Sequence[int], after: tuple[jobs.Job, ...]) -> None:
         """One job per rewind step (they run side by side), then one that
         writes the table and records it."""
-        from keras_lottery import paths
+        from keras_lottery.base import paths
 
         record = os.path.join(os.path.dirname(self.records), "instability",
                               f"{name}.json")
@@ -305,7 +306,7 @@ class Study:
 
 
 def _copy_file(source: str, target: str) -> None:
-    from keras_lottery import files
+    from keras_lottery.base import files
 
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with files.atomic_path(target) as tmp:
@@ -315,7 +316,7 @@ def _copy_file(source: str, target: str) -> None:
 def _record(workdir: str, record: str) -> None:
     """Records a finished run (and its controls): the small files the
     report reads; summary.json last, which marks it recorded."""
-    from keras_lottery import paths
+    from keras_lottery.base import paths
 
     for control in paths.CONTROLS:
         source = paths.control_workdir(workdir, control)
@@ -330,8 +331,8 @@ def _record(workdir: str, record: str) -> None:
 def table(done: Sequence[tuple[str, int, int, str]]) -> list[dict]:
     """One row per arm (and shuffled control) and target round: means over
     seeds of accuracies and costs."""
-    from keras_lottery import cost
-    from keras_lottery import paths
+    from keras_lottery.base import paths
+    from keras_lottery.lottery import cost
 
     cells: dict[tuple[str, int], list[dict]] = {}
     for arm, _, round_index, workdir in done:
@@ -398,7 +399,7 @@ def verdict(rows: Sequence[dict]) -> list[str]:
 def write_doc(path: str, rows: Sequence[dict], instability_tables:
               Sequence[dict], cost_files: Sequence[str], smoke: bool) -> None:
     """Writes the study's markdown report."""
-    from keras_lottery import files
+    from keras_lottery.base import files
 
     lines = [
         "# Finding tickets early and cheaply: the study's tables", "",
@@ -449,7 +450,7 @@ def plot_methods(rows: Sequence[dict], path: str) -> None:
     dashed."""
     from matplotlib import figure
 
-    from keras_lottery import files
+    from keras_lottery.base import files
 
     fig = figure.Figure(figsize=(8, 5), constrained_layout=True)
     ax = fig.subplots()
@@ -498,7 +499,7 @@ def recorded_runs(records: str, arms: Sequence[str], seeds: Sequence[int],
 
 def instability_records(records: str) -> list[dict[str, Any]]:
     """The recorded instability tables, by name."""
-    from keras_lottery import files
+    from keras_lottery.base import files
 
     folder = os.path.join(os.path.dirname(records), "instability")
     if not os.path.isdir(folder):
@@ -530,7 +531,7 @@ def main(argv: list[str]) -> None:
                  f"--rounds={','.join(_ROUNDS.value)} --jobs={_JOBS.value}")
     if _SMOKE.value and not flags.FLAGS["rounds"].present:
         rounds = [1, 2]
-    from keras_lottery import cost_report
+    from keras_lottery.analysis import cost_report
 
     study = Study(_WORKDIRS.value, _RECORDS.value, _DATA_DIR.value,
                   _SMOKE.value, rounds,

@@ -60,12 +60,14 @@ import keras_lottery
 from benchmarks import common
 from binaries import export as export_binary
 from configs import lenet300_mnist
-from keras_lottery import datasets
-from keras_lottery import export
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import wrapping
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import wrapping
+from keras_lottery.data import datasets
+from keras_lottery.lottery import runner
+from keras_lottery.serving import artifacts
+from keras_lottery.serving import export
+from keras_lottery.serving import litert
 
 # binaries.export defines --workdir and --output too; allow_override lets
 # these definitions replace its own in this process.
@@ -116,7 +118,7 @@ def main(argv: list[str]) -> None:
     rounds = [int(r) for r in _ROUNDS.value]
     if not all(os.path.exists(paths.metrics_file(workdir, r))
                for r in rounds):
-        lottery.run(run_config(_DATA.value, _STEPS.value), workdir)
+        runner.run(run_config(_DATA.value, _STEPS.value), workdir)
     steps = files.read_json(paths.config_file(workdir))["train"]["num_steps"]
     data = common.mnist(_DATA.value)
     output = _OUTPUT.value or tempfile.mkdtemp(prefix="export_bench_")
@@ -210,7 +212,7 @@ def measure_round(workdir: str, round_index: int, output: str,
     saved = export.saved_model_path(output, MODEL_NAME, round_index)
     sparse = export.saved_model_path(output, SPARSE_MODEL_NAME, round_index)
     lite = {q: export.tflite_path(output, MODEL_NAME, round_index, q)
-            for q in export.QUANTIZATIONS}
+            for q in artifacts.QUANTIZATIONS}
     for quantize, formats in (("none", ["saved_model", "tflite"]),
                               ("int8", ["tflite"])):
         missing = [f for f in formats if not os.path.exists(
@@ -226,7 +228,7 @@ def measure_round(workdir: str, round_index: int, output: str,
                                     compile=False)
     keras_logits = model.predict(data.test_x, batch_size=1000, verbose=0)
     remaining = files.read_json(os.path.join(
-        saved, "assets", export.SPARSITY_ASSET))["total"]["remaining"]
+        saved, "assets", artifacts.SPARSITY_ASSET))["total"]["remaining"]
     row = {"round": round_index, "remaining": remaining,
            "keras_accuracy": accuracy(keras_logits, data.test_y),
            "saved_model": saved_model_stats(saved, data),
@@ -247,7 +249,7 @@ def measure_blocks(workdir: str, dense_round: int, rows: list[dict],
                                     compile=False)
     saved = export.saved_model_path(output, MODEL_NAME, target["round"])
     fractions = files.read_json(os.path.join(
-        saved, "assets", export.SPARSITY_ASSET))["weights"]
+        saved, "assets", artifacts.SPARSITY_ASSET))["weights"]
     masks = {}
     for layer in wrapping.wrapped_layers(model):
         for key, variable in zip(layer.mask_keys(), layer.masked_variables):
@@ -277,7 +279,7 @@ def block_mask(kernel: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def saved_model_stats(path: str, data: datasets.Splits) -> dict:
-    signature = tf.saved_model.load(path).signatures[export.SIGNATURE]
+    signature = tf.saved_model.load(path).signatures[artifacts.SIGNATURE]
     logits = np.concatenate([
         signature(input=tf.constant(data.test_x[i:i + 1000]))["logits"]
         .numpy() for i in range(0, len(data.test_x), 1000)])
@@ -289,14 +291,14 @@ def saved_model_stats(path: str, data: datasets.Splits) -> dict:
 def tflite_stats(path: str, data: datasets.Splits) -> dict:
     with open(path, "rb") as f:
         content = f.read()
-    lite = export.interpreter(path)
+    lite = litert.interpreter(path)
     sparse = sum(1 for t in lite.get_tensor_details()
                  if t.get("sparsity_parameters"))
     # No public API lists a model's ops; DENSIFY means the sparse weights
     # are expanded to dense ones when the interpreter is prepared.
     densify = sum(1 for op in lite._get_ops_details()
                   if op["op_name"] == "DENSIFY")
-    logits = export.predict_tflite(path, data.test_x)["logits"]
+    logits = litert.predict_tflite(path, data.test_x)["logits"]
     return {"path": path, "bytes": len(content),
             "gzip_bytes": len(gzip.compress(content, 9)),
             "sparse_tensors": sparse, "densify_ops": densify,
@@ -332,7 +334,7 @@ def time_all(rows: list[dict], data: datasets.Splits) -> None:
 
 
 def saved_model_call(path: str, x: np.ndarray) -> Callable[[], None]:
-    signature = tf.saved_model.load(path).signatures[export.SIGNATURE]
+    signature = tf.saved_model.load(path).signatures[artifacts.SIGNATURE]
     x = tf.constant(x)
     return lambda: signature(input=x)["logits"].numpy()
 
@@ -341,7 +343,7 @@ def tflite_call(path: str, x: np.ndarray,
                 num_threads: int) -> Callable[[], None]:
     """Sets the input, invokes, reads the logits: what a client does once
     the interpreter is sized for the batch (int8: input quantized once)."""
-    lite = export.interpreter(path, num_threads)
+    lite = litert.interpreter(path, num_threads)
     (detail,) = lite.get_input_details()
     lite.resize_tensor_input(detail["index"], x.shape)
     lite.allocate_tensors()
@@ -350,7 +352,7 @@ def tflite_call(path: str, x: np.ndarray,
         info = np.iinfo(detail["dtype"])
         x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
     x = x.astype(detail["dtype"])
-    runner = lite.get_signature_runner(export.SIGNATURE)
+    runner = lite.get_signature_runner(artifacts.SIGNATURE)
     logits = runner.get_output_details()["logits"]["index"]
 
     def call():

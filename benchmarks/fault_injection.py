@@ -11,7 +11,7 @@ The long version of tests/test_reliability.py (docs/RELIABILITY.md):
    from outside at a moment drawn uniformly from [0, T) after the process
    starts (imports, data loading and tracing included, as a real kill
    would; T shrinks to the quickest whole run seen since); every third
-   lands at one of the named moments of `keras_lottery.faults` instead,
+   lands at one of the named moments of `keras_lottery.base.faults` instead,
    in turn. After each kill the same
    command runs again. When a run gets to the end on its own, its workdir
    is compared with the reference (identical masks, metrics but timings,
@@ -36,10 +36,10 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from keras_lottery import cost
-from keras_lottery import faults
-from keras_lottery import files
-from keras_lottery import paths
+from keras_lottery.base import faults
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import cost
 
 _KILLS = flags.DEFINE_integer("kills", 40, "SIGKILLs in all.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the kill moments.")

@@ -174,7 +174,7 @@ def run_jobs(jobs: Sequence[Job], jobs_at_once: int,
 
 def rounds_done(workdir: str, rounds: Iterable[int]) -> bool:
     """Whether a lottery workdir holds these finished rounds (each round's
-    metrics.json, written last; `keras_lottery.paths` without importing
+    metrics.json, written last; `keras_lottery.base.paths` without importing
     TensorFlow)."""
     return all(os.path.exists(os.path.join(
         workdir, f"round_{r:02d}", "metrics.json")) for r in rounds)

@@ -37,7 +37,8 @@ _SPARSE = flags.DEFINE_enum("sparse_compute", "auto",
 def main(argv):
     del argv
     from configs import lenet300_mnist
-    from keras_lottery import lottery
+    from keras_lottery.lottery import runner
+    from keras_lottery.lottery import trainer
 
     logging.set_verbosity(logging.WARNING)
     config = lenet300_mnist.get_config()
@@ -49,7 +50,7 @@ def main(argv):
     config.export.enabled = False
     config.train.sparse_compute = _SPARSE.value
     resident = {}
-    train_round = lottery.Experiment.train_round
+    train_round = trainer.Experiment.train_round
 
     def measured(self, workdir, round_index, make_model):
         metrics = train_round(self, workdir, round_index, make_model)
@@ -58,10 +59,10 @@ def main(argv):
               "resident", flush=True)
         return metrics
 
-    lottery.Experiment.train_round = measured
+    trainer.Experiment.train_round = measured
     print(f"machine: {common.machine()}")
     with tempfile.TemporaryDirectory() as workdir:
-        lottery.run(config, workdir)
+        runner.run(config, workdir)
     growth = resident[_ROUNDS.value] / resident[1] - 1
     print(f"round {_ROUNDS.value} vs round 1: {growth:+.1%} (budget <= +10%)")
     if growth > 0.10:

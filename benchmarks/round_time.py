@@ -3,7 +3,7 @@ by path.
 
 The engine's step (fwd + bwd + Adam, batch 60, XLA where the engine uses
 it, 100 steps per call, real MNIST) on the dense kernels and on each path
-of `keras_lottery.sparse_compute`, interleaved in one process, best of
+of `keras_lottery.engine.sparse_compute`, interleaved in one process, best of
 `--repeats`, at the paper's rounds of iterative magnitude pruning (20% per
 round, output 10%) and at rounds of a unit ticket (20% of the units per
 round, output dense) whose pruned units are dead: neurons, or for Conv-2
@@ -30,9 +30,9 @@ from absl import flags
 
 import keras_lottery
 from benchmarks import common
-from keras_lottery import models
-from keras_lottery import sparse_compute
-from keras_lottery import training
+from keras_lottery.engine import sparse_compute
+from keras_lottery.engine import training
+from keras_lottery.models import zoo
 
 _STEPS = flags.DEFINE_integer("steps", 1000, "Steps per measurement.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Measurements per path.")
@@ -65,7 +65,7 @@ def main(argv):
     data = common.mnist(_DATA.value)
     dataset_fn = functools.partial(training.train_dataset, data.train_x,
                                    data.train_y, _BATCH, 0)
-    build = functools.partial(models.build, _MODEL.value,
+    build = functools.partial(zoo.build, _MODEL.value,
                               data.input_shape, 10, seed=0)
     units = _UNITS.value
     cases = [("weight", int(r)) for r in _ROUNDS.value] + [

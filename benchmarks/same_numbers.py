@@ -21,7 +21,7 @@ import sys
 from absl import app
 from absl import flags
 
-from keras_lottery import files
+from keras_lottery.base import files
 
 _REFERENCE = flags.DEFINE_string("reference", "docs/results/report.json",
                                  "The reproduction's report.json.")

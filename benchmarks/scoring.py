@@ -3,7 +3,8 @@ r"""What scoring a criterion costs, next to training steps, side by side.
 For each model and criterion: one `keras_lottery.prune` call that scores
 over 10 training batches of 60 (gradients or activations where the
 criterion reads them) and prunes 20%, against 100 training steps of the
-engine (`keras_lottery.training.Trainer`, compiled and warmed up), on real
+engine (`keras_lottery.engine.training.Trainer`, compiled and warmed up), on
+real
 MNIST, interleaved in one process; best of `--repeats`:
 
   python -m benchmarks.scoring [--models=lenet_300_100,conv2] [--repeats=5]
@@ -22,9 +23,9 @@ from absl import flags
 
 import keras_lottery
 from benchmarks import common
-from keras_lottery import models
-from keras_lottery import state
-from keras_lottery import training
+from keras_lottery.core import state
+from keras_lottery.engine import training
+from keras_lottery.models import zoo
 
 _MODELS = flags.DEFINE_list("models", ["lenet_300_100", "conv2"],
                             "Networks to measure.")
@@ -53,7 +54,7 @@ def main(argv):
     over = []
     for name in _MODELS.value:
         model = keras_lottery.wrap(
-            models.build(name, data.input_shape, 10, seed=0))
+            zoo.build(name, data.input_shape, 10, seed=0))
         ones = {k: np.ones_like(v)
                 for k, v in state.get_masks(model, units=True).items()}
         trainer = training.Trainer(
@@ -69,7 +70,7 @@ def main(argv):
                 _UNITS[name] if criterion == "apoz" else ("weight", {}))
             runs[criterion, granularity] = functools.partial(
                 _prune_seconds, model, ones, criterion, granularity,
-                {**per_layer, models.OUTPUT_LAYER_NAME: "weight"},
+                {**per_layer, zoo.OUTPUT_LAYER_NAME: "weight"},
                 0.0 if criterion == "apoz" else 0.1, batches)
         result = common.interleaved(runs, _REPEATS.value, best=min)
         for key, seconds in result.items():
@@ -92,7 +93,7 @@ def _prune_seconds(model, ones, criterion, granularity, granularities,
     start = time.perf_counter()
     keras_lottery.prune(model, 0.2, method=criterion,
                         granularity=granularity, granularities=granularities,
-                        fractions={models.OUTPUT_LAYER_NAME: output_fraction},
+                        fractions={zoo.OUTPUT_LAYER_NAME: output_fraction},
                         data=batches, seed=0)
     return time.perf_counter() - start
 

@@ -37,9 +37,10 @@ from absl import flags
 import keras_lottery
 from benchmarks import common
 from benchmarks import export as export_benchmark
-from keras_lottery import export
-from keras_lottery import files
-from keras_lottery import models
+from keras_lottery.base import files
+from keras_lottery.models import zoo
+from keras_lottery.serving import artifacts
+from keras_lottery.serving import export
 
 # benchmarks.export, whose timing helpers this reuses, defines these flags
 # too; allow_override lets these definitions replace its own.
@@ -97,21 +98,21 @@ def keep_units_by_l1(model: keras.Model, fraction: float) -> keras.Model:
             if isinstance(layer, keras.layers.Conv2D)}
     keras_lottery.prune(
         wrapped, 1 - fraction, granularity="neuron",
-        granularities={**conv, models.OUTPUT_LAYER_NAME: "weight"},
-        fractions={models.OUTPUT_LAYER_NAME: 0.0})
+        granularities={**conv, zoo.OUTPUT_LAYER_NAME: "weight"},
+        fractions={zoo.OUTPUT_LAYER_NAME: 0.0})
     return keras_lottery.strip(wrapped)
 
 
 def export_pair(name: str, images: np.ndarray, output: str) -> list[dict]:
     """Exports the dense model `name`, its ticket and the ticket shrunk;
     sizes."""
-    dense = models.build(name, (28, 28, 1), 10, seed=0)
-    ticket = keep_units_by_l1(models.build(name, (28, 28, 1), 10, seed=0),
+    dense = zoo.build(name, (28, 28, 1), 10, seed=0)
+    ticket = keep_units_by_l1(zoo.build(name, (28, 28, 1), 10, seed=0),
                               KEPT)
     shrunk = keras_lottery.shrink(ticket)
     np.testing.assert_allclose(
         shrunk.predict(images, verbose=0), ticket.predict(images, verbose=0),
-        rtol=export.TOLERANCE, atol=export.TOLERANCE)
+        rtol=artifacts.TOLERANCE, atol=artifacts.TOLERANCE)
     rows = []
     for variant, model in (("dense", dense), ("ticket", ticket),
                            ("shrunk", shrunk)):

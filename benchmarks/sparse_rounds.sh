@@ -20,7 +20,7 @@ FROM=${FROM:-15}
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}
 export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 for mode in off auto; do
-  python -c "import sys; from keras_lottery import files; \
+  python -c "import sys; from keras_lottery.base import files; \
 files.copy_rounds(sys.argv[1], sys.argv[2], range(int(sys.argv[3])))" \
     "$SOURCE" "$WORKDIRS/${mode}_seed$SEED" "$FROM"
 done

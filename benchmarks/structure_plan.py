@@ -62,7 +62,9 @@ class Study:
         record = self.record_dir(cell, seed)
 
         def run() -> bool:
-            from keras_lottery import files  # TensorFlow: only where needed
+            from keras_lottery.base import (
+                files,  # TensorFlow: only where needed
+            )
 
             files.copy_rounds(self.dense_dir(seed), workdir, [0])
             return self.step(name, self.lottery_command(

@@ -29,8 +29,8 @@ from absl import app
 from absl import flags
 
 from benchmarks import structure_table
-from keras_lottery import files
-from keras_lottery import paths
+from keras_lottery.base import files
+from keras_lottery.base import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished lottery run.")
 _RECORD = flags.DEFINE_string("record", None, "Where its record goes.")

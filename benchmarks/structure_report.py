@@ -49,8 +49,9 @@ from benchmarks import common
 from benchmarks import export as export_benchmark
 from benchmarks import structure_table
 from benchmarks.structure_cells import PARTS
-from keras_lottery import files
-from keras_lottery import report
+from keras_lottery.analysis import report
+from keras_lottery.analysis import tables
+from keras_lottery.base import files
 
 _PART = flags.DEFINE_enum("part", "lenet", list(PARTS),
                           "Which network's cells.")
@@ -121,7 +122,7 @@ def plot_accuracy(table: dict[str, Any], path: str) -> None:
         ax.set_xscale("log")
         ax.invert_xaxis()
         ax.set_xlabel("Percent of parameters left (after shrink)")
-        ax.set_ylabel(report.METRICS[metric])
+        ax.set_ylabel(tables.METRICS[metric])
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")
     fig.suptitle("Structure x criterion: mean ± std over seeds")
@@ -139,7 +140,7 @@ def plot_latency(table: dict[str, Any], path: str) -> None:
                     marker=_marker(name), label=name)
         ax.set_xscale("log")
         ax.set_xlabel(f"Batch-{batch} latency of the shrunk SavedModel (µs)")
-        ax.set_ylabel(report.METRICS["test_accuracy"])
+        ax.set_ylabel(tables.METRICS["test_accuracy"])
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")
     _save(fig, path)
@@ -216,7 +217,7 @@ def timed_calls(configs: dict[str, dict], folder: str
     --calls calls of its serving signature (a tenth at batch 256)."""
     import keras  # noqa: PLC0415
 
-    from keras_lottery import export  # noqa: PLC0415
+    from keras_lottery.serving import export  # noqa: PLC0415
 
     images = common.mnist(_DATA.value).test_x[:max(BATCH_SIZES)]
     runs = {}

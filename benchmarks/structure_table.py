@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_lottery import files
-from keras_lottery import report
+from keras_lottery.analysis import tables
+from keras_lottery.base import files
 
 BATCH_SIZES = (1, 256)
 # A win by fewer test images than this is "narrow": 10 of MNIST's 10,000
@@ -84,13 +84,13 @@ def compare(cells: dict[str, list[dict]],
             row = {
                 "round": r,
                 "weights_left": entry["remaining_fraction"],
-                "parameters_left": report.summarize(
+                "parameters_left": tables.summarize(
                     [s["kernel_nonzero"] / dense_kernels for s in shrunk],
                     seeds),
                 "units": shrunk[0]["units"],
-                **{metric: report.summarize(
+                **{metric: tables.summarize(
                     [e[metric] for _, e, _ in per_seed], seeds)
-                   for metric in report.METRICS},
+                   for metric in tables.METRICS},
                 "winning": sum(bool(e.get("winning_ticket"))
                                for _, e, _ in per_seed),
                 # Of those, the seeds whose ticket is ahead of its dense
@@ -119,13 +119,13 @@ def compare(cells: dict[str, list[dict]],
                        if c["round"] == r]
                 if got:
                     controls[control] = {
-                        "test_accuracy": report.summarize(
+                        "test_accuracy": tables.summarize(
                             [c["test_accuracy"] for _, c in got],
                             range(len(got))),
-                        "ticket_minus_control": report.summarize(
+                        "ticket_minus_control": tables.summarize(
                             [e["test_accuracy"] - c["test_accuracy"]
                              for e, c in got], range(len(got))),
-                        "early_stop_step": report.summarize(
+                        "early_stop_step": tables.summarize(
                             [c["early_stop_step"] for _, c in got],
                             range(len(got)))}
             if controls:
@@ -133,7 +133,7 @@ def compare(cells: dict[str, list[dict]],
             rows.append(row)
         # Training and evaluation time of the pruned rounds (round 0 is
         # shared), per seed, and of the controls.
-        seconds = report.summarize(
+        seconds = tables.summarize(
             [sum(e["train_seconds"] + e["eval_seconds"]
                  for e in run["summary"] if e["round"] > 0) for run in runs],
             [run["config"]["seed"] for run in runs])

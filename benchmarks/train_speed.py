@@ -21,8 +21,8 @@ from absl import flags
 
 import keras_lottery
 from benchmarks import common
-from keras_lottery import models
-from keras_lottery import training
+from keras_lottery.engine import training
+from keras_lottery.models import zoo
 
 _STEPS = flags.DEFINE_integer("steps", 2000, "Steps per measurement.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Measurements per side.")
@@ -37,7 +37,7 @@ def main(argv):
 
     def model():
         return keras_lottery.wrap(
-            models.build("lenet_300_100", data.input_shape, 10, seed=0))
+            zoo.build("lenet_300_100", data.input_shape, 10, seed=0))
 
     def trainer():
         return training.Trainer(

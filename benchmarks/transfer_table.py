@@ -17,7 +17,7 @@ import sys
 from absl import app
 from absl import flags
 
-from keras_lottery import files
+from keras_lottery.base import files
 
 _WORKDIRS = flags.DEFINE_string("workdirs", None, "The studies' folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "The Markdown file to write.")

@@ -1,6 +1,6 @@
 r"""Train steps/s of LeNet-300-100 unwrapped vs wrapped with 80% masked.
 
-Same engine (keras_lottery.training.Trainer), batch 60, Adam, real MNIST,
+Same engine (keras_lottery.engine.training.Trainer), batch 60, Adam, real MNIST,
 measured side by side in one process:
 
   python -m benchmarks.wrapper_overhead [--steps=1000] [--repeats=40] \
@@ -31,8 +31,8 @@ from absl import flags
 
 import keras_lottery
 from benchmarks import common
-from keras_lottery import models
-from keras_lottery import training
+from keras_lottery.engine import training
+from keras_lottery.models import zoo
 
 _STEPS = flags.DEFINE_integer("steps", 1000, "Steps per measurement.")
 _REPEATS = flags.DEFINE_integer("repeats", 40, "Pairs of measurements.")
@@ -57,9 +57,9 @@ def main(argv):
     }
     runs = {}
     for feed in _FEEDS.value:
-        plain = models.build("lenet_300_100", data.input_shape, 10, seed=0)
+        plain = zoo.build("lenet_300_100", data.input_shape, 10, seed=0)
         wrapped = keras_lottery.wrap(
-            models.build("lenet_300_100", data.input_shape, 10, seed=0))
+            zoo.build("lenet_300_100", data.input_shape, 10, seed=0))
         keras_lottery.prune(wrapped, 0.8)
         for name, model in (("unwrapped", plain), ("wrapped", wrapped)):
             trainer = training.Trainer(

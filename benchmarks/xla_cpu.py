@@ -1,7 +1,7 @@
 r"""Training steps/s on a CPU with and without XLA, model by model.
 
 Why the engine XLA-compiles a CPU step only for models without
-convolutions (`keras_lottery.training.compiles_steps`). Each model trains
+convolutions (`keras_lottery.engine.training.compiles_steps`). Each model trains
 as the engine's step does (wrapped, Adam, batch 60, real MNIST, the
 batches gathered in the graph from examples placed once) three ways,
 alternating, in one process:
@@ -27,8 +27,8 @@ from absl import flags
 
 import keras_lottery
 from benchmarks import common
-from keras_lottery import masking
-from keras_lottery import models
+from keras_lottery.core import masking
+from keras_lottery.models import zoo
 
 _MODELS = flags.DEFINE_list("models", ["lenet_300_100", "conv2"],
                             "Models of keras_lottery.models to measure.")
@@ -47,7 +47,7 @@ def steps_per_second(name: str, data, mode: str):
     import keras
 
     model = keras_lottery.wrap(
-        models.build(name, data.input_shape, 10, seed=0))
+        zoo.build(name, data.input_shape, 10, seed=0))
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     x, y = tf.constant(data.train_x), tf.constant(data.train_y)

@@ -6,19 +6,35 @@ file that is missing or raises, stray arguments) exits with status 1 and
 one line, `<program>: <what is wrong, naming the value>`. `fail` does the
 same for errors that `main` catches. A `--config` that names no file here
 is looked up by name among the installed configs (`resolve_config`).
+
+`--help` (`-h`) prints the command's docstring and its own flags and exits
+0 (`help_text`). A command that takes a `--config` also takes
+`--show_config`: it prints the config as the run would use it, every
+`--config.FIELD=VALUE` override applied, and exits 0 before `main` runs,
+so nothing is written and no other flag (`--workdir`) is needed.
 """
 
+import contextlib
 import functools
 import importlib.util
 import os
 import re
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import NoReturn
 
+import ml_collections
 from absl import app
 from absl import flags
+
+# What asks a command for its help. absl's own `--help` exits with status 1
+# and lists the flags of `__main__`, which under `keras-lottery` is
+# `binaries.command`, not the command.
+_HELP = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
+_HELPFULL = ("--helpfull", "-helpfull")
+_SHOW_CONFIG = "show_config"
 
 
 def run(main: Callable[[list[str]], None], program: str,
@@ -28,28 +44,53 @@ def run(main: Callable[[list[str]], None], program: str,
     Args:
         main: the binary's `main(argv)`.
         program: the name that starts every error line.
-        config_flags: the names of `config_flags.DEFINE_config_file` flags.
+        config_flags: the names of `config_flags.DEFINE_config_file` flags;
+            with any, the command takes `--show_config`.
     """
     app.run(main, flags_parser=functools.partial(
-        parse_flags, program=program, config_flags=tuple(config_flags)))
+        parse_flags, program=program, config_flags=tuple(config_flags),
+        module=main.__module__))
 
 
 def parse_flags(argv: list[str], program: str,
-                config_flags: Sequence[str] = ()) -> list[str]:
+                config_flags: Sequence[str] = (),
+                module: str = "__main__") -> list[str]:
     """Parses `argv` into `flags.FLAGS`; exits with one line on an error.
+
+    Exits with status 0 after printing the command's help for `--help`,
+    or its config for `--show_config`.
 
     Args:
         argv: the command line, program name first.
         program: the name that starts the error line.
         config_flags: names of config-file flags to load now: ml_collections
             defers a config file it cannot read to the config's first use.
+            With any, `--show_config` is defined and prints them.
+        module: the name of the module that defines the command's flags,
+            whose docstring and flags `--help` prints.
 
     Returns:
         `argv[:1]`: a binary takes no positional arguments.
     """
+    if config_flags and _SHOW_CONFIG not in flags.FLAGS:
+        flags.DEFINE_boolean(
+            _SHOW_CONFIG, False, "Prints the config as the run would use it "
+            "(every --config.FIELD=VALUE applied) and exits: nothing is "
+            "written, no other flag is needed.",
+            module_name=_module_key(module))
+    options = _options(argv)
+    if any(arg in _HELP + _HELPFULL for arg in options):
+        full = any(arg in _HELPFULL for arg in options)
+        print(help_text(program, module, full=full))
+        sys.exit(0)
     argv = _with_resolved_configs(argv, config_flags)
     try:
-        rest = flags.FLAGS(argv)
+        # The other flags' checks (`--workdir` is required) wait until it
+        # is known that the config is not only to be shown.
+        with _checks_only_of(config_flags):
+            rest = flags.FLAGS(argv)
+        if not _shows_config(config_flags):
+            flags.FLAGS.validate_all_flags()
     except flags.Error as e:
         fail(program, _without_traceback(str(e)))
     except Exception as e:  # noqa: BLE001
@@ -66,7 +107,107 @@ def parse_flags(argv: list[str], program: str,
     if len(rest) > 1:
         fail(program, f"unexpected arguments: {' '.join(rest[1:])} (every "
              "option is a --flag=value; see --helpshort).")
+    if _shows_config(config_flags):
+        for name in config_flags:
+            print("\n".join(config_lines(name, flags.FLAGS[name].value)))
+        sys.exit(0)
     return rest[:1]
+
+
+def help_text(program: str, module: str, full: bool = False) -> str:
+    """What `keras-lottery PROGRAM --help` prints.
+
+    Args:
+        program: the command's name.
+        module: the name of the module that defines the command's flags
+            (`"__main__"` under `python -m binaries.PROGRAM`).
+        full: list every flag of the process, absl's too (`--helpfull`).
+
+    Returns:
+        The usage line, the module's docstring, its key flags with their
+        help (every flag if `full`), and where to find the rest.
+    """
+    own = sorted(flags.FLAGS.get_key_flags_for_module(module),
+                 key=lambda flag: flag.name)
+    lines = [f"usage: keras-lottery {program} [--flag=value ...]", "",
+             (sys.modules[module].__doc__ or "").strip(), "", "flags:",
+             flags.FLAGS.get_help() if full else "\n".join(
+                 map(_flag_help, own)), ""]
+    if any(flag.name == _SHOW_CONFIG for flag in own):
+        lines.append(flags.text_wrap(
+            "Every config field and its default: --config=NAME "
+            "--show_config. Any field can be set with --config.FIELD=VALUE."))
+    if not full:
+        lines.append(flags.text_wrap("--helpfull also lists absl's flags "
+                                     "(--verbosity, --flagfile, ...)."))
+    return "\n".join(lines)
+
+
+def config_lines(name: str, config: ml_collections.ConfigDict) -> list[str]:
+    """`["config.train.num_steps = 20", ...]`: every field of `config`.
+
+    Args:
+        name: the config flag's name, the first part of each field's.
+        config: the config; its field references are resolved.
+
+    Returns:
+        One `NAME.FIELD = repr(value)` line per field, as in a config file,
+        in the config's order.
+    """
+    lines = []
+    for field, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            lines += config_lines(f"{name}.{field}", value)
+        else:
+            lines.append(f"{name}.{field} = {value!r}")
+    return lines
+
+
+def _flag_help(flag: flags.Flag) -> str:
+    """One flag as absl's help shows it, without a default of None."""
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    notes = [flags.text_wrap(f"{name}: {flag.help}", indent="    ",
+                             firstline_indent="  ")]
+    # ml_collections' config flag shows its default of None as 'None'.
+    if flag.default is not None and flag.default_as_str:
+        notes.append(flags.text_wrap(f"(default: {flag.default_as_str})",
+                                     indent="    "))
+    if flag.parser.syntactic_help:
+        notes.append(flags.text_wrap(f"({flag.parser.syntactic_help})",
+                                     indent="    "))
+    return "\n".join(notes)
+
+
+def _options(argv: Sequence[str]) -> list[str]:
+    """`argv`'s arguments before a `--`, which ends the options."""
+    args = list(argv[1:])
+    return args[:args.index("--")] if "--" in args else args
+
+
+def _module_key(module: str) -> str:
+    """The name absl files `module`'s flags under (`__main__`: argv[0])."""
+    return sys.argv[0] if module == "__main__" else module
+
+
+def _shows_config(config_flags: Sequence[str]) -> bool:
+    """Whether `--show_config` was given (it exists with `config_flags`)."""
+    return bool(config_flags) and flags.FLAGS[_SHOW_CONFIG].value
+
+
+@contextlib.contextmanager
+def _checks_only_of(names: Sequence[str]) -> Iterator[None]:
+    """Holds back the validators of every flag but `names` in the block."""
+    held = {}
+    for name in flags.FLAGS:
+        flag = flags.FLAGS[name]
+        if flag.name not in names and id(flag) not in held:
+            held[id(flag)] = (flag, flag.validators)
+            flag.validators = []
+    try:
+        yield
+    finally:
+        for flag, validators in held.values():
+            flag.validators = validators
 
 
 def resolve_config(value: str) -> str:

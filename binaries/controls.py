@@ -1,18 +1,20 @@
-r"""Runs a control of a finished lottery run, in WORKDIR/controls/CONTROL.
+r"""Runs a control of a finished lottery run, e.g. random_reinit.
 
   python -m binaries.controls --workdir=/tmp/lenet300 --control=random_reinit
   python -m binaries.controls --workdir=/tmp/lenet300 --control=random_prune \
       --rounds=3,7,12,15,18
+
+Writes its outputs under WORKDIR/controls/CONTROL.
 """
 
 from absl import app
 from absl import flags
 
 from binaries import cli
-from keras_lottery import controls
-from keras_lottery import distributed
-from keras_lottery import lottery
-from keras_lottery import paths
+from keras_lottery.base import paths
+from keras_lottery.engine import distributed
+from keras_lottery.lottery import controls
+from keras_lottery.lottery import trainer
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A lottery run's workdir.")
 _CONTROL = flags.DEFINE_enum("control", None, list(paths.CONTROLS),
@@ -30,7 +32,7 @@ def main(argv: list[str]) -> None:
         rounds = cli.parse_ints("rounds", _ROUNDS.value)
         distributed.start_for_workdir(_WORKDIR.value)  # before any TF op
         controls.run_control(_WORKDIR.value, _CONTROL.value, rounds)
-    except (ValueError, lottery.TrainingError, OSError) as e:
+    except (ValueError, trainer.TrainingError, OSError) as e:
         cli.fail("controls", e)
     except distributed.LOST_WORKER_ERRORS as e:
         cli.fail("controls", distributed.lost_worker_message(e))

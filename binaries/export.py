@@ -7,7 +7,7 @@ r"""Exports the trained model of one lottery round for serving.
 
 writes `/tmp/serving/lottery/1/` (a SavedModel for TF Serving; with
 `--saved_model_layout=sparse` it stores each pruned kernel as its kept
-values and their positions, see keras_lottery/export.py) and
+values and their positions, see keras_lottery/serving/export.py) and
 `/tmp/serving/lottery_v1.tflite` (`lottery_v1_int8.tflite` with
 `--quantize=int8`, which reads the run's dataset, named in its config.json,
 to calibrate and to check accuracy on 1,000 test examples). With
@@ -27,12 +27,13 @@ from absl import flags
 
 import keras_lottery  # noqa: F401  (registers MaskedWrapper for loading)
 from binaries import cli
-from keras_lottery import datasets
-from keras_lottery import export
-from keras_lottery import files
-from keras_lottery import paths
-from keras_lottery import shrinking
-from keras_lottery import wrapping
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import wrapping
+from keras_lottery.data import datasets
+from keras_lottery.pruning import shrinking
+from keras_lottery.serving import artifacts
+from keras_lottery.serving import export
 
 # `--workdir` is also defined by the other binaries; allow_override lets
 # their modules share one process (as tests do).
@@ -43,13 +44,14 @@ _OUTPUT = flags.DEFINE_string(
     "output", None, "Folder to export into (TF Serving's base path is "
     "OUTPUT/MODEL_NAME).")
 _FORMAT = flags.DEFINE_list(
-    "format", list(export.FORMATS), f"Some of {', '.join(export.FORMATS)}.")
+    "format", list(artifacts.FORMATS),
+    f"Some of {', '.join(artifacts.FORMATS)}.")
 _QUANTIZE = flags.DEFINE_string(
     "quantize", "none",
-    f"TFLite quantization: {' or '.join(export.QUANTIZATIONS)}.")
+    f"TFLite quantization: {' or '.join(artifacts.QUANTIZATIONS)}.")
 _LAYOUT = flags.DEFINE_string(
     "saved_model_layout", "dense",
-    f"SavedModel layout: {' or '.join(export.LAYOUTS)} (kept values and "
+    f"SavedModel layout: {' or '.join(artifacts.LAYOUTS)} (kept values and "
     "positions of each pruned kernel; smaller for sparse tickets).")
 _SHRINK = flags.DEFINE_boolean(
     "shrink", False, "Removes dead units and filters first "

@@ -1,11 +1,11 @@
-r"""Instability analysis of a lottery round (Frankle et al., ICML 2020).
+r"""Instability analysis of a lottery round (Frankle et al., 2020).
 
   python -m binaries.instability --workdir=/tmp/lenet300 --round=7 \
       --rewind_steps=0,100,500,2000
 
 From the round's masks at each rewind step k, trains two copies on
 different data orders and evaluates the test error along the line between
-them (`keras_lottery.instability`); writes instability.md, .json and one
+them (`keras_lottery.lottery.instability`); writes instability.md, .json and one
 plot per k under WORKDIR/instability/round_RR/ and prints their paths.
 Rerunning resumes. Processes given different rewind steps of the same
 round run side by side; a call for every step then writes the whole
@@ -28,13 +28,13 @@ flags.mark_flags_as_required(["workdir", "round"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from keras_lottery import instability
-    from keras_lottery import lottery
+    from keras_lottery.lottery import instability
+    from keras_lottery.lottery import trainer
 
     try:
         steps = cli.parse_ints("rewind_steps", _REWIND_STEPS.value)
         table = instability.run(_WORKDIR.value, _ROUND.value, steps)
-    except (ValueError, lottery.TrainingError, OSError) as e:
+    except (ValueError, trainer.TrainingError, OSError) as e:
         cli.fail("instability", e)
     for path in table["files"]:
         print(path)

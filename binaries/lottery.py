@@ -1,4 +1,4 @@
-r"""Runs a lottery-ticket experiment: IMP rounds, summary, sparse export.
+r"""Runs a lottery-ticket experiment: IMP rounds, summary, export.
 
   python -m binaries.lottery --config=configs/lenet300_mnist.py \
       --config.data.dir=../shared/data/mnist --workdir=/tmp/lenet300
@@ -26,14 +26,15 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     # Imported here, so that a mistake in the flags is told in a second,
     # before TensorFlow loads.
-    from keras_lottery import distributed
-    from keras_lottery import lottery
+    from keras_lottery.engine import distributed
+    from keras_lottery.lottery import runner
+    from keras_lottery.lottery import trainer
 
     try:
         train = _CONFIG.value.train
         distributed.start(train.strategy, train.tpu)  # before any TF op
-        lottery.run(_CONFIG.value, _WORKDIR.value)
-    except (ValueError, lottery.TrainingError, OSError) as e:
+        runner.run(_CONFIG.value, _WORKDIR.value)
+    except (ValueError, trainer.TrainingError, OSError) as e:
         cli.fail("lottery", e)
     except distributed.LOST_WORKER_ERRORS as e:
         cli.fail("lottery", distributed.lost_worker_message(e))

@@ -1,4 +1,6 @@
-r"""Tables and plots of a lottery experiment across seeds (issue 4).
+r"""Tables and plots of lottery runs across seeds, and of their cost.
+
+Across seeds (issue 4):
 
   python -m binaries.report \
       --workdirs=workdirs/lenet300/seed0,workdirs/lenet300/seed1 \
@@ -6,13 +8,13 @@ r"""Tables and plots of a lottery experiment across seeds (issue 4).
       --tfmot=benchmarks/results/tfmot.json --output=docs/results
 
 Test accuracy against the training iterations each ticket cost, for runs of
-any configs (cost.md, cost.png; see `keras_lottery.cost`):
+any configs (cost.md, cost.png; see `keras_lottery.lottery.cost`):
 
   python -m binaries.report --cost_workdirs=workdirs/imp,workdirs/snip \
       --output=docs/early
 
 Writes report.md, report.json and PNG plots to --output (see
-`keras_lottery.report`) and prints their paths. Bad input (a missing
+`keras_lottery.analysis.tables`) and prints their paths. Bad input (a missing
 workdir, a run without summary.json, runs of different configs) ends in one
 line naming it, exit status 1.
 """
@@ -34,7 +36,7 @@ _COST_WORKDIRS = flags.DEFINE_list(
     "cost_workdirs", [], "Lottery workdirs of any configs: plots their "
     "test accuracy against cumulative training iterations.")
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the report.")
-# As keras_lottery.report.ERROR_BARS, which is not imported before the
+# As keras_lottery.analysis.tables.ERROR_BARS, which is not imported before the
 # flags are parsed (see main).
 _ERROR_BARS = flags.DEFINE_enum(
     "error_bars", "std", ["std", "range"],
@@ -49,8 +51,8 @@ def main(argv: list[str]) -> None:
     # before TensorFlow loads.
     if not _WORKDIRS.value and not _COST_WORKDIRS.value:
         raise app.UsageError("--workdirs or --cost_workdirs is required.")
-    from keras_lottery import cost_report
-    from keras_lottery import report
+    from keras_lottery.analysis import cost_report
+    from keras_lottery.analysis import report
 
     written = []
     try:

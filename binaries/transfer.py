@@ -8,7 +8,7 @@ Round R's masks of the lottery run in --source are trained on the task of
 --config (same input shape, same network) from the source's rewind point
 (--init=rewind) or the target network's own initialization (--init=fresh),
 against random masks of the same per-layer sparsity, the dense network,
-and the ticket found on the target itself (keras_lottery/transfer.py).
+and the ticket found on the target itself (keras_lottery/lottery/transfer.py).
 Rerunning the same command resumes. The result is WORKDIR/summary.json.
 """
 
@@ -35,14 +35,14 @@ flags.mark_flags_as_required(["config", "source", "round", "workdir"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from keras_lottery import lottery
-    from keras_lottery import transfer
+    from keras_lottery.lottery import trainer
+    from keras_lottery.lottery import transfer
 
     try:
         summary = transfer.run_transfer(_SOURCE.value, _ROUND.value,
                                         _CONFIG.value, _WORKDIR.value,
                                         _INIT.value)
-    except (ValueError, lottery.TrainingError, OSError) as e:
+    except (ValueError, trainer.TrainingError, OSError) as e:
         cli.fail("transfer", e)
     for entry in summary:
         print(f"{entry['arm']:>13}: {100 * entry['remaining_fraction']:5.1f}%"

@@ -81,7 +81,7 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.train.decay_factor = 0.1
     config.train.steps_per_loop = 100
     config.train.jit_compile = True
-    # How each round's steps run (keras_lottery.sparse_compute): "auto"
+    # How each round's steps run (keras_lottery.engine.sparse_compute): "auto"
     # trains a Dense-chain ticket on its live weights only where that is
     # faster, "off" always on the dense kernels, "compact" or "sparse" on
     # that path. The same training up to the order of float sums.
@@ -129,9 +129,10 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.prune.auto_rewind_steps = (0, 100, 500, 2000)
     # one_shot mode: prune each round at initialisation (W0, or Wk for
     # rewind_step k) instead of from the trained dense round 0, e.g. with
-    # method snip | grasp | synflow (keras_lottery/at_init.py).
+    # method snip | grasp | synflow (keras_lottery/pruning/at_init.py).
     config.prune.at_init = False
-    # Early-bird rounds (iterative mode; keras_lottery/early_bird.py): every
+    # Early-bird rounds (iterative mode; keras_lottery/lottery/early_bird.py):
+    # every
     # every_steps steps, the mask the next pruning would make; a round ends
     # once the last `window` such masks are all within `threshold`
     # (normalised Hamming distance) of the newest.

@@ -1,4 +1,5 @@
-"""Pruning at initialisation: SNIP, GraSP and SynFlow (keras_lottery.at_init).
+"""Pruning at initialisation: SNIP, GraSP and SynFlow
+(keras_lottery.pruning.at_init).
 
 Scores are checked against the papers' formulas computed independently
 (closed forms, finite differences) on tiny networks; counts against the
@@ -13,13 +14,14 @@ import tensorflow as tf
 import test_lottery
 
 import keras_lottery
-from keras_lottery import at_init
-from keras_lottery import criteria
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import state
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import state
+from keras_lottery.lottery import runner
+from keras_lottery.pruning import at_init
+from keras_lottery.pruning import criteria
+from keras_lottery.pruning import pruner
+from keras_lottery.pruning import selection
 
 
 def mlp(bias=True, seed=0, sizes=(6, 5, 3), dtype="float32",
@@ -54,8 +56,8 @@ def test_synflow_is_the_path_product_of_absolute_weights():
     x = keras.layers.Dense(6, use_bias=False, name="fc1")(inputs)
     x = keras.layers.Dense(3, use_bias=False, name="output")(x)
     model = keras_lottery.wrap(keras.Model(inputs, x))
-    plan = state.plan_pruning(model, 0.5, method="synflow")
-    scores = state.score(model, plan)
+    plan = pruner.plan_pruning(model, 0.5, method="synflow")
+    scores = pruner.score(model, plan)
     w1, w2 = (np.abs(keras.ops.convert_to_numpy(
         model.get_layer(n).layer.kernel.value)).astype(np.float64)
         for n in ("fc1", "output"))
@@ -87,8 +89,8 @@ def test_grasp_is_weight_times_hessian_gradient():
     eps = 1e-3 / float(tf.sqrt(sum(tf.reduce_sum(t * t) for t in g)))
     plus = gradient([a + eps * b for a, b in zip(w, g)])
     minus = gradient([a - eps * b for a, b in zip(w, g)])
-    plan = state.plan_pruning(model, 0.5, method="grasp", has_data=True)
-    scores = state.score(model, plan, data=data)
+    plan = pruner.plan_pruning(model, 0.5, method="grasp", has_data=True)
+    scores = pruner.score(model, plan, data=data)
     for name, a, p, m in zip(("fc1", "fc2", "output"), w, plus, minus):
         hg = (p.numpy() - m.numpy()) / (2 * eps)
         want = a.numpy() * hg
@@ -100,9 +102,9 @@ def test_grasp_is_weight_times_hessian_gradient():
 
 def test_snip_is_connection_sensitivity():
     model, data = mlp(), batches()
-    snip = state.score(model, state.plan_pruning(
+    snip = pruner.score(model, pruner.plan_pruning(
         model, 0.5, method="snip", has_data=True), data=data)
-    gradient = state.score(model, state.plan_pruning(
+    gradient = pruner.score(model, pruner.plan_pruning(
         model, 0.5, method="gradient", has_data=True), data=data)
     for key in snip:
         np.testing.assert_array_equal(snip[key], gradient[key])
@@ -114,8 +116,8 @@ def test_scoring_once_prunes_as_repeated_rounds_would():
     fractions = {"output": 0.1}
     a, b = mlp(), mlp()
     for _ in range(3):
-        state.prune(a, 0.2, fractions=fractions)
-    plan = state.plan_pruning(b, 0.2, fractions=fractions)
+        pruner.prune(a, 0.2, fractions=fractions)
+    plan = pruner.plan_pruning(b, 0.2, fractions=fractions)
     got = at_init.prune(b, plan, rounds=3)
     want = state.get_masks(a)
     assert set(got) == set(want)
@@ -128,22 +130,22 @@ def test_synflow_iterates_to_exactly_the_rounds_counts(scope, monkeypatch):
     model = mlp(sizes=(40, 30, 3))
     sizes = {k: int(m.size) for k, m in state.get_masks(model).items()}
     calls = []
-    score = state.score
-    monkeypatch.setattr(state, "score",
+    score = pruner.score
+    monkeypatch.setattr(pruner, "score",
                         lambda *a, **k: calls.append(1) or score(*a, **k))
     fractions = {"output": 0.1} if scope == "layerwise" else None
-    plan = state.plan_pruning(model, 0.2, method="synflow", scope=scope,
+    plan = pruner.plan_pruning(model, 0.2, method="synflow", scope=scope,
                               fractions=fractions)
     masks = at_init.prune(model, plan, rounds=7)
     assert len(calls) == 100
     if scope == "layerwise":
         for key, size in sizes.items():
             rate = 0.1 if key.startswith("output") else 0.2
-            assert int(masks[key].sum()) == pruning.remaining_after(
+            assert int(masks[key].sum()) == selection.remaining_after(
                 size, rate, 7), key
     else:
         total = sum(int(m.sum()) for m in masks.values())
-        assert total == pruning.remaining_after(sum(sizes.values()), 0.2, 7)
+        assert total == selection.remaining_after(sum(sizes.values()), 0.2, 7)
     # Pruned weights are zero in the model too.
     for key, mask in masks.items():
         layer = model.get_layer(key.split("/")[0]).layer
@@ -159,7 +161,7 @@ def test_synflow_differs_from_one_shot_synflow(monkeypatch):
     found = {}
     for method in ("synflow", "synflow_once"):
         model = mlp(sizes=(40, 30, 3))
-        found[method] = at_init.prune(model, state.plan_pruning(
+        found[method] = at_init.prune(model, pruner.plan_pruning(
             model, 0.2, method=method, scope="global"), rounds=15)
     assert sum(m.sum() for m in found["synflow"].values()) == sum(
         m.sum() for m in found["synflow_once"].values())
@@ -169,14 +171,14 @@ def test_synflow_differs_from_one_shot_synflow(monkeypatch):
 
 def test_structured_synflow_prunes_whole_neurons_to_the_count():
     model = mlp(sizes=(40, 30, 3))
-    plan = state.plan_pruning(model, 0.2, method="synflow",
+    plan = pruner.plan_pruning(model, 0.2, method="synflow",
                               granularity="neuron",
                               granularities={"output": "weight"},
                               fractions={"output": 0.0})
     masks = at_init.prune(model, plan, rounds=3)
     for name, units in (("fc1", 40), ("fc2", 30)):
-        alive = pruning.alive_units(masks[f"{name}/kernel"], 1)
-        assert int(alive.sum()) == pruning.remaining_after(units, 0.2, 3)
+        alive = selection.alive_units(masks[f"{name}/kernel"], 1)
+        assert int(alive.sum()) == selection.remaining_after(units, 0.2, 3)
 
 
 @pytest.mark.parametrize("method", ["synflow", "grasp"])
@@ -184,7 +186,7 @@ def test_overflowing_scores_are_an_error_naming_the_layer(method):
     model = mlp(sizes=(6, 5, 3), activation="relu")
     kernel = model.get_layer("fc2").layer.kernel
     kernel.assign(np.full(kernel.shape, 1e38, np.float32))
-    plan = state.plan_pruning(model, 0.2, method=method, has_data=True)
+    plan = pruner.plan_pruning(model, 0.2, method=method, has_data=True)
     before = state.get_masks(model)
     with pytest.raises(ValueError, match=(
             rf"^The scores criterion '{method}' gave '(fc1|fc2|output)/"
@@ -196,10 +198,10 @@ def test_overflowing_scores_are_an_error_naming_the_layer(method):
 
 def test_synflow_needs_no_data_and_grasp_does():
     model = mlp()
-    state.plan_pruning(model, 0.2, method="synflow")  # no data: fine
+    pruner.plan_pruning(model, 0.2, method="synflow")  # no data: fine
     with pytest.raises(ValueError, match=r"Criterion 'grasp' reads "
                        r"hessian_gradient on training batches"):
-        state.plan_pruning(model, 0.2, method="grasp")
+        pruner.plan_pruning(model, 0.2, method="grasp")
 
 
 def test_a_run_prunes_at_init_and_trains(mnist_dir, tmp_path):
@@ -208,12 +210,12 @@ def test_a_run_prunes_at_init_and_trains(mnist_dir, tmp_path):
         prune__method="grasp", prune__one_shot_rounds=(2,),
         prune__score_batches=2)
     workdir = str(tmp_path / "grasp")
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     assert [e["round"] for e in summary] == [0, 2]
     masks = files.read_arrays(paths.masks_file(workdir, 2))
     for key, size in test_lottery.SIZES.items():
         rate = 0.1 if key.startswith("output") else 0.2
-        assert int(masks[key].sum()) == pruning.remaining_after(size, rate, 2)
+        assert int(masks[key].sum()) == selection.remaining_after(size, rate, 2)
     # The ticket is made at W0: it costs its own training only.
     assert summary[1]["ticket_train_steps"] == 300
     assert summary[1]["cumulative_train_steps"] == 600
@@ -242,7 +244,7 @@ def test_bad_at_init_configs_are_refused_writing_nothing(
         config.prune = ml_collections.ConfigDict(
             {**config.prune.to_dict(), "at_init": at_init_value})
     with pytest.raises(ValueError, match=message):
-        lottery.run(config, str(workdir))
+        runner.run(config, str(workdir))
     assert not workdir.exists()
 
 
@@ -252,7 +254,7 @@ def test_shuffled_masks_keep_each_layers_count_anywhere():
     masks = {"a/kernel": units,
              "b/kernel": (np.arange(50).reshape(5, 10) % 3 == 0)
              .astype(np.float32)}
-    shuffled = pruning.shuffle_masks(masks, seed=1)
+    shuffled = selection.shuffle_masks(masks, seed=1)
     for key, mask in masks.items():
         assert shuffled[key].shape == mask.shape
         assert shuffled[key].sum() == mask.sum()
@@ -260,7 +262,7 @@ def test_shuffled_masks_keep_each_layers_count_anywhere():
         assert not np.array_equal(shuffled[key], mask)
     # A structured mask becomes unstructured: not whole columns any more.
     assert set(shuffled["a/kernel"].sum(0)) != {0.0, 6.0}
-    again = pruning.shuffle_masks(masks, seed=1)
+    again = selection.shuffle_masks(masks, seed=1)
     for key in masks:
         np.testing.assert_array_equal(again[key], shuffled[key])
 
@@ -271,7 +273,7 @@ def test_at_init_with_a_rewind_step_prunes_the_dense_weights_at_k(
         mnist_dir, prune__mode="one_shot", prune__at_init=True,
         prune__one_shot_rounds=(1,), prune__rewind_step=100)
     workdir = str(tmp_path / "at_k")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     got = files.read_arrays(paths.masks_file(workdir, 1))
     masks = {}
     for rewound in (True, False):
@@ -280,7 +282,7 @@ def test_at_init_with_a_rewind_step_prunes_the_dense_weights_at_k(
         model = keras.models.load_model(paths.model_file(workdir, 0))
         if rewound:
             state.rewind(model)
-        masks[rewound] = state.prune(model, 0.2, fractions={"output": 0.1})
+        masks[rewound] = pruner.prune(model, 0.2, fractions={"output": 0.1})
     for key in got:
         np.testing.assert_array_equal(got[key], masks[True][key],
                                       err_msg=key)

@@ -25,10 +25,10 @@ from absl.testing import flagsaver
 from binaries import export as export_binary
 from binaries import lottery as lottery_binary
 from configs import lenet300_mnist
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import training
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.engine import training
+from keras_lottery.lottery import runner
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SMOKE = "--config=configs/lenet300_mnist.py:smoke"
@@ -80,7 +80,7 @@ def partial(mnist_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training.Trainer, "train", stopping_train)
         with pytest.raises(KeyboardInterrupt):
-            lottery.run(tiny_config(mnist_dir), workdir)
+            runner.run(tiny_config(mnist_dir), workdir)
     assert os.listdir(paths.checkpoint_dir(workdir, 1))
     return workdir
 
@@ -90,7 +90,7 @@ def finished(partial, mnist_dir, tmp_path_factory):
     """Both rounds done, summary and export written."""
     workdir = str(tmp_path_factory.mktemp("finished") / "workdir")
     shutil.copytree(partial, workdir)
-    lottery.run(tiny_config(mnist_dir), workdir)
+    runner.run(tiny_config(mnist_dir), workdir)
     return workdir
 
 

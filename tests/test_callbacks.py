@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lottery
-from keras_lottery import callbacks
+from keras_lottery.engine import callbacks
 
 
 def problem():

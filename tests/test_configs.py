@@ -14,12 +14,12 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import models
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import run_config
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import run_config
+from keras_lottery.lottery import runner
+from keras_lottery.models import zoo
+from keras_lottery.pruning import selection
 
 _CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
@@ -329,14 +329,14 @@ def _run_smoke(name, data_dir, workdir):
     config = _module(name).get_config("smoke")
     config.data.dir = data_dir
     config.export.enabled = False  # tests/test_export.py covers export
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     return config, summary
 
 
 def _rate(config, key):
     """The fraction of its remaining weights `key` loses per round."""
     layer = key.split("/")[0]
-    if layer == models.OUTPUT_LAYER_NAME:
+    if layer == zoo.OUTPUT_LAYER_NAME:
         return config.prune.output_fraction_per_round
     conv = config.prune.conv_fraction_per_round
     if conv is not None and layer.startswith("conv"):
@@ -370,7 +370,7 @@ def _check_rounds(config, summary, workdir):
         kept = sum(np.count_nonzero(m) for m in round_masks.values())
         assert summary[r]["remaining_fraction"] == pytest.approx(kept / total)
         if config.prune.scope == "global":
-            assert kept == pruning.remaining_after(
+            assert kept == selection.remaining_after(
                 total, config.prune.fraction_per_round, r
             )
     return masks
@@ -379,7 +379,7 @@ def _check_rounds(config, summary, workdir):
 def _check_layer_counts(config, masks, keys):
     for r, round_masks in enumerate(masks):
         for key in keys:
-            want = pruning.remaining_after(
+            want = selection.remaining_after(
                 round_masks[key].size, _rate(config, key), r
             )
             assert np.count_nonzero(round_masks[key]) == want, (r, key)

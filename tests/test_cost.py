@@ -1,14 +1,14 @@
-"""Tests of cost accounting (keras_lottery.cost) on written workdirs."""
+"""Tests of cost accounting (keras_lottery.lottery.cost) on written workdirs."""
 
 import os
 
 import pytest
 import test_report
 
-from keras_lottery import cost
-from keras_lottery import cost_report
-from keras_lottery import files
-from keras_lottery import paths
+from keras_lottery.analysis import cost_report
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import cost
 
 
 def _entries(steps, seconds):

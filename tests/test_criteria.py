@@ -1,15 +1,15 @@
 """Criteria score, selection prunes: hand-computed examples of both.
 
 Criteria (`keras_lottery.criteria`) turn weights, gradients and
-activations into scores; `keras_lottery.pruning.select` picks what to
+activations into scores; `keras_lottery.pruning.selection.select` picks what to
 prune under a granularity and scope. Both are pure functions on arrays.
 """
 
 import numpy as np
 import pytest
 
-from keras_lottery import criteria
-from keras_lottery import pruning
+from keras_lottery.pruning import criteria
+from keras_lottery.pruning import selection
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +31,9 @@ W = np.array([[1.0, -2.0, 0.5],
               [-3.0, 0.25, 1.0]])  # 2 inputs, 3 units
 G = np.array([[0.5, 1.0, -4.0],
               [1.0, 2.0, 1.0]])
-ENTRIES = pruning.Grouping()
-NEURONS = pruning.Grouping("neuron", 1)
-CHANNELS = pruning.Grouping("channel", 0)
+ENTRIES = selection.Grouping()
+NEURONS = selection.Grouping("neuron", 1)
+CHANNELS = selection.Grouping("channel", 0)
 
 
 def score(name, grouping, **fields):
@@ -130,8 +130,8 @@ def ones(*shape):
 
 def test_units_are_pruned_whole_lowest_score_first():
     masks = {"w": ones(4, 5)}
-    new = pruning.select({"w": np.array([5.0, 1.0, 3.0, 1.0, 2.0])}, masks,
-                         {"w": 0.4}, {"w": pruning.Grouping("neuron", 1)})
+    new = selection.select({"w": np.array([5.0, 1.0, 3.0, 1.0, 2.0])}, masks,
+                         {"w": 0.4}, {"w": selection.Grouping("neuron", 1)})
     # Two of five units go: the lowest, 1.0 and 1.0 (ties: earlier first).
     np.testing.assert_array_equal(new["w"], np.tile([1, 0, 1, 0, 1], (4, 1)))
 
@@ -141,14 +141,14 @@ def test_units_are_pruned_whole_lowest_score_first():
 def test_unit_counts_follow_the_rounding_rule(granularity, axis):
     rng = np.random.default_rng(0)
     shape = (23, 37) if axis == 1 else (3, 3, 29, 31)
-    grouping = pruning.Grouping(granularity, axis)
+    grouping = selection.Grouping(granularity, axis)
     masks = {"w": ones(*shape)}
     for rounds in range(1, 6):
         scores = {"w": rng.normal(size=shape[axis])}
-        new = pruning.select(scores, masks, {"w": 0.2}, {"w": grouping})
+        new = selection.select(scores, masks, {"w": 0.2}, {"w": grouping})
         assert np.all(new["w"] <= masks["w"])  # masks only lose entries
-        alive = pruning.alive_units(new["w"], axis)
-        assert alive.sum() == pruning.remaining_after(shape[axis], 0.2,
+        alive = selection.alive_units(new["w"], axis)
+        assert alive.sum() == selection.remaining_after(shape[axis], 0.2,
                                                       rounds)
         # Whole units: every entry of a unit is kept or none is.
         per_unit = np.moveaxis(new["w"], axis, 0).reshape(shape[axis], -1)
@@ -164,9 +164,9 @@ def test_global_units_compare_scores_relative_to_their_layer_mean():
     # are 0.5, 1.5, 1, 1 and b's 0.2, 1.8; the lowest two of six go.
     scores = {"a": np.array([50.0, 150.0, 100.0, 100.0]),
               "b": np.array([0.2, 1.8])}
-    groupings = {"a": pruning.Grouping("neuron", 1),
-                 "b": pruning.Grouping("neuron", 1)}
-    new = pruning.select(scores, masks, {"a": 0.3, "b": 0.3}, groupings,
+    groupings = {"a": selection.Grouping("neuron", 1),
+                 "b": selection.Grouping("neuron", 1)}
+    new = selection.select(scores, masks, {"a": 0.3, "b": 0.3}, groupings,
                          scope="global")
     np.testing.assert_array_equal(new["a"][0], [0, 1, 1, 1])
     np.testing.assert_array_equal(new["b"][0], [0, 1])
@@ -177,8 +177,8 @@ def test_m_by_n_keeps_the_best_m_of_each_group_of_n():
                        [1.0, 1.0], [1.0, 1.0], [5.0, 0.0], [0.0, 5.0]])
     mask = ones(8, 2)
     mask[0, 0] = 0.0  # already pruned: never comes back
-    new = pruning.select({"w": scores}, {"w": mask}, {"w": 0.0},
-                         {"w": pruning.Grouping("2:4", 0)})
+    new = selection.select({"w": scores}, {"w": mask}, {"w": 0.0},
+                         {"w": selection.Grouping("2:4", 0)})
     # Of equal scores the earlier entry goes first (rows 4 and 5).
     np.testing.assert_array_equal(new["w"], [
         [0, 0], [1, 0], [1, 1], [0, 1],
@@ -193,12 +193,12 @@ def _groups_sum(mask, n):
 def test_random_masks_keep_unit_counts_and_m_by_n_counts():
     mask = ones(6, 10)
     mask[:, [1, 4, 5]] = 0.0
-    out = pruning.random_masks_like(
+    out = selection.random_masks_like(
         {"u": mask, "m": np.tile([[1], [0], [1], [0]], (2, 3)).astype(
             np.float32)},
-        seed=0, groupings={"u": pruning.Grouping("neuron", 1),
-                           "m": pruning.Grouping("2:4", 0)})
-    alive = pruning.alive_units(out["u"], 1)
+        seed=0, groupings={"u": selection.Grouping("neuron", 1),
+                           "m": selection.Grouping("2:4", 0)})
+    alive = selection.alive_units(out["u"], 1)
     assert alive.sum() == 7
     assert set(out["u"].min(0)) == {0.0, 1.0}
     assert np.array_equal(out["u"].min(0), out["u"].max(0))
@@ -208,10 +208,10 @@ def test_random_masks_keep_unit_counts_and_m_by_n_counts():
 def test_select_refuses_wrong_shapes_and_nan():
     with pytest.raises(ValueError, match=r"scores of 'w' must have shape "
                        r"\(3,\) for granularity 'neuron'"):
-        pruning.select({"w": np.ones((2, 3))}, {"w": ones(2, 3)},
-                       {"w": 0.5}, {"w": pruning.Grouping("neuron", 1)})
+        selection.select({"w": np.ones((2, 3))}, {"w": ones(2, 3)},
+                       {"w": 0.5}, {"w": selection.Grouping("neuron", 1)})
     with pytest.raises(ValueError, match=r"scores of 'w' hold NaN"):
-        pruning.select({"w": np.array([1.0, np.nan])}, {"w": ones(2)},
+        selection.select({"w": np.array([1.0, np.nan])}, {"w": ones(2)},
                        {"w": 0.5})
 
 
@@ -223,4 +223,4 @@ def test_unknown_granularity_lists_the_known_ones(value):
                        r"'m:n' "
                        rf"with integers 0 < m < n.*Received: "
                        rf"granularity={value!r}"):
-        pruning.parse_granularity(value)
+        selection.parse_granularity(value)

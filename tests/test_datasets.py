@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from keras_lottery import datasets
-from keras_lottery import mnist1d
+from keras_lottery.data import datasets
+from keras_lottery.data import mnist1d
+from keras_lottery.data import readers
 
 _MNIST_TRAIN_COUNTS = [
     5923,
@@ -322,13 +323,13 @@ def test_unknown_dataset(tmp_path):
 
 
 def test_data_error_is_value_error():
-    assert issubclass(datasets.DataError, ValueError)
+    assert issubclass(readers.DataError, ValueError)
 
 
 def test_missing_folder(tmp_path):
     folder = str(tmp_path / "nowhere")
     message = f"`data_dir` is not a folder. Received: data_dir={folder!r}"
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", folder)
 
 
@@ -339,7 +340,7 @@ def test_missing_idx_file(fake_idx_dir):
         os.path.join(fake_idx_dir, "t10k-labels-idx1-ubyte"),
     ]
     message = f"Missing data file: none of {paths} exists."
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -354,7 +355,7 @@ def test_wrong_magic_number(fake_idx_dir, kind, magic, expected):
     message = (
         f"Wrong magic number in {path!r}: expected {expected}, found {magic}."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -368,7 +369,7 @@ def test_truncated_idx_data(tmp_path):
         f"Truncated IDX file {path!r}: header shape ({_NUM_TEST}, 28, 28) "
         f"needs {_NUM_TEST * 784} bytes of data, found {_NUM_TEST * 784 - 10}."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", folder)
 
 
@@ -383,7 +384,7 @@ def test_truncated_idx_header(fake_idx_dir, size, message):
     path = os.path.join(fake_idx_dir, "train-images-idx3-ubyte.gz")
     _write_bytes(path, _idx_bytes(np.zeros((_NUM_TRAIN, 28, 28)))[:size])
     message = f"Truncated IDX file {path!r}: {message}"
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -394,7 +395,7 @@ def test_idx_trailing_bytes(fake_idx_dir):
         f"IDX file {path!r} has 3 bytes after the {_NUM_TRAIN} bytes that "
         f"header shape ({_NUM_TRAIN},) declares."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -405,7 +406,7 @@ def test_truncated_gzip(fake_idx_dir):
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
     message = f"Truncated gzip file {path!r}: "
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -414,7 +415,7 @@ def test_not_a_gzip_file(fake_idx_dir):
     with open(path, "wb") as f:
         f.write(_idx_bytes(np.zeros(_NUM_TRAIN)))
     message = f"Cannot read {path!r}: Not a gzipped file"
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -426,7 +427,7 @@ def test_image_and_label_counts_differ(fake_idx_dir):
         f"{images_path!r} has {_NUM_TRAIN} images but {labels_path!r} has "
         f"{_NUM_TRAIN - 1} labels."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -437,7 +438,7 @@ def test_wrong_image_shape(fake_idx_dir):
         f"Dataset 'mnist' from {fake_idx_dir!r}: train images have shape "
         "(27, 28, 1), expected (28, 28, 1)."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -448,7 +449,7 @@ def test_label_out_of_range(fake_idx_dir):
         f"Dataset 'mnist' from {fake_idx_dir!r}: test labels range over "
         f"[0, {_NUM_TEST - 1}], expected [0, 10)."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist", fake_idx_dir)
 
 
@@ -505,7 +506,7 @@ def test_cifar_file_size_not_multiple_of_record(tmp_path, size):
         f"CIFAR-10 file {path!r} has {size} bytes, not a positive multiple "
         "of the record size 3073."
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("cifar10", str(tmp_path))
 
 
@@ -517,7 +518,7 @@ def test_missing_cifar_file(tmp_path):
         os.path.join(tmp_path, "cifar-10-batches-bin", "data_batch_5.bin"),
     ]
     message = f"Missing data file: none of {paths} exists."
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("cifar10", str(tmp_path))
 
 
@@ -529,7 +530,7 @@ def test_cifar_label_out_of_range(tmp_path):
         _cifar_bytes(images, np.array([10])),
     )
     message = r"train labels range over \[\d+, 10\], expected \[0, 10\)\."
-    with pytest.raises(datasets.DataError, match=message):
+    with pytest.raises(readers.DataError, match=message):
         datasets.load("cifar10", str(tmp_path))
 
 
@@ -543,7 +544,7 @@ def test_tfds_dataset_not_prepared(tmp_path, monkeypatch):
         f"TFDS dataset 'mnist' is not prepared in {str(tfds_dir)!r} and is "
         "never downloaded here: run `tfds build mnist`"
     )
-    with pytest.raises(datasets.DataError, match=re.escape(message)):
+    with pytest.raises(readers.DataError, match=re.escape(message)):
         datasets.load("mnist")
     assert not tfds_dir.exists()
 
@@ -711,7 +712,7 @@ def test_npz_reads_arrays_and_a_given_validation_set(tmp_path):
     data = datasets.load("npz", str(tmp_path), 10, normalization="none")
     assert (len(data.train_y), len(data.validation_y)) == (40, 10)
     np.savez(tmp_path / "test.npz", x=np.zeros((9, 5, 2)), y=np.zeros(9, int))
-    with pytest.raises(datasets.DataError, match=re.escape(
+    with pytest.raises(readers.DataError, match=re.escape(
             "Dataset 'npz' in " f"{str(tmp_path)!r}: train_x's examples have "
             "shape (4, 2) and test_x's (5, 2).")):
         datasets.load("npz", str(tmp_path), 10, normalization="none")

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from configs import lenet300_mnist
-from keras_lottery import distributed
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.engine import distributed
+from keras_lottery.lottery import runner
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Two rounds of 40 steps, checkpoints every 20: a run of seconds.
@@ -118,7 +118,7 @@ def reference(mnist_dir, tmp_path_factory):
     config.export.enabled = False
     config.update_from_flattened_dict(_SMOKE)
     workdir = str(tmp_path_factory.mktemp("one") / "workdir")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     return workdir
 
 

@@ -1,4 +1,4 @@
-"""Early-bird rounds (keras_lottery.early_bird): a round ends once the
+"""Early-bird rounds (keras_lottery.lottery.early_bird): a round ends once the
 mask the next pruning would make stops changing."""
 
 import os
@@ -13,15 +13,16 @@ import pytest
 import test_lottery
 import test_reliability
 
-from keras_lottery import early_bird
-from keras_lottery import faults
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import state
+from keras_lottery.base import faults
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import early_bird
+from keras_lottery.lottery import planning
+from keras_lottery.lottery import runner
+from keras_lottery.pruning import pruner
+from keras_lottery.pruning import selection
 
-NEURONS = pruning.Grouping("neuron", 1)
+NEURONS = selection.Grouping("neuron", 1)
 
 
 def test_distance_counts_differing_entries_or_units():
@@ -44,8 +45,8 @@ def settings(every_steps=10, threshold=0.25, window=3):
 def scripted_watch(monkeypatch, sequence, **kwargs):
     """A Watch whose next masks are `sequence`'s, one per check."""
     masks = iter(sequence)
-    monkeypatch.setattr(state, "next_masks", lambda *a, **k: next(masks))
-    return early_bird.Watch(settings(**kwargs), state.Plan(
+    monkeypatch.setattr(pruner, "next_masks", lambda *a, **k: next(masks))
+    return early_bird.Watch(settings(**kwargs), pruner.Plan(
         None, {}, {}, []), seed=0, data=None)
 
 
@@ -75,7 +76,7 @@ def test_a_window_of_one_ends_at_the_first_check(monkeypatch):
 
 
 def test_checks_start_after_the_rewind_step():
-    watch = early_bird.Watch(settings(every_steps=10), state.Plan(
+    watch = early_bird.Watch(settings(every_steps=10), pruner.Plan(
         None, {}, {}, []), seed=0, data=None, rewind_step=25)
     assert watch.steps(60) == {30, 40, 50}
 
@@ -112,7 +113,7 @@ def test_early_bird_rounds_end_early_and_take_the_checked_mask(
     config.prune.num_rounds = 2
     config.prune.granularity = granularity
     workdir = str(tmp_path / granularity)
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     for r in (0, 1):
         metrics = files.read_json(paths.metrics_file(workdir, r))
         record = metrics["early_bird"]
@@ -126,8 +127,8 @@ def test_early_bird_rounds_end_early_and_take_the_checked_mask(
         # The next round's mask is the one pruning the weights at the
         # stop gives: the saved model is the model of the last check.
         model = keras.models.load_model(paths.model_file(workdir, r))
-        plan = lottery.pruning_plan(config, model)
-        want = state.next_masks(model, plan, config.seed + r + 1)
+        plan = planning.pruning_plan(config, model)
+        want = pruner.next_masks(model, plan, config.seed + r + 1)
         got = files.read_arrays(paths.masks_file(workdir, r + 1))
         for key in want:
             np.testing.assert_array_equal(got[key], want[key], err_msg=key)
@@ -194,7 +195,7 @@ def test_bad_early_bird_settings_are_refused_writing_nothing(
     config = smoke(mnist_dir)
     config.prune.early_bird[field] = value
     with pytest.raises(ValueError, match=message):
-        lottery.run(config, str(tmp_path / "w"))
+        runner.run(config, str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
 
 
@@ -203,5 +204,5 @@ def test_early_bird_needs_iterative_mode(mnist_dir, tmp_path):
     config.prune.mode = "one_shot"
     with pytest.raises(ValueError, match=(
             r"^`prune.early_bird.enabled` needs prune.mode='iterative'")):
-        lottery.run(config, str(tmp_path / "w"))
+        runner.run(config, str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()

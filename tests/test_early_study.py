@@ -10,8 +10,8 @@ import pytest
 import test_report
 
 from benchmarks import early_study
-from keras_lottery import files
-from keras_lottery import paths
+from keras_lottery.base import files
+from keras_lottery.base import paths
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,14 +8,18 @@ summary, the export and the last round's verdict.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+from binaries import cli
+from binaries import command
 from binaries import quiet
-from keras_lottery import paths
+from configs import lenet300_mnist
+from keras_lottery.base import paths
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NOISE = ("cuInit", "oneDNN", "cpu_feature_guard", "absl::InitializeLog",
@@ -120,6 +124,92 @@ def test_unknown_command_is_one_line(installed, tmp_path):
         "controls, export, report, tune, transfer, instability, e.g. "
         "keras-lottery lottery --config=lenet300_mnist --workdir=W. "
         "Received: prune")
+
+
+def _binaries(*args):
+    """`python -m binaries ARGS`: quick, TensorFlow is not imported."""
+    return subprocess.run(
+        [sys.executable, "-m", "binaries", *args], cwd=_REPO_ROOT,
+        capture_output=True, text=True, timeout=120, env=_environment())
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"], ["help"]])
+def test_help_lists_every_command_with_one_line(args):
+    result = _binaries(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    listed = [line.split()[0] for line in lines if re.match("  [a-z]", line)]
+    assert listed == list(command.COMMANDS)
+    for name in command.COMMANDS:
+        assert f"  {name:<13}{command.summary(name)}" in lines
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    assert "keras-lottery COMMAND --help" in result.stdout
+
+
+def test_a_command_is_described_by_its_docstring():
+    from binaries import lottery as lottery_binary
+
+    assert command.summary("lottery") == (
+        lottery_binary.__doc__.splitlines()[0].rstrip("."))
+
+
+def test_installed_script_prints_its_help(installed, tmp_path):
+    result = _keras_lottery(installed, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == command.usage() + "\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["lottery", "--help"], ["help", "lottery"], ["lottery", "-h"]])
+def test_command_help_lists_its_own_flags(args):
+    result = _binaries(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "usage: keras-lottery lottery [--flag=value ...]\n\nRuns a lottery")
+    flags_part = result.stdout.partition("\nflags:\n")[2]
+    assert re.findall(r"^  --(?:\[no\])?(\w+):", flags_part, re.M) == [
+        "config", "show_config", "workdir"]
+    assert ("  --config: Config file, e.g. configs/lenet300_mnist.py"
+            "[:smoke].\n") in flags_part
+    assert "  --workdir: Folder for every output.\n" in flags_part
+    assert "--config=NAME --show_config" in flags_part
+
+
+def test_help_of_a_binary_run_as_a_module_lists_its_flags():
+    # Its flags are those of __main__, which absl files under argv[0].
+    as_command = _binaries("lottery", "--help").stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "binaries.lottery", "--help"], cwd=_REPO_ROOT,
+        capture_output=True, text=True, timeout=120, env=_environment())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == as_command
+
+
+@pytest.mark.parametrize("with_workdir", [True, False])
+def test_show_config_prints_the_config_and_writes_nothing(tmp_path,
+                                                          with_workdir):
+    workdir = tmp_path / "workdir"
+    result = _binaries(
+        "lottery", "--config=configs/lenet300_mnist.py:smoke",
+        "--config.train.num_steps=7", "--show_config",
+        *([f"--workdir={workdir}"] if with_workdir else []))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "config.train.num_steps = 7" in lines
+    config = lenet300_mnist.get_config("smoke")
+    config.train.num_steps = 7
+    assert lines == cli.config_lines("config", config)
+    assert os.listdir(tmp_path) == []
+
+
+def test_help_for_an_unknown_command_is_one_line():
+    result = _binaries("help", "prune")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("keras-lottery: the first argument must be one "
+                           "of lottery, controls, export, report, tune, ")
+    assert line.endswith("Received: prune")
 
 
 def test_a_config_path_that_exists_is_read_as_given(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
-from keras_lottery import controls
-from keras_lottery import files
-from keras_lottery import paths
-from keras_lottery import report
+from keras_lottery.analysis import report
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import controls
 
 _SHAPE = (20, 1)
 _CLASSES = 3
@@ -221,7 +221,7 @@ def test_a_workdir_begun_on_other_data_is_refused(tmp_path):
 ])
 def test_the_optimizer_becomes_the_config_fields(optimizer, fields):
     from configs import base
-    from keras_lottery import experiment
+    from keras_lottery.lottery import experiment
 
     train = base.get_defaults("npz", "m.keras").train
     experiment._set_optimizer(train, optimizer, 0.05)

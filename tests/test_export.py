@@ -20,13 +20,15 @@ from absl.testing import flagsaver
 import keras_lottery
 from binaries import export as export_binary
 from configs import lenet300_mnist
-from keras_lottery import datasets
-from keras_lottery import export
-from keras_lottery import files
-from keras_lottery import models
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import wrapping
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import wrapping
+from keras_lottery.data import datasets
+from keras_lottery.models import zoo
+from keras_lottery.pruning import selection
+from keras_lottery.serving import artifacts
+from keras_lottery.serving import export
+from keras_lottery.serving import litert
 
 NUM_ROUNDS = 7  # fc layers keep 0.8**7 = 21% of their weights
 
@@ -40,7 +42,7 @@ def splits(mnist_dir):
 def model(splits):
     """LeNet-300-100 pruned at initialisation, then trained with masks."""
     wrapped = keras_lottery.wrap(
-        models.build("lenet_300_100", (28, 28, 1), 10, seed=0))
+        zoo.build("lenet_300_100", (28, 28, 1), 10, seed=0))
     for _ in range(NUM_ROUNDS):
         keras_lottery.prune(wrapped, 0.2, fractions={"output": 0.1})
     keras.utils.set_random_seed(0)
@@ -277,7 +279,7 @@ def test_saved_model_stores_each_weight_once(model, saved_model):
 
 
 def test_sparsity_asset(model, saved_model):
-    with open(os.path.join(saved_model, "assets", export.SPARSITY_ASSET),
+    with open(os.path.join(saved_model, "assets", artifacts.SPARSITY_ASSET),
               encoding="utf-8") as f:
         report = json.load(f)
     fractions = keras_lottery.sparsity(model)
@@ -292,7 +294,7 @@ def test_sparsity_asset(model, saved_model):
         "kept": sum(int(m.sum()) for m in masks.values()),
         "total": 266200}
     assert report["weights"]["fc1/kernel"]["kept"] == (
-        pruning.remaining_after(235200, 0.2, NUM_ROUNDS))
+        selection.remaining_after(235200, 0.2, NUM_ROUNDS))
 
 
 def test_existing_version_is_never_overwritten(model, saved_model):
@@ -334,14 +336,14 @@ def test_tflite_float_matches_keras_and_is_sparse(model, tmp_path):
     path = export.export_tflite(model, str(tmp_path / "sparse.tflite"))
     for batch_size in (1, 7):
         x = probe(batch_size)
-        out = export.predict_tflite(path, x)
+        out = litert.predict_tflite(path, x)
         logits, probabilities = keras_outputs(model, x)
         np.testing.assert_allclose(out["logits"], logits, rtol=1e-5,
                                    atol=1e-5)
         np.testing.assert_allclose(out["probabilities"], probabilities,
                                    rtol=1e-5, atol=1e-5)
     dense = keras_lottery.wrap(
-        models.build("lenet_300_100", (28, 28, 1), 10, seed=0))
+        zoo.build("lenet_300_100", (28, 28, 1), 10, seed=0))
     dense_path = export.export_tflite(dense, str(tmp_path / "dense.tflite"))
     # About a fifth of the weights remain: the sparse encoding must show.
     assert os.path.getsize(path) < 0.5 * os.path.getsize(dense_path)
@@ -356,7 +358,7 @@ def test_tflite_int8_keeps_accuracy(model, splits, tmp_path):
     keras_accuracy = np.mean(
         np.argmax(keras_outputs(model, x)[0], -1) == y)
     lite_accuracy = np.mean(
-        np.argmax(export.predict_tflite(path, x)["logits"], -1) == y)
+        np.argmax(litert.predict_tflite(path, x)["logits"], -1) == y)
     assert keras_accuracy > 0.85  # trained enough for the check to mean it
     assert keras_accuracy - lite_accuracy <= 0.005
 
@@ -481,7 +483,7 @@ def test_binary_exports_both_formats_int8(model, workdir, tmp_path,
     with open(os.path.join(saved, "assets", "sparsity.json")) as f:
         assert json.load(f)["total"]["remaining"] == keras_lottery.sparsity(
             model)["total"]
-    out = export.predict_tflite(lite, x)
+    out = litert.predict_tflite(lite, x)
     assert out["logits"].shape == (7, 10)
 
 

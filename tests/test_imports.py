@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from configs import mnist1d_mlp
-from keras_lottery import datasets
-from keras_lottery import files
-from keras_lottery import imports
-from keras_lottery import lottery
-from keras_lottery import models
-from keras_lottery import paths
+from keras_lottery.base import files
+from keras_lottery.base import imports
+from keras_lottery.base import paths
+from keras_lottery.data import datasets
+from keras_lottery.data import readers
+from keras_lottery.lottery import runner
+from keras_lottery.models import zoo
 
 _EXAMPLES = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
@@ -116,9 +117,9 @@ def test_resolve_returns_the_function(user_task):
 
 
 def test_build_by_import_path(user_task):
-    model = models.build("user_task:build", (4, 1), 3, seed=0)
+    model = zoo.build("user_task:build", (4, 1), 3, seed=0)
     assert isinstance(model, keras.Model)
-    assert model.get_layer(models.OUTPUT_LAYER_NAME).units == 3
+    assert model.get_layer(zoo.OUTPUT_LAYER_NAME).units == 3
 
 
 @pytest.mark.parametrize(("builder", "problem"), [
@@ -132,7 +133,7 @@ def test_build_by_import_path(user_task):
 def test_build_refuses_what_a_builder_returns(user_task, builder, problem):
     message = f"`name` must name {problem}"
     with pytest.raises(ValueError, match=re.escape(message)):
-        models.build(f"user_task:{builder}", (4, 1), 3)
+        zoo.build(f"user_task:{builder}", (4, 1), 3)
 
 
 def test_load_by_import_path_splits_as_built_in_datasets(user_task):
@@ -156,7 +157,7 @@ def test_load_by_import_path_splits_as_built_in_datasets(user_task):
      "(5,)"),
 ])
 def test_load_refuses_what_a_loader_returns(user_task, loader, problem):
-    with pytest.raises(datasets.DataError, match=re.escape(
+    with pytest.raises(readers.DataError, match=re.escape(
             "`name` must name a function that returns ((train_x, train_y), "
             f"(test_x, test_y)); {problem}. Received: "
             f"name='user_task:{loader}'")):
@@ -171,7 +172,7 @@ def test_check_config_refuses_a_bad_import_path_before_the_workdir(
     with pytest.raises(ValueError, match=re.escape(
             "`data.name` names an attribute that module 'user_task' does "
             "not have: 'load_missing'")):
-        lottery.run(config, str(tmp_path / "w"))
+        runner.run(config, str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
 
 
@@ -185,7 +186,7 @@ def test_lottery_runs_the_documented_example(monkeypatch, tmp_path):
     config.prune.num_rounds = 1
     config.export.enabled = False
     workdir = str(tmp_path)
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     assert [entry["round"] for entry in summary] == [0, 1]
     masks = files.read_arrays(paths.masks_file(workdir, 1))
     assert sorted(masks) == ["conv1/kernel", "conv2/kernel", "output/kernel"]

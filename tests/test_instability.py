@@ -1,4 +1,5 @@
-"""Instability analysis (keras_lottery.instability, binaries.instability)."""
+"""Instability analysis (keras_lottery.lottery.instability,
+binaries.instability)."""
 
 import os
 import re
@@ -8,11 +9,12 @@ import pytest
 import test_bad_input
 import test_structured
 
-from keras_lottery import files
-from keras_lottery import instability
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import wrapping
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import wrapping
+from keras_lottery.lottery import instability
+from keras_lottery.lottery import runner
+from keras_lottery.lottery import trainer
 
 
 def test_instability_is_the_bump_over_the_mean_of_the_ends():
@@ -42,7 +44,7 @@ def test_copies_evaluate_about_twenty_times():
 def run_of_one_round(mnist_dir, tmp_path_factory):
     config = test_structured.smoke_config(mnist_dir, num_rounds=1)
     workdir = str(tmp_path_factory.mktemp("instability") / "run")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     return workdir
 
 
@@ -128,7 +130,7 @@ def test_a_folder_without_a_run_is_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-# prune.rewind_step="auto" (keras_lottery.rewind_search).
+# prune.rewind_step="auto" (keras_lottery.lottery.rewind_search).
 
 
 def _rewind_weights(model):
@@ -142,7 +144,7 @@ def test_auto_rewinds_to_the_dense_network_at_the_chosen_step(
     config = test_structured.smoke_config(
         mnist_dir, num_rounds=1, rewind_step="auto", auto_rewind_steps=(5,))
     workdir = str(tmp_path / "run")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     choice = files.read_json(paths.rewind_step_file(workdir))
     assert choice["rewind_step"] == 5
     assert [row["rewind_step"] for row in choice["rows"]] == [5]
@@ -150,7 +152,7 @@ def test_auto_rewinds_to_the_dense_network_at_the_chosen_step(
     # The search trained W_5 (5 steps) and two copies (35 steps each).
     assert choice["train_steps"] == 5 + 2 * 35
     folder = os.path.join(workdir, "instability", "round_00", "rewind_00005")
-    experiment = lottery.Experiment(config)
+    experiment = trainer.Experiment(config)
     w5 = experiment.load_model(paths.model_file(
         os.path.join(folder, "dense"), 0))
     ticket = experiment.load_model(paths.model_file(workdir, 0))
@@ -165,7 +167,7 @@ def test_auto_rewinds_to_the_dense_network_at_the_chosen_step(
     assert summary[1]["cumulative_train_steps"] == 40 + 75 + 40
     # A rerun reads the choice and trains nothing.
     before = os.path.getmtime(paths.rewind_step_file(workdir))
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     assert os.path.getmtime(paths.rewind_step_file(workdir)) == before
 
 
@@ -176,7 +178,7 @@ def test_auto_stops_at_the_first_stable_step(mnist_dir, tmp_path,
         mnist_dir, num_rounds=0, rewind_step="auto",
         auto_rewind_steps=(10, 0, 20))
     workdir = str(tmp_path / "run")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     choice = files.read_json(paths.rewind_step_file(workdir))
     assert choice["rewind_step"] == 0 and choice["stable"]
     assert [row["rewind_step"] for row in choice["rows"]] == [0]
@@ -202,6 +204,6 @@ def test_a_bad_auto_rewind_is_one_line_and_writes_nothing(
     config.prune[field] = value
     workdir = str(tmp_path / "run")
     with pytest.raises(ValueError) as raised:
-        lottery.run(config, workdir)
+        runner.run(config, workdir)
     assert str(raised.value) == expected
     assert not os.path.exists(workdir)

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
-from keras_lottery import training
+from keras_lottery.engine import training
 
 OPTIMIZERS = {
     "sgd": lambda: keras.optimizers.SGD(0.1),

@@ -15,7 +15,7 @@ def test_keras_loads_without_sklearn_and_matplotlib_which_still_import():
         "assert 'sklearn' not in sys.modules, 'sklearn'\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib'\n"
         "import sklearn.base, matplotlib.figure\n"
-        "from keras_lottery import lottery\n"
+        "from keras_lottery.lottery import runner\n"
         "print('ok')\n")
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=_ROOT, capture_output=True,

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from configs import lenet300_mnist
-from keras_lottery import controls
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import training
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.engine import training
+from keras_lottery.lottery import controls
+from keras_lottery.lottery import planning
+from keras_lottery.lottery import runner
+from keras_lottery.pruning import selection
 
 SIZES = {"fc1/kernel": 235200, "fc2/kernel": 30000, "output/kernel": 1000}
 
@@ -40,7 +41,7 @@ def finished(mnist_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run") / "workdir")
     config = smoke_config(mnist_dir)
     config.export.enabled = True
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     return workdir, summary
 
 
@@ -50,7 +51,7 @@ def test_masks_shrink_exactly_as_the_rates_say(finished):
         mask = masks(workdir, round_index)
         for key, size in SIZES.items():
             rate = 0.1 if key.startswith("output") else 0.2
-            assert int(mask[key].sum()) == pruning.remaining_after(
+            assert int(mask[key].sum()) == selection.remaining_after(
                 size, rate, round_index), (round_index, key)
         if round_index:
             previous = masks(workdir, round_index - 1)
@@ -97,7 +98,7 @@ def test_rerun_skips_completed_rounds(finished, mnist_dir):
               for r in range(4)}
     config = smoke_config(mnist_dir)
     config.export.enabled = True
-    assert lottery.run(config, workdir) == summary
+    assert runner.run(config, workdir) == summary
     for r, stamp in stamps.items():
         assert os.stat(paths.metrics_file(workdir, r)).st_mtime_ns == stamp
 
@@ -109,7 +110,7 @@ def test_another_config_on_the_workdir_is_refused(finished, mnist_dir):
     with pytest.raises(ValueError, match=r"`workdir` holds a run of another "
                        r"config.*train.learning_rate: 0.0012 in the workdir,"
                        r" 0.1 now"):
-        lottery.run(config, workdir)
+        runner.run(config, workdir)
     assert files.read_json(paths.config_file(workdir)) == before
 
 
@@ -127,7 +128,7 @@ def _kill_in_round_2(monkeypatch, config, workdir):
 
     monkeypatch.setattr(training.Trainer, "train", crashing_train)
     with pytest.raises(KeyboardInterrupt):
-        lottery.run(config, workdir)
+        runner.run(config, workdir)
     monkeypatch.setattr(training.Trainer, "train", real_train)
     assert os.listdir(paths.checkpoint_dir(workdir, 2))
 
@@ -149,15 +150,15 @@ def test_interrupted_run_resumes_to_the_same_result(finished, mnist_dir,
     _kill_in_round_2(monkeypatch, smoke_config(mnist_dir), workdir)
     assert os.path.exists(paths.metrics_file(workdir, 1))
     assert not os.path.exists(paths.metrics_file(workdir, 2))
-    lottery.run(smoke_config(mnist_dir), workdir)
+    runner.run(smoke_config(mnist_dir), workdir)
     _same_run(workdir, reference)
 
 
 @pytest.fixture(scope="module")
 def compact(mnist_dir, tmp_path_factory):
-    """The smoke run on the compact path (keras_lottery.sparse_compute)."""
+    """The smoke run on the compact path (engine.sparse_compute)."""
     workdir = str(tmp_path_factory.mktemp("compact") / "workdir")
-    lottery.run(smoke_config(mnist_dir, train__sparse_compute="compact"),
+    runner.run(smoke_config(mnist_dir, train__sparse_compute="compact"),
                 workdir)
     return workdir
 
@@ -192,7 +193,7 @@ def test_a_round_killed_on_the_compact_path_resumes_on_any_path(
     workdir = str(tmp_path / "workdir")
     _kill_in_round_2(monkeypatch, smoke_config(
         mnist_dir, train__sparse_compute="compact"), workdir)
-    lottery.run(smoke_config(mnist_dir, train__sparse_compute=resume_on),
+    runner.run(smoke_config(mnist_dir, train__sparse_compute=resume_on),
                 workdir)
     if resume_on == "off":
         _close(workdir, compact)
@@ -204,7 +205,7 @@ def test_mirrored_strategy_gives_the_same_masks(finished, mnist_dir,
                                                 tmp_path):
     reference, _ = finished
     workdir = str(tmp_path / "mirrored")
-    lottery.run(smoke_config(mnist_dir, train__strategy="mirrored"), workdir)
+    runner.run(smoke_config(mnist_dir, train__strategy="mirrored"), workdir)
     for r in range(4):
         for key, mask in masks(reference, r).items():
             got = masks(workdir, r)[key]
@@ -259,7 +260,7 @@ def test_config_errors_name_the_field(mnist_dir, tmp_path):
     ]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message):
-            lottery.run(smoke_config(mnist_dir, **overrides),
+            runner.run(smoke_config(mnist_dir, **overrides),
                         str(tmp_path / "w"))
         assert not os.path.exists(tmp_path / "w")
 
@@ -270,13 +271,13 @@ def test_one_shot_prunes_the_dense_weights_to_the_same_counts(mnist_dir,
                           prune__num_rounds=2, train__num_steps=100,
                           eval__every_steps=100)
     workdir = str(tmp_path / "oneshot")
-    lottery.run(config, workdir)
+    runner.run(config, workdir)
     dense = files.read_arrays(paths.masks_file(workdir, 0))
     for r in (1, 2):
         for key, size in SIZES.items():
             rate = 0.1 if key.startswith("output") else 0.2
             assert int(masks(workdir, r)[key].sum()) == (
-                pruning.remaining_after(size, rate, r))
+                selection.remaining_after(size, rate, r))
     assert all(m.all() for m in dense.values())
 
 
@@ -286,13 +287,13 @@ def test_one_shot_trains_only_the_chosen_rounds(mnist_dir, tmp_path):
                           train__num_steps=100, eval__every_steps=100)
     config.export.enabled = True
     workdir = str(tmp_path / "oneshot")
-    summary = lottery.run(config, workdir)
+    summary = runner.run(config, workdir)
     assert [e["round"] for e in summary] == [0, 2]
     assert not os.path.exists(paths.round_dir(workdir, 1))
     for key, size in SIZES.items():
         rate = 0.1 if key.startswith("output") else 0.2
         assert int(masks(workdir, 2)[key].sum()) == (
-            pruning.remaining_after(size, rate, 2))
+            selection.remaining_after(size, rate, 2))
     sparsity = os.path.join(paths.export_dir(workdir), "lottery", "1",
                             "assets", "sparsity.json")
     assert files.read_json(sparsity)["total"]["remaining"] == summary[-1][
@@ -304,7 +305,7 @@ def test_testing_at_the_best_steps_gives_the_same_results(finished,
                                                           tmp_path):
     reference, want = finished
     workdir = str(tmp_path / "best")
-    got = lottery.run(smoke_config(mnist_dir, eval__test_at="best"),
+    got = runner.run(smoke_config(mnist_dir, eval__test_at="best"),
                       workdir)
     keys = ("early_stop_step", "test_accuracy", "final_test_accuracy")
     assert [{k: e[k] for k in keys} for e in got] == [
@@ -363,12 +364,12 @@ def test_a_control_runs_on_a_workdir_from_before_a_field_existed(
 
 def test_layer_fractions_give_conv_and_output_layers_their_rates():
     from configs import conv2_cifar10
-    from keras_lottery import models
-    from keras_lottery import wrapping
+    from keras_lottery.core import wrapping
+    from keras_lottery.models import zoo
 
     config = conv2_cifar10.get_config()
-    model = wrapping.wrap(models.build("conv2", (32, 32, 3), 10, seed=0))
-    assert lottery.layer_fractions(config.prune, model) == {
+    model = wrapping.wrap(zoo.build("conv2", (32, 32, 3), 10, seed=0))
+    assert planning.layer_fractions(config.prune, model) == {
         "conv1": 0.1, "conv2": 0.1, "output": 0.1}
     config.prune.scope = "global"
-    assert lottery.layer_fractions(config.prune, model) == {}
+    assert planning.layer_fractions(config.prune, model) == {}

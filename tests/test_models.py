@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lottery import models
+from keras_lottery.models import zoo
 
 MNIST = (28, 28, 1)
 CIFAR = (32, 32, 3)
@@ -42,12 +42,12 @@ def _all_weights(model: keras.Model) -> list[np.ndarray]:
 
 
 def test_names_lists_every_model_sorted():
-    assert models.names() == sorted(ALL_MODELS + MNIST1D_MODELS)
+    assert zoo.names() == sorted(ALL_MODELS + MNIST1D_MODELS)
 
 
 @pytest.mark.parametrize(("name", "input_shape"), CASES)
 def test_forward_pass_outputs_one_logit_per_class(name, input_shape):
-    model = models.build(name, input_shape, NUM_CLASSES, seed=0)
+    model = zoo.build(name, input_shape, NUM_CLASSES, seed=0)
     images = np.random.default_rng(0).random((2, *input_shape), np.float32)
 
     logits = _numpy(model(images, training=False))
@@ -58,26 +58,26 @@ def test_forward_pass_outputs_one_logit_per_class(name, input_shape):
 
 
 def test_num_classes_sets_output_width():
-    model = models.build("resnet20", CIFAR, num_classes=7)
+    model = zoo.build("resnet20", CIFAR, num_classes=7)
     assert model.output_shape == (None, 7)
 
 
 def test_lenet_300_100_has_paper_weight_counts():
-    model = models.build("lenet_300_100", MNIST, NUM_CLASSES)
+    model = zoo.build("lenet_300_100", MNIST, NUM_CLASSES)
 
     kernels = _kernels(model)
 
     assert {name: k.shape for name, k in kernels.items()} == {
         "fc1": (784, 300),
         "fc2": (300, 100),
-        models.OUTPUT_LAYER_NAME: (100, 10),
+        zoo.OUTPUT_LAYER_NAME: (100, 10),
     }
     assert sum(k.size for k in kernels.values()) == 266_200
     assert model.count_params() == 266_200 + 300 + 100 + 10
 
 
 def test_lenet_300_100_layer_names():
-    model = models.build("lenet_300_100", MNIST, NUM_CLASSES)
+    model = zoo.build("lenet_300_100", MNIST, NUM_CLASSES)
     assert [layer.name for layer in model.layers] == [
         "input",
         "flatten",
@@ -99,26 +99,26 @@ def test_lenet_300_100_layer_names():
     ],
 )
 def test_layer_counts(name, input_shape, num_convs, num_dense):
-    model = models.build(name, input_shape, NUM_CLASSES)
+    model = zoo.build(name, input_shape, NUM_CLASSES)
     layers = model.layers
     assert sum(isinstance(x, keras.layers.Conv2D) for x in layers) == num_convs
     assert sum(isinstance(x, keras.layers.Dense) for x in layers) == num_dense
 
 
 def test_resnet20_has_about_0_27m_trainable_params():
-    model = models.build("resnet20", CIFAR, NUM_CLASSES)
+    model = zoo.build("resnet20", CIFAR, NUM_CLASSES)
     num_trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert 260_000 <= num_trainable <= 280_000
 
 
 def test_vgg19_has_about_20m_params():
-    model = models.build("vgg19", CIFAR, NUM_CLASSES)
+    model = zoo.build("vgg19", CIFAR, NUM_CLASSES)
     assert 19_900_000 <= model.count_params() <= 20_100_000
 
 
 @pytest.mark.parametrize("name", ["vgg19", "resnet20"])
 def test_every_conv_feeds_a_named_batch_norm(name):
-    model = models.build(name, CIFAR, NUM_CLASSES)
+    model = zoo.build(name, CIFAR, NUM_CLASSES)
     convs = [x for x in model.layers if isinstance(x, keras.layers.Conv2D)]
     norms = [
         x
@@ -136,8 +136,8 @@ def test_every_conv_feeds_a_named_batch_norm(name):
 
 @pytest.mark.parametrize(("name", "input_shape"), CASES)
 def test_layer_names_are_unique_and_stable(name, input_shape):
-    first = [x.name for x in models.build(name, input_shape, 10).layers]
-    second = [x.name for x in models.build(name, input_shape, 10).layers]
+    first = [x.name for x in zoo.build(name, input_shape, 10).layers]
+    second = [x.name for x in zoo.build(name, input_shape, 10).layers]
 
     assert first == second
     assert len(set(first)) == len(first)
@@ -147,11 +147,11 @@ def test_layer_names_are_unique_and_stable(name, input_shape):
 
 @pytest.mark.parametrize(("name", "input_shape"), CASES)
 def test_output_layer_is_dense_logits(name, input_shape):
-    model = models.build(name, input_shape, NUM_CLASSES)
+    model = zoo.build(name, input_shape, NUM_CLASSES)
 
-    output = model.get_layer(models.OUTPUT_LAYER_NAME)
+    output = model.get_layer(zoo.OUTPUT_LAYER_NAME)
 
-    assert models.OUTPUT_LAYER_NAME == "output"
+    assert zoo.OUTPUT_LAYER_NAME == "output"
     assert model.layers[-1] is output
     assert isinstance(output, keras.layers.Dense)
     assert output.activation is keras.activations.linear
@@ -159,8 +159,8 @@ def test_output_layer_is_dense_logits(name, input_shape):
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_same_seed_gives_identical_weights(name):
-    first = _all_weights(models.build(name, CIFAR, NUM_CLASSES, seed=3))
-    second = _all_weights(models.build(name, CIFAR, NUM_CLASSES, seed=3))
+    first = _all_weights(zoo.build(name, CIFAR, NUM_CLASSES, seed=3))
+    second = _all_weights(zoo.build(name, CIFAR, NUM_CLASSES, seed=3))
 
     assert len(first) == len(second)
     for a, b in zip(first, second, strict=True):
@@ -169,8 +169,8 @@ def test_same_seed_gives_identical_weights(name):
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_different_seeds_give_different_kernels(name):
-    first = _kernels(models.build(name, CIFAR, NUM_CLASSES, seed=0))
-    second = _kernels(models.build(name, CIFAR, NUM_CLASSES, seed=1))
+    first = _kernels(zoo.build(name, CIFAR, NUM_CLASSES, seed=0))
+    second = _kernels(zoo.build(name, CIFAR, NUM_CLASSES, seed=1))
 
     for layer_name, kernel in first.items():
         assert not np.array_equal(kernel, second[layer_name]), layer_name
@@ -179,8 +179,8 @@ def test_different_seeds_give_different_kernels(name):
 def test_nearby_seeds_share_no_kernel():
     # ResNet-20 has many same-shaped convs; a naive `seed + layer index`
     # would make seed 1's n-th kernel equal seed 0's (n + 1)-th.
-    first = _kernels(models.build("resnet20", CIFAR, NUM_CLASSES, seed=0))
-    second = _kernels(models.build("resnet20", CIFAR, NUM_CLASSES, seed=1))
+    first = _kernels(zoo.build("resnet20", CIFAR, NUM_CLASSES, seed=0))
+    second = _kernels(zoo.build("resnet20", CIFAR, NUM_CLASSES, seed=1))
 
     for a in first.values():
         for b in second.values():
@@ -188,14 +188,14 @@ def test_nearby_seeds_share_no_kernel():
 
 
 def test_unseeded_builds_differ():
-    first = _kernels(models.build("lenet_300_100", MNIST, NUM_CLASSES))
-    second = _kernels(models.build("lenet_300_100", MNIST, NUM_CLASSES))
+    first = _kernels(zoo.build("lenet_300_100", MNIST, NUM_CLASSES))
+    second = _kernels(zoo.build("lenet_300_100", MNIST, NUM_CLASSES))
 
     assert not np.array_equal(first["fc1"], second["fc1"])
 
 
 def test_lenet_kernels_are_glorot_normal_and_biases_zero():
-    model = models.build("lenet_300_100", MNIST, NUM_CLASSES, seed=0)
+    model = zoo.build("lenet_300_100", MNIST, NUM_CLASSES, seed=0)
     fc1 = model.get_layer("fc1")
     kernel = _numpy(fc1.kernel)
 
@@ -209,8 +209,8 @@ def test_lenet_kernels_are_glorot_normal_and_biases_zero():
 
 @pytest.mark.parametrize(("name", "input_shape"), CASES)
 def test_weight_decay_regularizes_every_kernel(name, input_shape):
-    plain = models.build(name, input_shape, NUM_CLASSES, seed=0)
-    decayed = models.build(
+    plain = zoo.build(name, input_shape, NUM_CLASSES, seed=0)
+    decayed = zoo.build(
         name, input_shape, NUM_CLASSES, weight_decay=1e-4, seed=0
     )
 
@@ -219,7 +219,7 @@ def test_weight_decay_regularizes_every_kernel(name, input_shape):
 
 
 def test_weight_decay_loss_is_l2_of_kernels():
-    model = models.build(
+    model = zoo.build(
         "lenet_300_100", MNIST, NUM_CLASSES, weight_decay=5e-4, seed=0
     )
 
@@ -240,7 +240,7 @@ def test_unknown_name_lists_known_names():
             "'mnist1d_lottery_mlp', 'mnist1d_mlp', 'resnet20', 'vgg19']"
         ),
     ):
-        models.build("resnet50", CIFAR, NUM_CLASSES)
+        zoo.build("resnet50", CIFAR, NUM_CLASSES)
 
 
 @pytest.mark.parametrize("name", ["conv2", "vgg19", "resnet20"])
@@ -252,11 +252,11 @@ def test_convolutional_model_rejects_flat_input(name):
             "convolutional model. Received: input_shape=(784,)"
         ),
     ):
-        models.build(name, (784,), NUM_CLASSES)
+        zoo.build(name, (784,), NUM_CLASSES)
 
 
 def test_lenet_accepts_flat_input():
-    model = models.build("lenet_300_100", (784,), NUM_CLASSES)
+    model = zoo.build("lenet_300_100", (784,), NUM_CLASSES)
     assert model.count_params() == 266_610
 
 
@@ -271,7 +271,7 @@ def test_rejects_bad_input_shape(input_shape):
             f"Received: input_shape={input_shape!r}"
         ),
     ):
-        models.build("lenet_300_100", input_shape, NUM_CLASSES)
+        zoo.build("lenet_300_100", input_shape, NUM_CLASSES)
 
 
 @pytest.mark.parametrize("num_classes", [0, -1, 2.5, True])
@@ -283,7 +283,7 @@ def test_rejects_bad_num_classes(num_classes):
             f"Received: num_classes={num_classes!r}"
         ),
     ):
-        models.build("lenet_300_100", MNIST, num_classes)
+        zoo.build("lenet_300_100", MNIST, num_classes)
 
 
 def test_rejects_negative_weight_decay():
@@ -293,7 +293,7 @@ def test_rejects_negative_weight_decay():
             "`weight_decay` must be >= 0. Received: weight_decay=-0.1"
         ),
     ):
-        models.build("lenet_300_100", MNIST, NUM_CLASSES, weight_decay=-0.1)
+        zoo.build("lenet_300_100", MNIST, NUM_CLASSES, weight_decay=-0.1)
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5])
@@ -304,7 +304,7 @@ def test_rejects_bad_seed(seed):
             f"`seed` must be None or an int >= 0. Received: seed={seed!r}"
         ),
     ):
-        models.build("lenet_300_100", MNIST, NUM_CLASSES, seed=seed)
+        zoo.build("lenet_300_100", MNIST, NUM_CLASSES, seed=seed)
 
 
 # The MNIST-1D models (Greydanus, 2020): PyTorch's parameter counts.
@@ -320,7 +320,7 @@ def test_rejects_bad_seed(seed):
     ],
 )
 def test_mnist1d_models_have_the_papers_parameter_counts(name, count):
-    model = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    model = zoo.build(name, MNIST1D, NUM_CLASSES, seed=0)
     assert model.count_params() == count
     x = np.random.default_rng(0).random((3, *MNIST1D), np.float32)
     assert model(x).shape == (3, NUM_CLASSES)
@@ -329,8 +329,8 @@ def test_mnist1d_models_have_the_papers_parameter_counts(name, count):
 @pytest.mark.parametrize("name", MNIST1D_MODELS)
 def test_mnist1d_models_are_initialized_as_pytorch_does(name):
     # Kernels and biases in U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded.
-    model = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
-    again = models.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    model = zoo.build(name, MNIST1D, NUM_CLASSES, seed=0)
+    again = zoo.build(name, MNIST1D, NUM_CLASSES, seed=0)
     for layer, same in zip(model.layers, again.layers, strict=True):
         if not layer.weights:
             continue
@@ -343,13 +343,13 @@ def test_mnist1d_models_are_initialized_as_pytorch_does(name):
 
 
 def test_only_the_lottery_mlp_prunes_biases():
-    lottery = models.build("mnist1d_lottery_mlp", MNIST1D, NUM_CLASSES)
+    lottery = zoo.build("mnist1d_lottery_mlp", MNIST1D, NUM_CLASSES)
     for layer in lottery.layers:
         if isinstance(layer, keras.layers.Dense):
-            assert isinstance(layer, models.BiasPrunableDense)
+            assert isinstance(layer, zoo.BiasPrunableDense)
             assert layer.get_prunable_weights() == [layer.kernel, layer.bias]
-    mlp = models.build("mnist1d_mlp", MNIST1D, NUM_CLASSES)
-    assert not any(isinstance(layer, models.BiasPrunableDense)
+    mlp = zoo.build("mnist1d_mlp", MNIST1D, NUM_CLASSES)
+    assert not any(isinstance(layer, zoo.BiasPrunableDense)
                    for layer in mlp.layers)
 
 
@@ -361,4 +361,4 @@ def test_mnist1d_cnn_rejects_image_input():
             "convolutional model. Received: input_shape=(28, 28, 1)"
         ),
     ):
-        models.build("mnist1d_cnn", MNIST, NUM_CLASSES)
+        zoo.build("mnist1d_cnn", MNIST, NUM_CLASSES)

@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
-from keras_lottery import export
-from keras_lottery import prunable
-from keras_lottery import training
-from keras_lottery import wrapping
+from keras_lottery.core import prunable
+from keras_lottery.core import wrapping
+from keras_lottery.engine import training
+from keras_lottery.serving import export
 
 
 def assert_pruned_weights_are_zero(model, masks):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_lottery import progress
+from keras_lottery.engine import progress
 
 
 class Clock:

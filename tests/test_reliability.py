@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lottery import cost
-from keras_lottery import faults
-from keras_lottery import files
-from keras_lottery import paths
+from keras_lottery.base import faults
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import cost
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_ROUNDS = 2
@@ -45,7 +45,7 @@ def run_binary(mnist_dir, workdir, fault="", kill=None):
     """Runs the lottery binary; returns (exit status, stderr).
 
     Args:
-        fault: `KERAS_LOTTERY_FAULT` (see `keras_lottery.faults`).
+        fault: `KERAS_LOTTERY_FAULT` (see `keras_lottery.base.faults`).
         kill: `(round, seconds)`: SIGKILL the process from outside that
             long after it logs the first training progress of that round.
     """
@@ -172,7 +172,7 @@ def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,
     # at a random moment in the first half second after a round logs its
     # first progress (inside a step, an evaluation or a write), and seven
     # at the named moments where a crash is likeliest to leave a
-    # half-written state (keras_lottery/faults.py). The order makes every
+    # half-written state (keras_lottery/base/faults.py). The order makes every
     # kill land: each run has work left to do where its kill waits.
     rng = np.random.default_rng(5)
     plan = [

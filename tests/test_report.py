@@ -1,4 +1,4 @@
-"""Tests of `keras_lottery.report`, `binaries.report` and the checks of
+"""Tests of `keras_lottery.analysis.tables`, `binaries.report` and the checks of
 `benchmarks/tfmot_baseline.py`, on workdirs written by hand.
 
 The fake runs' numbers are dyadic fractions, so means and stds over seeds
@@ -18,9 +18,10 @@ import pytest
 from matplotlib import image
 
 from configs import lenet300_mnist
-from keras_lottery import files
-from keras_lottery import paths
-from keras_lottery import report
+from keras_lottery.analysis import report
+from keras_lottery.analysis import tables
+from keras_lottery.base import files
+from keras_lottery.base import paths
 
 SEEDS = (0, 1, 2)
 NUM_ROUNDS = 3
@@ -154,7 +155,7 @@ def test_markdown_tables(experiment):
     with open(os.path.join(experiment["output"], "report.md")) as f:
         text = f.read()
     assert text.count("\n## ") == 4
-    for title in (*report.METRICS.values(), "Findings"):
+    for title in (*tables.METRICS.values(), "Findings"):
         assert f"## {title}" in text
     lines = text.splitlines()
     accuracy_rows = [line for line in lines if line.startswith("| 1 | 80 |")]
@@ -207,7 +208,7 @@ def _table(accuracies, steps):
 
 
 def test_findings_say_how_far_tickets_hold_the_dense_accuracy():
-    found = report.find(_table([0.98, 0.981, 0.985, 0.979, 0.982],
+    found = tables.find(_table([0.98, 0.981, 0.985, 0.979, 0.982],
                                [1000, 800, 600, 900, 1200]))
     ticket = found["series"]["ticket"]
     assert ticket["holds_down_to"] == 0.8 ** 2
@@ -217,7 +218,7 @@ def test_findings_say_how_far_tickets_hold_the_dense_accuracy():
     assert ticket["earliest"] == {"remaining_fraction": 0.8 ** 2,
                                   "early_stop_step": 600, "ratio": 0.6}
     assert ticket["winning"] == []
-    assert report.find(_table([0.98, 0.99], [1000, 900]))["series"][
+    assert tables.find(_table([0.98, 0.99], [1000, 900]))["series"][
         "ticket"]["first_below"] is None
 
 
@@ -484,12 +485,12 @@ def test_runs_from_before_a_field_existed_agree_with_its_default():
     new = config_dict(1)
     old = config_dict(0)
     del old["prune"]["early_bird"], old["data"]["classes"]
-    runs = [report.Run("old", old, {}), report.Run("new", new, {})]
-    report.check_same_config(runs, runs[0], "workdirs",
-                             report.IGNORED_FIELDS)
+    runs = [tables.Run("old", old, {}), tables.Run("new", new, {})]
+    tables.check_same_config(runs, runs[0], "workdirs",
+                             tables.IGNORED_FIELDS)
     # A value other than the one older runs had is a real difference.
     new["prune"]["early_bird"]["enabled"] = True
     with pytest.raises(ValueError, match=r"prune.early_bird.enabled=True in "
                        r"'new' but False in 'old'"):
-        report.check_same_config(runs, runs[0], "workdirs",
-                                 report.IGNORED_FIELDS)
+        tables.check_same_config(runs, runs[0], "workdirs",
+                                 tables.IGNORED_FIELDS)

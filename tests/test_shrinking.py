@@ -14,12 +14,14 @@ from absl.testing import flagsaver
 import keras_lottery
 from binaries import export as export_binary
 from configs import lenet300_mnist
-from keras_lottery import datasets
-from keras_lottery import export
-from keras_lottery import files
-from keras_lottery import models
-from keras_lottery import paths
-from keras_lottery import shrinking
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.data import datasets
+from keras_lottery.models import zoo
+from keras_lottery.pruning import shrinking
+from keras_lottery.serving import artifacts
+from keras_lottery.serving import export
+from keras_lottery.serving import litert
 
 
 def probe(shape, batch_size=5, seed=1):
@@ -30,8 +32,8 @@ def probe(shape, batch_size=5, seed=1):
 def assert_same_outputs(model, small, x):
     want = keras.ops.convert_to_numpy(model(x, training=False))
     got = keras.ops.convert_to_numpy(small(x, training=False))
-    np.testing.assert_allclose(got, want, rtol=export.TOLERANCE,
-                               atol=export.TOLERANCE)
+    np.testing.assert_allclose(got, want, rtol=artifacts.TOLERANCE,
+                               atol=artifacts.TOLERANCE)
 
 
 def shrink_without_warning(model):
@@ -142,7 +144,7 @@ def test_random_residual_graphs_shrink_exactly(seed):
 
 
 def test_resnet20_half_of_every_filter_dead():
-    model = models.build("resnet20", (16, 16, 3), 10, seed=0)
+    model = zoo.build("resnet20", (16, 16, 3), 10, seed=0)
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -292,7 +294,7 @@ def test_shared_layer_stays_dense():
 
 def test_wrapped_model_is_stripped_first():
     model = keras_lottery.wrap(
-        models.build("lenet_300_100", (28, 28, 1), 10, seed=0))
+        zoo.build("lenet_300_100", (28, 28, 1), 10, seed=0))
     masks = keras_lottery.get_masks(model)
     masks["fc1/kernel"][:, 100:] = 0  # 200 units without inputs
     keras_lottery.set_masks(model, masks)
@@ -362,7 +364,7 @@ def splits(mnist_dir):
 
 @pytest.mark.parametrize("name", ["lenet_300_100", "conv2"])
 def test_real_mnist_outputs_equal(splits, name):
-    model = models.build(name, (28, 28, 1), 10, seed=0)
+    model = zoo.build(name, (28, 28, 1), 10, seed=0)
     model.compile(optimizer="adam", loss=keras.losses.
                   SparseCategoricalCrossentropy(from_logits=True))
     model.fit(splits.train_x[:600], splits.train_y[:600], batch_size=60,
@@ -384,7 +386,7 @@ def workdir(tmp_path_factory, mnist_dir):
     files.write_json(paths.config_file(path), config.to_dict())
     os.makedirs(paths.round_dir(path, 0))
     model = keras_lottery.wrap(
-        models.build("lenet_300_100", (28, 28, 1), 10, seed=0))
+        zoo.build("lenet_300_100", (28, 28, 1), 10, seed=0))
     masks = keras_lottery.get_masks(model)
     masks["fc1/kernel"][:, 75:] = 0
     masks["fc2/kernel"][:, 25:] = 0
@@ -418,7 +420,7 @@ def test_binary_exports_a_shrunk_model(workdir, tmp_path, parsed_flags,
     logits = loaded.signatures["serving_default"](input=tf.constant(x))
     np.testing.assert_allclose(logits["logits"], model(x), rtol=1e-5,
                                atol=1e-5)
-    np.testing.assert_allclose(export.predict_tflite(lite, x)["logits"],
+    np.testing.assert_allclose(litert.predict_tflite(lite, x)["logits"],
                                model(x), rtol=1e-5, atol=1e-5)
     with open(os.path.join(saved, "assets", "sparsity.json")) as f:
         report = json.load(f)
@@ -427,7 +429,7 @@ def test_binary_exports_a_shrunk_model(workdir, tmp_path, parsed_flags,
 
 
 def test_export_model_takes_a_plain_model(tmp_path):
-    plain = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
+    plain = zoo.build("lenet_300_100", (28, 28, 1), 10, seed=0)
     written = export.export_model(plain, str(tmp_path), ["saved_model"])
     with open(os.path.join(written["saved_model"], "assets",
                            "sparsity.json")) as f:

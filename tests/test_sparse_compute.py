@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
-from keras_lottery import sparse_compute
-from keras_lottery import training
+from keras_lottery.engine import sparse_compute
+from keras_lottery.engine import training
 
 
 def _mlp(seed: int = 0) -> keras.Model:
@@ -241,7 +241,7 @@ def test_store_and_load_round_trip():
                for a, v in zip(before, model.weights)]
     assert any(changed)
     images = tf.random.normal((7, 6, 6, 1), seed=3)
-    with keras_lottery.masking.masked_gradients():
+    with keras_lottery.core.masking.masked_gradients():
         want = model(images)
     np.testing.assert_allclose(compute(images), want, rtol=1e-5, atol=1e-5)
 
@@ -335,7 +335,7 @@ def test_a_compact_round_evaluates_on_its_blocks_as_the_model_does(ticket):
     trainer.train(training.TrainingData(x, y, 30, 0), 20)
     examples = trainer.eval_dataset(x[:70], y[:70], 32)
     got = trainer.evaluate(examples)
-    want = keras_lottery.evaluation.Evaluator(
+    want = keras_lottery.engine.evaluation.Evaluator(
         trainer.model, trainer.strategy, False)(examples)
     assert trainer._round_evaluator is not None
     np.testing.assert_allclose([got.loss, got.accuracy],
@@ -346,9 +346,9 @@ def test_conv2_filter_rounds_train_compact_as_dense(mnist_dir, tmp_path):
     """The engine picks the compact path for Conv-2's filter tickets and
     trains what the dense kernels train: the same masks and accuracies."""
     from configs import conv2_mnist
-    from keras_lottery import files
-    from keras_lottery import lottery
-    from keras_lottery import paths
+    from keras_lottery.base import files
+    from keras_lottery.base import paths
+    from keras_lottery.lottery import runner
 
     def run(mode):
         config = conv2_mnist.get_config("smoke")
@@ -360,7 +360,7 @@ def test_conv2_filter_rounds_train_compact_as_dense(mnist_dir, tmp_path):
                             conv_fraction_per_round=0.5,
                             output_fraction_per_round=0.0)
         workdir = str(tmp_path / mode)
-        lottery.run(config, workdir)
+        runner.run(config, workdir)
         return [files.read_json(paths.metrics_file(workdir, r))
                 for r in range(3)], [
             files.read_arrays(paths.masks_file(workdir, r))

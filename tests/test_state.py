@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lottery
-from keras_lottery import pruning
+from keras_lottery.pruning import selection
 
 
 def lenet(seed=0):
@@ -33,9 +33,9 @@ def test_paper_schedule_gives_exact_counts_each_round():
         masks = keras_lottery.get_masks(model)
         for key, size in sizes.items():
             rate = 0.1 if key.startswith("output") else 0.2
-            assert int(masks[key].sum()) == pruning.remaining_after(
+            assert int(masks[key].sum()) == selection.remaining_after(
                 size, rate, rounds)
-    kept = sum(pruning.remaining_after(n, 0.1 if k.startswith("output")
+    kept = sum(selection.remaining_after(n, 0.1 if k.startswith("output")
                                        else 0.2, 4) for k, n in sizes.items())
     assert keras_lottery.sparsity(model)["total"] == kept / 266200
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from keras_lottery import files
+from keras_lottery.base import files
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

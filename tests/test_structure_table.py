@@ -3,13 +3,13 @@
 import pytest
 
 from benchmarks import structure_table
-from keras_lottery import report
+from keras_lottery.analysis import tables
 
 
 def _cell(accuracies):
     """A cell's rows from `{round: {seed: accuracy}}`."""
     return {"rows": [
-        {"round": r, "test_accuracy": report.summarize(
+        {"round": r, "test_accuracy": tables.summarize(
             list(by_seed.values()), list(by_seed))}
         for r, by_seed in accuracies.items()]}
 

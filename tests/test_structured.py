@@ -18,16 +18,17 @@ import tensorflow as tf
 
 import keras_lottery
 from configs import lenet300_mnist
-from keras_lottery import controls
-from keras_lottery import criteria
-from keras_lottery import faults
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import pruning
-from keras_lottery import scoring
-from keras_lottery import state
-from keras_lottery import training
+from keras_lottery.base import faults
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import state
+from keras_lottery.engine import training
+from keras_lottery.lottery import controls
+from keras_lottery.lottery import runner
+from keras_lottery.pruning import criteria
+from keras_lottery.pruning import pruner
+from keras_lottery.pruning import scoring
+from keras_lottery.pruning import selection
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRITERIA = ("magnitude", "gradient", "activation", "apoz", "random")
@@ -110,13 +111,13 @@ def test_pruned_units_output_exactly_zero_and_stay_zero_under_fit(method):
     masks = prune_structured(model, method)
     units = state.get_masks(model, units=True)
     for name, axis in (("conv1", 3), ("conv2", 3), ("fc", 1)):
-        alive = pruning.alive_units(masks[f"{name}/kernel"], axis)
-        assert alive.sum() == pruning.remaining_after(alive.size, 0.5, 1)
-    dead_filters = ~pruning.alive_units(masks["conv1/kernel"], 3)
+        alive = selection.alive_units(masks[f"{name}/kernel"], axis)
+        assert alive.sum() == selection.remaining_after(alive.size, 0.5, 1)
+    dead_filters = ~selection.alive_units(masks["conv1/kernel"], 3)
     # The BatchNormalization after conv1 lost gamma and beta there.
     np.testing.assert_array_equal(units["bn1/units"], ~dead_filters)
     np.testing.assert_array_equal(
-        units["conv2/units"], pruning.alive_units(masks["conv2/kernel"], 3))
+        units["conv2/units"], selection.alive_units(masks["conv2/kernel"], 3))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
         from_logits=True))
     x = np.concatenate([x for x, _ in batches()])
@@ -278,13 +279,13 @@ def smoke_config(mnist_dir, **prune):
 def neurons(mnist_dir, tmp_path_factory):
     """A smoke run pruning neurons by gradient."""
     workdir = str(tmp_path_factory.mktemp("neurons") / "workdir")
-    lottery.run(smoke_config(mnist_dir, granularity="neuron",
+    runner.run(smoke_config(mnist_dir, granularity="neuron",
                              method="gradient"), workdir)
     return workdir
 
 
 def unit_counts(masks):
-    return {key: int(pruning.alive_units(mask, 1).sum())
+    return {key: int(selection.alive_units(mask, 1).sum())
             for key, mask in masks.items() if key.endswith("kernel")}
 
 
@@ -298,12 +299,12 @@ def test_the_engine_prunes_whole_neurons(neurons):
     for r in range(3):
         masks = round_masks(neurons, r)
         counts = unit_counts(masks)
-        assert counts["fc1/kernel"] == pruning.remaining_after(300, 0.2, r)
-        assert counts["fc2/kernel"] == pruning.remaining_after(100, 0.2, r)
+        assert counts["fc1/kernel"] == selection.remaining_after(300, 0.2, r)
+        assert counts["fc2/kernel"] == selection.remaining_after(100, 0.2, r)
         np.testing.assert_array_equal(
-            masks["fc1/units"], pruning.alive_units(masks["fc1/kernel"], 1))
+            masks["fc1/units"], selection.alive_units(masks["fc1/kernel"], 1))
         # The output layer prunes weights at its own rate.
-        assert masks["output/kernel"].sum() == pruning.remaining_after(
+        assert masks["output/kernel"].sum() == selection.remaining_after(
             1000, 0.1, r)
         assert masks["output/units"].all()
 
@@ -315,7 +316,7 @@ def test_random_prune_control_keeps_unit_counts(neurons):
     assert unit_counts(control) == unit_counts(ticket)
     assert not np.array_equal(control["fc1/units"], ticket["fc1/units"])
     np.testing.assert_array_equal(
-        control["fc1/units"], pruning.alive_units(control["fc1/kernel"], 1))
+        control["fc1/units"], selection.alive_units(control["fc1/kernel"], 1))
     assert control["output/kernel"].sum() == ticket["output/kernel"].sum()
 
 
@@ -347,7 +348,7 @@ def test_bad_pruning_config_writes_nothing(mnist_dir, tmp_path, field,
                                            value, message):
     workdir = str(tmp_path / "workdir")
     with pytest.raises(ValueError, match=message):
-        lottery.run(smoke_config(mnist_dir, **{field: value}), workdir)
+        runner.run(smoke_config(mnist_dir, **{field: value}), workdir)
     assert not os.path.exists(workdir)
 
 
@@ -356,7 +357,7 @@ def test_a_data_criterion_needs_score_batches(mnist_dir, tmp_path):
     with pytest.raises(ValueError, match=r"`prune.score_batches` must be at "
                        r"least 1: criterion 'activation' reads training "
                        r"batches. Received: prune.score_batches=0"):
-        lottery.run(smoke_config(mnist_dir, method="activation",
+        runner.run(smoke_config(mnist_dir, method="activation",
                                  score_batches=0), workdir)
     assert not os.path.exists(workdir)
 
@@ -426,10 +427,10 @@ def test_heads_go_from_all_four_attention_kernels(method):
             model, 0.4, method=method, granularity="head",
             granularities={"output": "weight"}, fractions={"output": 0.0},
             data=attention_batches(), seed=rounds)
-        heads = {key: pruning.alive_units(masks[key], axis)
+        heads = {key: selection.alive_units(masks[key], axis)
                  for key, axis in HEAD_AXES.items()}
         first = heads["mha/query_dense/kernel"]
-        assert first.sum() == pruning.remaining_after(5, 0.4, rounds)
+        assert first.sum() == selection.remaining_after(5, 0.4, rounds)
         for key, alive in heads.items():  # the same heads, whole
             np.testing.assert_array_equal(alive, first, err_msg=key)
             per_head = np.moveaxis(masks[key], HEAD_AXES[key], 0).reshape(
@@ -446,11 +447,11 @@ def test_a_random_prune_control_keeps_heads_coherent():
     model = keras_lottery.wrap(attention_net())
     masks = keras_lottery.prune(model, 0.4, granularity="head",
                                 granularities={"output": "weight"})
-    plan = state.plan_pruning(model, 0.4, granularity="head",
+    plan = pruner.plan_pruning(model, 0.4, granularity="head",
                               granularities={"output": "weight"})
-    control = pruning.random_masks_like(masks, seed=3,
+    control = selection.random_masks_like(masks, seed=3,
                                         groupings=plan.groupings)
-    heads = [pruning.alive_units(control[k], a) for k, a in
+    heads = [selection.alive_units(control[k], a) for k, a in
              HEAD_AXES.items()]
     assert heads[0].sum() == 3
     for alive in heads[1:]:

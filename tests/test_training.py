@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lottery
-from keras_lottery import training
+from keras_lottery.engine import training
 
 
 def data(n=50):

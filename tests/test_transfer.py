@@ -1,4 +1,4 @@
-"""Ticket transfer (`keras_lottery.transfer`, `binaries.transfer`)."""
+"""Ticket transfer (`keras_lottery.lottery.transfer`, `binaries.transfer`)."""
 
 import json
 import os
@@ -11,12 +11,13 @@ import pytest
 from configs import lenet300_mnist
 from configs import mnist1d_lottery_mlp
 from configs import mnist1d_mlp
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import run_config
-from keras_lottery import state
-from keras_lottery import transfer
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.core import state
+from keras_lottery.lottery import run_config
+from keras_lottery.lottery import runner
+from keras_lottery.lottery import trainer
+from keras_lottery.lottery import transfer
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +33,7 @@ def _config(generation_seed=42):
 def source(tmp_path_factory):
     """A finished smoke lottery run on the official MNIST-1D."""
     workdir = str(tmp_path_factory.mktemp("source"))
-    lottery.run(_config(), workdir)
+    runner.run(_config(), workdir)
     return workdir
 
 
@@ -69,7 +70,7 @@ def test_transfer_trains_the_masks_and_the_baselines_and_resumes(
 
 
 def test_fresh_init_starts_from_the_targets_own_weights(source):
-    experiment = lottery.Experiment(_config(1))
+    experiment = trainer.Experiment(_config(1))
     masks = transfer._check_fit(experiment, source, 2)
     model = transfer._arm_model(experiment, source, 2, masks, "transferred",
                                 "fresh")

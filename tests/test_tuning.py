@@ -16,10 +16,11 @@ import ml_collections
 import pytest
 
 from configs import lenet300_mnist
-from keras_lottery import files
-from keras_lottery import lottery
-from keras_lottery import paths
-from keras_lottery import tuning
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.lottery import runner
+from keras_lottery.lottery import trainer
+from keras_lottery.tuning import search
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Per-trial budget small enough for CI: 100 steps, one pruning round.
@@ -57,7 +58,7 @@ def searched(mnist_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("search"))
     config = tiny_config(mnist_dir)
     trained = collections.Counter()
-    real_train_round = lottery.Experiment.train_round
+    real_train_round = trainer.Experiment.train_round
 
     def train_round(self, round_workdir, round_index, make_model):
         key = (os.path.relpath(round_workdir, workdir), round_index)
@@ -67,17 +68,17 @@ def searched(mnist_dir, tmp_path_factory):
         return real_train_round(self, round_workdir, round_index, make_model)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lottery.Experiment, "train_round", train_round)
+        patch.setattr(trainer.Experiment, "train_round", train_round)
         interrupt = True
         with pytest.raises(_Interrupt):
-            tuning.search(config, workdir, "random", max_trials=2)
+            search.search(config, workdir, "random", max_trials=2)
         before = dict(trained)
         first_metrics = os.path.getmtime(
             paths.metrics_file(paths.trial_workdir(workdir, "0"), 1))
         trained.clear()
         interrupt = False
         start = time.perf_counter()
-        rows = tuning.search(config, workdir, "random", max_trials=3)
+        rows = search.search(config, workdir, "random", max_trials=3)
         seconds = time.perf_counter() - start
     return {"workdir": workdir, "config": config, "rows": rows,
             "before": before, "after": dict(trained), "seconds": seconds,
@@ -103,7 +104,7 @@ def test_smoke_search_writes_every_trial_and_the_best(searched):
     for row in rows:
         summary = files.read_json(paths.summary_file(
             paths.trial_workdir(workdir, row["trial_id"])))
-        value, ticket = tuning.pick_ticket(
+        value, ticket = search.pick_ticket(
             summary, config.tune.objective, config.tune.accuracy_tolerance,
             config.tune.max_remaining_fraction)
         assert float(row[config.tune.objective]) == pytest.approx(value)
@@ -171,9 +172,9 @@ def test_chief_and_two_workers_run_each_trial_exactly_once(mnist_dir,
         assert process.returncode == 0, logs[tuner_id][-3000:]
     ran = collections.Counter()
     for tuner_id, log in logs.items():
-        for runner, trial_id in re.findall(r"Tuner (\S+) runs trial (\S+) ",
+        for ran_by, trial_id in re.findall(r"Tuner (\S+) runs trial (\S+) ",
                                            log):
-            assert runner == tuner_id
+            assert ran_by == tuner_id
             ran[trial_id] += 1
     assert ran == {"0": 1, "1": 1, "2": 1}
     assert not re.search(r"Tuner \S+ runs trial", logs["chief"])
@@ -185,7 +186,7 @@ def test_chief_and_two_workers_run_each_trial_exactly_once(mnist_dir,
     assert os.path.exists(paths.best_config_file(workdir))
 
 
-# Searches below replace lottery.run with this fake: no training, a summary
+# Searches below replace runner.run with this fake: no training, a summary
 # that is a simple function of the config, and round folders written the
 # way a real run writes them (so Hyperband's reuse can be seen).
 def fake_run(config, workdir):
@@ -208,7 +209,7 @@ def fake_run(config, workdir):
 @pytest.fixture()
 def fake(monkeypatch, tmp_path):
     fake_run.trained = []
-    monkeypatch.setattr(lottery, "run", fake_run)
+    monkeypatch.setattr(runner, "run", fake_run)
     config = tiny_config(str(tmp_path))
     return config
 
@@ -218,7 +219,7 @@ def test_hyperband_budget_is_rounds_and_continues_earlier_trials(fake,
     config = fake
     config.prune.num_rounds = 3  # two brackets with factor 3
     workdir = str(tmp_path / "search")
-    rows = tuning.search(config, workdir, "hyperband", max_trials=5)
+    rows = search.search(config, workdir, "hyperband", max_trials=5)
     assert [r["num_rounds"] for r in rows] == [1, 1, 1, 3, 3]
     assert {r["status"] for r in rows} == {"COMPLETED"}
     # Trial 3 continues the best of trials 0-2: their rounds 0-1 are
@@ -231,7 +232,7 @@ def test_hyperband_budget_is_rounds_and_continues_earlier_trials(fake,
 def test_objectives_score_the_rounds_they_say(fake, tmp_path):
     config = fake
     config.prune.num_rounds = 3
-    rows = tuning.search(config, str(tmp_path / "a"), "random", max_trials=4)
+    rows = search.search(config, str(tmp_path / "a"), "random", max_trials=4)
     for row in rows:
         value = row["sparsest_winning_ticket"]
         if row["ticket_round"] == 0:  # no winner: the dense network
@@ -241,7 +242,7 @@ def test_objectives_score_the_rounds_they_say(fake, tmp_path):
             assert row["test_accuracy"] >= row["dense_test_accuracy"]
     config.tune.objective = "accuracy_at_sparsity"
     config.tune.max_remaining_fraction = 0.5
-    rows = tuning.search(config, str(tmp_path / "b"), "random", max_trials=4)
+    rows = search.search(config, str(tmp_path / "b"), "random", max_trials=4)
     for row in rows:
         value = row["accuracy_at_sparsity"]
         if row["remaining_fraction"] > 0.5:  # the budget is out of reach
@@ -252,12 +253,12 @@ def test_objectives_score_the_rounds_they_say(fake, tmp_path):
 
 def test_diverging_trials_are_failed_and_shown(fake, monkeypatch, tmp_path):
     def diverge(config, workdir):
-        raise lottery.TrainingError("Round 1: the training loss is nan")
+        raise trainer.TrainingError("Round 1: the training loss is nan")
 
-    monkeypatch.setattr(lottery, "run", diverge)
+    monkeypatch.setattr(runner, "run", diverge)
     workdir = str(tmp_path / "s")
-    with pytest.raises(tuning.SearchError, match="No trial .* completed"):
-        tuning.search(fake, workdir, "random", max_trials=2)
+    with pytest.raises(search.SearchError, match="No trial .* completed"):
+        search.search(fake, workdir, "random", max_trials=2)
     rows = read_table(workdir)
     assert [r["status"] for r in rows] == ["FAILED", "FAILED"]
     assert {r["message"] for r in rows} == {
@@ -267,15 +268,15 @@ def test_diverging_trials_are_failed_and_shown(fake, monkeypatch, tmp_path):
 def test_failures_in_a_row_stop_the_search_with_one_line(fake, monkeypatch,
                                                          tmp_path):
     def diverge(config, workdir):
-        raise lottery.TrainingError("Round 1: the training loss is nan")
+        raise trainer.TrainingError("Round 1: the training loss is nan")
 
-    monkeypatch.setattr(lottery, "run", diverge)
+    monkeypatch.setattr(runner, "run", diverge)
     fake.tune.max_consecutive_failed_trials = 2
     workdir = str(tmp_path / "s")
-    with pytest.raises(tuning.SearchError, match=(
+    with pytest.raises(search.SearchError, match=(
             r"^2 trials in a row failed, the last \(1\) with: Round 1: the "
             r"training loss is nan. The search stops")):
-        tuning.search(fake, workdir, "random", max_trials=5)
+        search.search(fake, workdir, "random", max_trials=5)
     assert [r["status"] for r in read_table(workdir)] == ["FAILED"] * 2
 
 
@@ -283,14 +284,14 @@ def test_a_crashing_trial_stops_the_search(fake, monkeypatch, tmp_path):
     def crash(config, workdir):
         raise OSError("disk full")
 
-    monkeypatch.setattr(lottery, "run", crash)
+    monkeypatch.setattr(runner, "run", crash)
     with pytest.raises(keras_tuner.errors.FatalError, match="disk full"):
-        tuning.search(fake, str(tmp_path / "s"), "random", max_trials=2)
+        search.search(fake, str(tmp_path / "s"), "random", max_trials=2)
 
 
 def test_bayesian_search_runs(fake, tmp_path):
     fake.tune.num_initial_trials = 2
-    rows = tuning.search(fake, str(tmp_path / "s"), "bayesian", max_trials=3)
+    rows = search.search(fake, str(tmp_path / "s"), "bayesian", max_trials=3)
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
 
 
@@ -357,7 +358,7 @@ def test_config_errors_name_the_field_and_value(fake, tmp_path, change,
                                                 message):
     change(fake)
     with pytest.raises(ValueError, match=message):
-        tuning.search(fake, str(tmp_path / "s"), "random", max_trials=2)
+        search.search(fake, str(tmp_path / "s"), "random", max_trials=2)
     assert not os.path.exists(tmp_path / "s")
 
 
@@ -370,32 +371,32 @@ def test_config_errors_name_the_field_and_value(fake, tmp_path, change,
 def test_tuner_and_max_trials_errors(fake, tmp_path, tuner, max_trials,
                                      message):
     with pytest.raises(ValueError, match=message):
-        tuning.search(fake, str(tmp_path / "s"), tuner, max_trials)
+        search.search(fake, str(tmp_path / "s"), tuner, max_trials)
 
 
 def test_a_workdir_of_another_search_or_a_run_is_refused(fake, tmp_path):
     workdir = str(tmp_path / "s")
-    tuning.search(fake, workdir, "random", max_trials=1)
+    search.search(fake, workdir, "random", max_trials=1)
     with pytest.raises(ValueError, match=(
             r"`workdir` holds another search .*tuner: 'random' in the "
             r"workdir, 'hyperband' now.*Received: workdir=")):
-        tuning.search(fake, workdir, "hyperband", max_trials=1)
+        search.search(fake, workdir, "hyperband", max_trials=1)
     fake.tune.space.learning_rate.max_value = 1e-2
     with pytest.raises(ValueError, match=(
             r"config.tune.space.learning_rate.max_value: 0.003 in the "
             r"workdir, 0.01 now")):
-        tuning.search(fake, workdir, "random", max_trials=1)
+        search.search(fake, workdir, "random", max_trials=1)
     run_dir = str(tmp_path / "run")
     files.write_json(paths.config_file(run_dir), {})
     with pytest.raises(ValueError, match=r"`workdir` holds a lottery run"):
-        tuning.search(fake, run_dir, "random", max_trials=1)
+        search.search(fake, run_dir, "random", max_trials=1)
 
 
 def test_a_larger_max_trials_extends_a_finished_search(fake, tmp_path):
     workdir = str(tmp_path / "s")
-    tuning.search(fake, workdir, "random", max_trials=2)
+    search.search(fake, workdir, "random", max_trials=2)
     fake_run.trained.clear()
-    rows = tuning.search(fake, workdir, "random", max_trials=3)
+    rows = search.search(fake, workdir, "random", max_trials=3)
     assert [r["trial_id"] for r in rows] == ["0", "1", "2"]
     assert {t for t, _ in fake_run.trained} == {"2"}
 
@@ -431,7 +432,7 @@ def test_pick_ticket_invariants():
         {"round": 4, "remaining_fraction": 0.41, "test_accuracy": 0.85,
          "early_stop_step": 200},
     ]
-    pick = tuning.pick_ticket
+    pick = search.pick_ticket
     assert pick(summary, "sparsest_winning_ticket", 0.0, 1.0)[0] == 0.8
     # Round 2 wins within 0.001; round 3 is late; round 4 is too bad.
     assert pick(summary, "sparsest_winning_ticket", 0.001, 1.0)[0] == 0.64
@@ -452,5 +453,5 @@ def test_config_source_round_trips(tmp_path):
         "f": 1e-300, "g": True, "h": "it's \"quoted\" \\ '''",
     })
     path = tmp_path / "c.py"
-    path.write_text(tuning.config_source(config, 'Doc """ with \\ .'))
+    path.write_text(search.config_source(config, 'Doc """ with \\ .'))
     assert load_config_module(path).to_dict() == config.to_dict()

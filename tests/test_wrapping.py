@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import keras_lottery
-from keras_lottery import masking
-from keras_lottery import prunable
+from keras_lottery.core import masking
+from keras_lottery.core import prunable
 
 
 def mlp(name="mlp"):

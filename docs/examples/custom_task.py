@@ -17,7 +17,7 @@ import os
 import keras
 import numpy as np
 
-from keras_lottery import mnist1d
+from keras_lottery.data import mnist1d
 
 
 def build(

@@ -1,0 +1,2 @@
+"""Reading finished workdirs: the lottery report (tables and plots) and
+the cost report."""

@@ -1,0 +1,1 @@
+"""The keras-tuner search over lottery configs (`search`)."""
