@@ -35,8 +35,13 @@ setuptools.setup(
         "tensorboard",
         "matplotlib",
         "numpy",
-        # keras_lottery.mnist1d: MNIST-1D's filter and interpolation.
+        # keras_lottery.data.mnist1d: MNIST-1D's filter and interpolation.
         "scipy",
+        # The models users bring: KerasHub's backbones (built from their
+        # constructors; presets are never downloaded by keras_lottery).
+        "keras-hub>=0.32",
+        # TensorFlow Lite's interpreter: TF 2.21 points tf.lite to it.
+        "ai-edge-litert",
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist"],

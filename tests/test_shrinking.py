@@ -275,6 +275,24 @@ def test_unsupported_layer_stays_dense_with_one_warning():
     assert_same_outputs(model, small, probe((4,)))
 
 
+def test_an_operation_of_the_graph_stays_dense_with_a_warning():
+    # `a + b` of two KerasTensors is an operation, not a layer (ConvNeXt's
+    # residuals): shrink copies it and keeps the channels around it.
+    inputs = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(a + b)
+    model = keras_lottery.wrap(keras.Model(
+        inputs, keras.layers.Dense(2, name="output")(pooled)))
+    with pytest.warns(UserWarning, match="does not apply"):
+        keras_lottery.prune(model, 0.5, granularity="filter")
+    with pytest.warns(UserWarning, match=r"shrink keeps the channels around "
+                      r"layer 'add' \(class Add\) dense"):
+        small = keras_lottery.shrink(model)
+    assert small.get_layer("a").filters == 4
+    assert_same_outputs(model, small, probe((8, 8, 3)))
+
+
 def test_shared_layer_stays_dense():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))

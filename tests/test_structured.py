@@ -7,6 +7,7 @@ granularity and criterion, its controls and a kill during scoring.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,10 +225,11 @@ def test_a_registered_criterion_prunes():
 def test_bad_pruning_arguments_name_the_layer_or_argument():
     model = keras_lottery.wrap(conv_net())
     before = state.get_masks(model, units=True)
-    with pytest.raises(ValueError, match=r"Granularity 'filter' does not "
-                       r"apply to layer 'fc' \(Dense\), which has: weight, "
-                       r"neuron, m:n. Received: granularity='filter'"):
-        keras_lottery.prune(model, 0.2, granularity="filter")
+    with pytest.raises(ValueError, match=r"Granularity 'head' does not "
+                       r"apply to layer 'conv1' \(Conv2D\), which has: "
+                       r"weight, filter, channel, m:n. Received: "
+                       r"granularity='head'"):
+        keras_lottery.prune(model, 0.2, granularity="head")
     with pytest.raises(ValueError, match=r"Granularity 'neuron' does not "
                        r"apply to layer 'conv1' \(Conv2D\).*Received: "
                        r"granularities\['conv1'\]='neuron'"):
@@ -459,12 +461,21 @@ def test_a_random_prune_control_keeps_heads_coherent():
 
 
 def test_head_granularity_is_for_attention_only():
-    model = keras_lottery.wrap(attention_net())
-    with pytest.raises(ValueError, match=r"Granularity 'head' does not "
-                       r"apply to layer 'output' \(Dense\), which has: "
-                       r"weight, neuron, m:n. Received: granularity='head'"):
-        keras_lottery.prune(model, 0.2, granularity="head")
-    with pytest.raises(ValueError, match=r"Granularity 'neuron' does not "
+    # A model-wide granularity prunes the weights it fits, and names the
+    # others once in a warning; they keep every entry.
+    for granularity, kept, pruned in (
+            ("head", "output/kernel (Dense)", "mha/query_dense/kernel"),
+            ("neuron", "mha/query_dense/kernel (MultiHeadAttention)",
+             "output/kernel")):
+        model = keras_lottery.wrap(attention_net())
+        with pytest.warns(UserWarning, match=re.escape(
+                f"granularity {granularity!r} does not apply to these "
+                f"weights, which keep every entry: {kept}")):
+            keras_lottery.prune(model, 0.5, granularity=granularity)
+        masks = state.get_masks(model)
+        assert masks[kept.split()[0]].all()
+        assert not masks[pruned].all()
+    with pytest.raises(ValueError, match=r"Granularity 'filter' does not "
                        r"apply to layer 'mha' \(MultiHeadAttention\), "
                        r"which has: weight, head"):
-        keras_lottery.prune(model, 0.2, granularity="neuron")
+        keras_lottery.prune(model, 0.2, granularity="filter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 from collections.abc import Iterator
 
@@ -299,8 +300,11 @@ class MaskedWrapper(keras.layers.Wrapper):
         return self.layer.compute_output_spec(*args, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "masked": self.masked,
-                "unit_mask": self.unit_mask}
+        config = {**super().get_config(), "masked": self.masked,
+                  "unit_mask": self.unit_mask}
+        config["layer"] = {**config["layer"],
+                           "config": loadable_config(self.layer)}
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -346,3 +350,32 @@ def _initial_value(variable: keras.Variable):
         return keras.ops.convert_to_tensor(variable.value, dtype=dtype)
 
     return initializer
+
+
+def loadable_config(layer: keras.layers.Layer) -> dict:
+    """`layer.get_config()`, or the part of it the class's constructor takes.
+
+    Some classes write derived values into their config that their
+    `__init__` refuses (KerasHub 0.32's `ViTPatchingAndEmbedding`:
+    `num_patches`, `num_positions`), so `from_config(get_config())` fails;
+    the keys no `__init__` of the class names are then left out. Any other
+    config is returned as it is.
+    """
+    config = layer.get_config()
+    accepted = set()
+    for cls in type(layer).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        accepted |= {p.name for p in parameters
+                     if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if all(p.kind != p.VAR_KEYWORD for p in parameters):
+            break
+    kept = {k: v for k, v in config.items() if k in accepted}
+    if kept == config:
+        return config
+    try:
+        type(layer).from_config(config)
+    except (TypeError, ValueError):
+        return kept
+    return config

@@ -6,6 +6,13 @@ reaches into a sublayer (`cell.kernel`, `query_dense.kernel`), and names
 the weight's mask `<layer>/<name with "/" for ".">`. A custom layer
 becomes prunable either through `register(cls, names)` or by defining a
 `get_prunable_weights()` method that returns its prunable variables.
+
+A composite layer (a KerasHub `TransformerEncoder`, a ViT encoder, any
+layer made of sublayers) whose class is neither is prunable through its
+sublayers: every sublayer at any depth whose class is prunable lends its
+weights, named by the path of sublayer names
+(`self_attention/query_dense/kernel`, `transformer_block_1/mlp/dense_1/
+kernel`), so a whole block gets its masks without registering anything.
 """
 
 from __future__ import annotations
@@ -77,9 +84,42 @@ def register(layer_class: type, weight_names: Sequence[str]) -> None:
 
 
 def is_prunable(layer: keras.layers.Layer) -> bool:
-    """Returns whether `layer` has weights that can be pruned."""
+    """Returns whether `layer` has weights that can be pruned: its class
+    is prunable, or it is a composite with a prunable sublayer."""
+    return _is_own(layer) or bool(_composite(layer))
+
+
+def _is_own(layer: keras.layers.Layer) -> bool:
+    """Whether `layer`'s class names its own prunable weights."""
     return (hasattr(layer, "get_prunable_weights")
             or _registered_names(layer) is not None)
+
+
+def _composite(layer: keras.layers.Layer
+               ) -> list[tuple[str, keras.layers.Layer]]:
+    """`(path, sublayer)` for the prunable sublayers of a composite layer.
+
+    Depth first, in tracking order; a prunable sublayer is not looked
+    into (its class names its weights). Empty for a layer whose class is
+    prunable itself, and for a model (`wrap` wraps a model's layers).
+    """
+    if _is_own(layer) or isinstance(layer, keras.Model):
+        return []
+    found, seen = [], set()
+
+    def walk(parent, prefix):
+        for sub in parent._flatten_layers(include_self=False,
+                                          recursive=False):
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            if _is_own(sub):
+                found.append((f"{prefix}{sub.name}", sub))
+            else:
+                walk(sub, f"{prefix}{sub.name}/")
+
+    walk(layer, "")
+    return found
 
 
 def supported() -> list[str]:
@@ -94,6 +134,9 @@ def prunable_weights(layer: keras.layers.Layer) -> list[keras.Variable]:
         ValueError: if the layer's class is neither registered nor defines
             `get_prunable_weights()`, listing the supported classes.
     """
+    composite = _composite(layer)
+    if composite:
+        return [w for _, sub in composite for w in prunable_weights(sub)]
     if hasattr(layer, "get_prunable_weights"):
         weights = list(layer.get_prunable_weights())
     else:
@@ -123,6 +166,14 @@ def weight_keys(layer: keras.layers.Layer) -> list[str]:
     `get_prunable_weights()` method, each weight's name (numbered when
     two share one).
     """
+    composite = _composite(layer)
+    if composite:
+        keys = []
+        for path, sub in composite:
+            for key in weight_keys(sub):
+                key = f"{path}/{key}"
+                keys.append(key if key not in keys else f"{key}_{len(keys)}")
+        return keys
     names = None
     if not hasattr(layer, "get_prunable_weights"):
         names = _registered_names(layer)
@@ -135,6 +186,16 @@ def weight_keys(layer: keras.layers.Layer) -> list[str]:
     return keys
 
 
+def owner_path(name: str, layer: keras.layers.Layer,
+               variable: keras.Variable) -> str:
+    """`name`, or `name/<sublayer path>` for a weight a composite layer's
+    sublayer lends: the layer whose units (heads) the weight shares."""
+    for path, sub in _composite(layer):
+        if any(variable is w for w in prunable_weights(sub)):
+            return f"{name}/{path}"
+    return name
+
+
 def _attribute(layer: keras.layers.Layer, name: str):
     """`layer.<name>`, where a dotted name reaches into sublayers."""
     return functools.reduce(getattr, name.split("."), layer)
@@ -144,7 +205,14 @@ def _registered_names(layer: keras.layers.Layer) -> tuple[str, ...] | None:
     # Exact class first, then the nearest registered base class.
     for cls in type(layer).__mro__:
         if cls in _REGISTRY:
-            return _REGISTRY[cls]
+            names = _REGISTRY[cls]
+            if cls is keras.layers.Embedding and isinstance(getattr(
+                    layer, "reverse_embeddings", None), keras.Variable):
+                # KerasHub's ReversibleEmbedding with untied weights: its
+                # output projection is a weight of its own. (Tied, the
+                # projection is the embeddings, masked with them.)
+                names = (*names, "reverse_embeddings")
+            return names
     return None
 
 
@@ -191,8 +259,12 @@ def structure(layer: keras.layers.Layer,
 
     Only the kernels of Dense, 2-D EinsumDense and the convolutions (their
     transposes too) have units, and MultiHeadAttention's four kernels have
-    heads; every other weight prunes weight by weight.
+    heads; every other weight prunes weight by weight. A composite layer's
+    weight divides as it does in the sublayer that lends it.
     """
+    for _, sub in _composite(layer):
+        if any(variable is w for w in prunable_weights(sub)):
+            return structure(sub, variable)
     if isinstance(layer, keras.layers.MultiHeadAttention):
         for name, axis in _HEAD_AXES.items():
             dense = getattr(layer, name, None)

@@ -58,7 +58,7 @@ def wrap(model: keras.Model, layers: LayerSelection = None) -> keras.Model:
     def clone(layer):
         if isinstance(layer, keras.Model):
             return layer  # never reached with recursive=True
-        copy = layer.__class__.from_config(layer.get_config())
+        copy = layer.__class__.from_config(masking.loadable_config(layer))
         if not isinstance(layer, keras.layers.Layer):
             return copy  # an operation such as `x + y`: no weights
         pairs.append((layer, copy))
@@ -71,7 +71,8 @@ def wrap(model: keras.Model, layers: LayerSelection = None) -> keras.Model:
             return _built_wrapper(layer, copy, masked)
         except (TypeError, ValueError, NotImplementedError) as e:
             unbuildable.append((layer, e))
-            fresh = layer.__class__.from_config(layer.get_config())
+            fresh = layer.__class__.from_config(
+                masking.loadable_config(layer))
             pairs[-1] = (layer, fresh)
             return fresh
 
@@ -185,7 +186,7 @@ def strip(model: keras.Model) -> keras.Model:
             return _strip_subclassed(layer)  # weights set already
         inner = layer.layer if isinstance(layer, masking.MaskedWrapper) else (
             layer)
-        copy = inner.__class__.from_config(inner.get_config())
+        copy = inner.__class__.from_config(masking.loadable_config(inner))
         if isinstance(layer, keras.layers.Layer):
             pairs.append((layer, copy))
         return copy
@@ -356,8 +357,11 @@ def _check_graph_model(model, verb: str) -> None:
 
 def _is_functional(model: keras.Model) -> bool:
     # Keras 3 exposes no public class for functional models; a functional
-    # model has symbolic inputs and outputs.
-    return type(model).__name__ == "Functional" and hasattr(model, "_inputs")
+    # model has symbolic inputs and outputs. Subclasses of Functional built
+    # in their `__init__` (every KerasHub backbone and task model) count:
+    # their graph is cloned like any other.
+    return any(cls.__name__ == "Functional" for cls in type(model).__mro__
+               ) and hasattr(model, "_inputs")
 
 
 def _selector(model, layers) -> Callable[[keras.layers.Layer], bool]:

@@ -11,6 +11,7 @@ are then written through `keras_lottery.core.state`.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -72,7 +73,7 @@ def prune(
             for those layers (e.g. `{"output": "weight"}`).
         data: `(inputs, labels)` batches for criteria that need gradients
             or activations (a list, or a batched `tf.data.Dataset`; all of
-            it is used).
+            it is used), or `(x, y)` arrays as `model.fit(x, y)` takes them.
         loss: `loss(labels, outputs) -> scalar` for the gradients; by
             default sparse categorical cross-entropy of logits.
 
@@ -256,6 +257,7 @@ def plan_pruning(
             f"{' and '.join(sorted(criterion.needs))} on training batches:"
             " pass them as `data`. Received: data=None")
     per_key, groupings, slots = {}, {}, []
+    skipped = []  # weights the model-wide granularity does not fit
     for wrapper in wrappers:
         argument = ("granularity" if wrapper.name not in granularities
                     else f"granularities[{wrapper.name!r}]")
@@ -266,6 +268,15 @@ def plan_pruning(
                                        wrapper.masks):
             slots.append((wrapper, key, variable, mask))
             per_key[key] = fractions.get(wrapper.name, fraction)
+            if (wrapper.name not in granularities
+                    and not _applies(wrapper, variable, layer_granularity)):
+                # A model-wide granularity prunes the weights it fits (the
+                # heads of the attention layers, the filters of the
+                # convolutions); the others keep every entry.
+                skipped.append((wrapper, key))
+                per_key[key] = 0.0
+                groupings[key] = selection.Grouping()
+                continue
             groupings[key] = _grouping(wrapper, variable, layer_granularity,
                                        argument)
             if (criterion.weights is None and not groupings[key].is_units
@@ -276,7 +287,29 @@ def plan_pruning(
                     f"{layer_granularity!r}: give it granularity 'neuron', "
                     "'filter' or 'channel', or a fraction of 0. Received: "
                     f"{argument}={layer_granularity!r}")
+    governed = [key for wrapper, key, _, _ in slots
+                if wrapper.name not in granularities]
+    if skipped and len(skipped) == len(governed):
+        # The model-wide granularity fits none of the weights it governs.
+        wrapper, key = skipped[0]
+        variable = dict(zip(wrapper.mask_keys(), wrapper.masked_variables))
+        _grouping(wrapper, variable[key], granularity, "granularity")
+    if skipped and (fraction or any(fractions.get(w.name)
+                                    for w, _ in skipped)):
+        warnings.warn(
+            f"keras_lottery.prune: granularity {granularity!r} does not "
+            "apply to these weights, which keep every entry: "
+            + ", ".join(f"{key} ({type(wrapper.layer).__name__})"
+                        for wrapper, key in skipped), stacklevel=3)
     return Plan(criterion, per_key, groupings, slots, scope)
+
+
+def _applies(wrapper, variable, granularity: str) -> bool:
+    """Whether `granularity` divides `variable` of `wrapper`'s layer."""
+    if granularity == "weight":
+        return True
+    kind = "m:n" if ":" in granularity else granularity
+    return kind in prunable.structure(wrapper.layer, variable).granularities
 
 
 def _grouping(wrapper, variable, granularity: str,
@@ -295,8 +328,10 @@ def _grouping(wrapper, variable, granularity: str,
     axis = shape.channel_axis if kind in ("channel", "m:n") else (
         shape.unit_axis)
     # A head goes from all of its layer's kernels together.
-    grouping = selection.Grouping(granularity, _positive(axis, variable),
-                                wrapper.name if kind == "head" else None)
+    grouping = selection.Grouping(
+        granularity, _positive(axis, variable),
+        prunable.owner_path(wrapper.name, wrapper.layer, variable)
+        if kind == "head" else None)
     if grouping.is_m_by_n:
         size = variable.shape[grouping.axis]
         if size % grouping.m_by_n[1]:

@@ -78,7 +78,8 @@ def statistics(
         model: a wrapped model that outputs logits (or what `loss` takes).
         needs: some of "gradients" and "activations".
         data: `(inputs, labels)` batches: a list, a generator, or a batched
-            `tf.data.Dataset`. Every batch is used.
+            `tf.data.Dataset`; or `(x, y)` arrays, as `model.fit` takes
+            them. Every batch is used.
         loss: `loss(labels, outputs) -> scalar`; by default the mean sparse
             categorical cross-entropy of logits.
 
@@ -234,6 +235,8 @@ def _concatenated(data: Iterable) -> tuple:
         ValueError: if `data` yields no batch, or something other than
             `(inputs, labels)` pairs.
     """
+    if _is_arrays(data):
+        data = [data]  # `(x, y)` as `model.fit(x, y)` takes them: one batch
     batches = []
     for batch in data:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
@@ -247,6 +250,14 @@ def _concatenated(data: Iterable) -> tuple:
     return tf.nest.map_structure(
         lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
         *batches)
+
+
+def _is_arrays(data) -> bool:
+    """Whether `data` is `(inputs, labels)` arrays rather than batches."""
+    return (isinstance(data, tuple) and len(data) == 2
+            and not any(isinstance(part, (tuple, list)) for part in data)
+            and all(hasattr(part, "shape") or isinstance(part, dict)
+                    for part in data))
 
 
 def _numpy(gradient) -> np.ndarray:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from keras_lottery.core import masking
 from keras_lottery.core import wrapping
 
 # Layers that produce channels: class -> (output axis, input axis) of the
@@ -134,14 +135,15 @@ def shrink(model: keras.Model) -> keras.Model:
     pairs = []
 
     def clone(layer):
-        config = layer.get_config()
+        config = masking.loadable_config(layer)
         keep = plan.keep_out.get(id(layer))
         if keep is not None:
             key = "units" if isinstance(layer, keras.layers.Dense) else (
                 "filters")
             config[key] = int(np.count_nonzero(keep))
         copy = layer.__class__.from_config(config)
-        pairs.append((layer, copy))
+        if isinstance(layer, keras.layers.Layer):
+            pairs.append((layer, copy))  # not `x + y`: it has no weights
         return copy
 
     # `_clone` is `keras.models.clone_model` keeping the input names.

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import tensorflow as tf
 
 from keras_lottery.serving import artifacts
 
@@ -39,13 +36,16 @@ def predict_tflite(path: str, x: np.ndarray) -> dict[str, np.ndarray]:
     return result
 
 
-def interpreter(path: str, num_threads: int | None = None
-                ) -> tf.lite.Interpreter:
+def interpreter(path: str, num_threads: int | None = None):
     """Returns a TFLite interpreter for `path`, tensors allocated.
 
-    It comes from the `ai_edge_litert` package if installed, else from
-    `tf.lite`, with the default op resolver: the XNNPACK delegate takes
-    the ops it supports, the builtin kernels run the rest.
+    It comes from the `ai_edge_litert` package (LiteRT, where TensorFlow
+    2.21 points `tf.lite.Interpreter`), with the default op resolver: the
+    XNNPACK delegate takes the ops it supports, the builtin kernels run the
+    rest. An int8 model runs on the builtin kernels alone: LiteRT 2.x's
+    XNNPACK refuses some int8 layers of a pruned model once a batch is
+    resized ("failed to delegate FULLY_CONNECTED node"), and the builtin
+    kernels compute the same int8 arithmetic.
 
     Args:
         path: a `.tflite` file.
@@ -56,18 +56,15 @@ def interpreter(path: str, num_threads: int | None = None
         >>> lite = litert.interpreter("/serving/lottery_v1.tflite", 1)
         >>> lite.get_signature_runner("serving_default")(input=x)["logits"]
     """
-    try:
-        from ai_edge_litert import interpreter as litert
-    except ImportError:
-        litert = None
-    if litert is not None:
-        result = litert.Interpreter(model_path=path, num_threads=num_threads)
-    else:
-        with warnings.catch_warnings():
-            # TF 2.21 still ships tf.lite.Interpreter but points to the
-            # ai_edge_litert package, which is not installed here.
-            warnings.filterwarnings("ignore", message=r"(?s).*deprecated")
-            result = tf.lite.Interpreter(model_path=path,
-                                         num_threads=num_threads)
+    # Imported here: LiteRT is slow to import, and only export needs it.
+    from ai_edge_litert import interpreter as litert
+
+    result = litert.Interpreter(model_path=path, num_threads=num_threads)
+    if any(detail["dtype"] in (np.int8, np.uint8)
+           for detail in result.get_input_details()):
+        result = litert.Interpreter(
+            model_path=path, num_threads=num_threads,
+            experimental_op_resolver_type=(
+                litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
     result.allocate_tensors()
     return result
