@@ -75,7 +75,7 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.train.learning_rate = config_dict.required_placeholder(float)
     config.train.momentum = 0.9  # for optimizer=momentum
     config.train.weight_decay = 0.0  # decoupled, for optimizer=adamw
-    config.train.schedule = "constant"  # constant | step
+    config.train.schedule = "constant"  # constant | step | cosine
     config.train.warmup_steps = 0
     config.train.decay_steps = ()  # steps at which the rate is multiplied
     config.train.decay_factor = 0.1
@@ -131,11 +131,10 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # rewind_step k) instead of from the trained dense round 0, e.g. with
     # method snip | grasp | synflow (keras_lottery/pruning/at_init.py).
     config.prune.at_init = False
-    # Early-bird rounds (iterative mode; keras_lottery/lottery/early_bird.py):
-    # every
-    # every_steps steps, the mask the next pruning would make; a round ends
-    # once the last `window` such masks are all within `threshold`
-    # (normalised Hamming distance) of the newest.
+    # Early-bird rounds (iterative mode; keras_lottery/lottery/early_bird):
+    # every every_steps steps, the mask the next pruning would make; a
+    # round ends once the last `window` such masks are all within
+    # `threshold` (normalised Hamming distance) of the newest.
     config.prune.early_bird = ml_collections.ConfigDict()
     config.prune.early_bird.enabled = False
     config.prune.early_bird.every_steps = 1000
@@ -169,9 +168,11 @@ def shrink_for_smoke(
 ) -> None:
     """Shrinks `config` in place into a run of seconds, for tests.
 
-    The defaults fit a CIFAR-10 folder of a few hundred examples. Warmup,
-    decay steps and the rewind step scale with `num_steps`, so a smoke run
-    still warms up, decays and rewinds late (to step 1 at least).
+    The defaults fit a CIFAR-10 folder of a few hundred examples. Every
+    step-valued field that is not set here scales with `num_steps` (warmup,
+    decay steps, the rewind step and the steps the rewind search tries,
+    early-bird's check interval), so a smoke run still warms up, decays,
+    rewinds late (to step 1 at least) and checks early-bird masks.
 
     Args:
         config: a full config, unlocked.
@@ -195,8 +196,13 @@ def shrink_for_smoke(
         config.prune.rewind_step = max(
             1, round(config.prune.rewind_step * scale)
         )
+    # Steps past the run's end (a config whose search list outruns its
+    # own num_steps) are left out.
     config.prune.auto_rewind_steps = tuple(sorted({
-        round(step * scale) for step in config.prune.auto_rewind_steps}))
+        round(step * scale) for step in config.prune.auto_rewind_steps
+        if round(step * scale) < num_steps})) or (0,)
+    config.prune.early_bird.every_steps = max(
+        1, round(config.prune.early_bird.every_steps * scale))
     config.train.num_steps = num_steps
     config.train.batch_size = batch_size
     config.train.steps_per_loop = steps_per_loop

@@ -239,6 +239,20 @@ def test_step_counts_follow_from_epochs(name):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
+def test_every_smoke_variant_runs_with_early_bird_and_auto_rewinding(name):
+    # Every step-valued field fits the smoke run's few steps.
+    config = _module(name).get_config("smoke")
+    config.prune.early_bird.enabled = True
+    run_config.check_config(config)
+    steps = config.train.num_steps
+    assert 1 <= config.prune.early_bird.every_steps < steps
+    assert config.train.checkpoint_every_steps <= steps
+    config.prune.early_bird.enabled = False
+    config.prune.rewind_step = "auto"
+    run_config.check_config(config)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
 def test_smoke_keeps_the_recipe_and_shrinks_the_run(name):
     full = _module(name).get_config()
     smoke = _module(name).get_config("smoke")

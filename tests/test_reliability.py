@@ -41,20 +41,21 @@ TIMINGS = cost.TIMINGS
 _TIMEOUT = 300
 
 
-def run_binary(mnist_dir, workdir, fault="", kill=None):
+def run_binary(mnist_dir, workdir, fault="", kill=None, extra=()):
     """Runs the lottery binary; returns (exit status, stderr).
 
     Args:
         fault: `KERAS_LOTTERY_FAULT` (see `keras_lottery.base.faults`).
         kill: `(round, seconds)`: SIGKILL the process from outside that
             long after it logs the first training progress of that round.
+        extra: more flags, after `ARGS`.
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop(faults.ENV, None)
     if fault:
         env[faults.ENV] = fault
     process = subprocess.Popen(
-        [sys.executable, "-m", "binaries.lottery", *ARGS,
+        [sys.executable, "-m", "binaries.lottery", *ARGS, *extra,
          f"--config.data.dir={mnist_dir}", f"--workdir={workdir}"],
         cwd=_REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
@@ -164,6 +165,26 @@ def reference(mnist_dir, tmp_path_factory):
     status, log = run_binary(mnist_dir, workdir)
     assert status == 0, log[-3000:]
     return workdir
+
+
+def test_a_cosine_schedule_resumed_mid_round_goes_on_at_its_rate(
+        mnist_dir, tmp_path):
+    # Killed once its step-20 checkpoint of round 1 is saved: the rerun
+    # continues the round at step 20 of the warmup-then-cosine schedule,
+    # and ends as the uninterrupted run does.
+    cosine = ("--config.train.schedule=cosine",
+              "--config.train.warmup_steps=10")
+    reference = str(tmp_path / "reference")
+    status, log = run_binary(mnist_dir, reference, extra=cosine)
+    assert status == 0, log[-3000:]
+    workdir = str(tmp_path / "workdir")
+    status, _ = run_binary(mnist_dir, workdir, "checkpoint_saved@3",
+                           extra=cosine)
+    assert status == -signal.SIGKILL
+    status, log = run_binary(mnist_dir, workdir, extra=cosine)
+    assert status == 0, log[-3000:]
+    assert "resum" in log.lower(), log[-3000:]
+    assert_same_results(workdir, reference)
 
 
 def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,

@@ -1,6 +1,7 @@
 """The engine: data order, in-graph batches, evaluation, restarts."""
 
 import keras
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -171,3 +172,22 @@ def test_convolutions_on_a_cpu_train_without_xla():
     trainer = training.Trainer(conv, strategy, keras.optimizers.Adam(),
                                batch_size=8, jit_compile=True)
     assert not trainer.jit_compile
+
+
+@pytest.mark.parametrize("schedule, want", [
+    # step s (0-based), rate 0.1, warmup 10, decay at 60 by 0.1, 100 steps
+    ("constant", {0: 0.01, 9: 0.1, 50: 0.1, 99: 0.1}),
+    ("step", {0: 0.01, 9: 0.1, 59: 0.1, 60: 0.01, 99: 0.01}),
+    # cosine from the warmup's end (step 10) to 0 at step 100
+    ("cosine", {0: 0.01, 9: 0.1, 10: 0.1, 55: 0.05, 100: 0.0}),
+])
+def test_schedules_warm_up_then_decay(schedule, want):
+    train = ml_collections.ConfigDict({
+        "optimizer": "sgd", "schedule": schedule, "learning_rate": 0.1,
+        "warmup_steps": 10, "decay_steps": (60,), "decay_factor": 0.1,
+        "num_steps": 100})
+    # Keras keeps an optimizer's schedule in `_learning_rate`.
+    rate = training.make_optimizer(train)._learning_rate
+    for step, value in want.items():
+        np.testing.assert_allclose(float(rate(step)), value,
+                                   rtol=1e-5, atol=1e-7)

@@ -61,7 +61,10 @@ _ELEMENTWISE = (keras.optimizers.SGD, keras.optimizers.Adam,
                 keras.optimizers.AdamW, keras.optimizers.Adamax,
                 keras.optimizers.Nadam, keras.optimizers.RMSprop,
                 keras.optimizers.Adagrad)
-SCHEDULES = ("constant", "step")
+# constant; step: times `decay_factor` at each of `decay_steps`; cosine:
+# from the rate down to 0 over the round (Loshchilov & Hutter, 2017). Each
+# after a linear warmup of `warmup_steps`.
+SCHEDULES = ("constant", "step", "cosine")
 SPARSE_COMPUTE = sparse_compute.MODES  # train.sparse_compute
 
 
@@ -178,20 +181,33 @@ def _on_accelerator(strategy: tf.distribute.Strategy) -> bool:
 
 
 class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup, then the rate times `factor` at each decay step."""
+    """Linear warmup, then the rate times `factor` at each decay step, and,
+    with `cosine_steps`, times a cosine from 1 at the warmup's end down to
+    0 at step `cosine_steps`.
+
+    A pure function of the optimizer's step, which checkpoints carry: a
+    resumed round goes on at the rate it stopped at.
+    """
 
     def __init__(self, rate: float, warmup_steps: int,
-                 decay_steps: Sequence[int], factor: float):
+                 decay_steps: Sequence[int], factor: float,
+                 cosine_steps: int = 0):
         self.rate = rate
         self.warmup_steps = warmup_steps
         self.decay_steps = tuple(int(s) for s in decay_steps)
         self.factor = factor
+        self.cosine_steps = cosine_steps
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
         rate = tf.constant(self.rate, tf.float32)
         for boundary in self.decay_steps:
             rate = tf.where(step >= boundary, rate * self.factor, rate)
+        if self.cosine_steps:
+            span = float(max(1, self.cosine_steps - self.warmup_steps))
+            done = tf.clip_by_value((step - self.warmup_steps) / span, 0.0,
+                                    1.0)
+            rate = rate * 0.5 * (1.0 + tf.cos(np.pi * done))
         if self.warmup_steps:
             rate = rate * tf.minimum(1.0, (step + 1.0) / self.warmup_steps)
         return rate
@@ -199,7 +215,8 @@ class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {
             "rate": self.rate, "warmup_steps": self.warmup_steps,
-            "decay_steps": self.decay_steps, "factor": self.factor}
+            "decay_steps": self.decay_steps, "factor": self.factor,
+            "cosine_steps": self.cosine_steps}
 
 
 def make_optimizer(train) -> keras.optimizers.Optimizer:
@@ -208,7 +225,8 @@ def make_optimizer(train) -> keras.optimizers.Optimizer:
     _check_choice("train.schedule", train.schedule, SCHEDULES)
     decay = tuple(train.decay_steps) if train.schedule == "step" else ()
     rate = _Schedule(train.learning_rate, train.warmup_steps, decay,
-                     train.decay_factor)
+                     train.decay_factor,
+                     train.num_steps if train.schedule == "cosine" else 0)
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(rate)
     if train.optimizer == "momentum":
