@@ -76,6 +76,13 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.train.momentum = 0.9  # for optimizer=momentum
     config.train.weight_decay = 0.0  # decoupled, for optimizer=adamw
     config.train.schedule = "constant"  # constant | step | cosine
+    # Any Keras optimizer, serialised (`keras.optimizers.serialize`) with
+    # its learning-rate schedule; None: the fields above make one. Set by
+    # `run_experiment(optimizer=...)`; when set, it replaces optimizer,
+    # learning_rate, momentum, weight_decay and the schedule fields. Each
+    # round deserialises a fresh copy, whose schedule counts its steps.
+    config.train.keras_optimizer = ml_collections.FieldReference(
+        None, field_type=object)
     config.train.warmup_steps = 0
     config.train.decay_steps = ()  # steps at which the rate is multiplied
     config.train.decay_factor = 0.1

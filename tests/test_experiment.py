@@ -3,6 +3,7 @@
 import os
 
 import keras
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -186,9 +187,9 @@ _X, _Y = _data()
      r"^`rewind_step` must be an int in \[0, num_steps\), or 'auto'. "
      r"Received: "
      r"rewind_step=20"),
-    (dict(optimizer=keras.optimizers.RMSprop()),
-     r"^`optimizer` must be a name or a keras.optimizers.SGD, Adam or "
-     r"AdamW .*RMSprop"),
+    (dict(optimizer=object()),
+     r"^`optimizer` must be one of sgd, momentum, adam, adamw or a Keras "
+     r"optimizer. Received: optimizer of type object"),
     (dict(loss="mse"), r"^`loss` must be sparse categorical cross-entropy"
      r" on logits.*Received: loss='mse'"),
     (dict(batch_size=500),
@@ -227,3 +228,33 @@ def test_the_optimizer_becomes_the_config_fields(optimizer, fields):
     experiment._set_optimizer(train, optimizer, 0.05)
     assert train.optimizer == fields.pop("optimizer")
     assert {k: train[k] for k in fields} == pytest.approx(fields)
+
+
+@pytest.mark.parametrize("optimizer", [
+    keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=15, warmup_target=0.01, warmup_steps=5)),
+    keras.optimizers.RMSprop(0.005),
+])
+def test_any_keras_optimizer_and_schedule_trains_fresh_each_round(
+        tmp_path, optimizer):
+    from keras_lottery.base import files
+    from keras_lottery.base import paths
+    from keras_lottery.engine import training
+
+    summary = _run(tmp_path / "run", optimizer=optimizer,
+                   prune={"num_rounds": 1, "fraction_per_round": 0.5})
+    assert [entry["round"] for entry in summary] == [0, 1]
+    config = files.read_json(paths.config_file(str(tmp_path / "run")))
+    serialised = config["train"]["keras_optimizer"]
+    assert serialised["class_name"] == type(optimizer).__name__
+    fresh = training.make_optimizer(
+        ml_collections.ConfigDict(config["train"]))
+    assert type(fresh) is type(optimizer)
+    assert int(fresh.iterations.numpy()) == 0
+    rate = fresh._learning_rate  # Keras keeps the schedule here
+    if isinstance(rate, keras.optimizers.schedules.CosineDecay):
+        assert float(rate(5)) == pytest.approx(0.01)
+    # The same call again trains nothing: the workdir is done.
+    again = _run(tmp_path / "run", optimizer=optimizer,
+                 prune={"num_rounds": 1, "fraction_per_round": 0.5})
+    assert again == summary

@@ -483,6 +483,8 @@ def test_tfmot_baseline_needs_tfmot():
 
 def test_runs_from_before_a_field_existed_agree_with_its_default():
     new = config_dict(1)
+    # The full configs' check interval: a smoke run scales it (to 6).
+    new["prune"]["early_bird"]["every_steps"] = 1000
     old = config_dict(0)
     del old["prune"]["early_bird"], old["data"]["classes"]
     runs = [tables.Run("old", old, {}), tables.Run("new", new, {})]

@@ -191,3 +191,16 @@ def test_schedules_warm_up_then_decay(schedule, want):
     for step, value in want.items():
         np.testing.assert_allclose(float(rate(step)), value,
                                    rtol=1e-5, atol=1e-7)
+
+
+def test_a_serialised_optimizer_that_does_not_load_is_one_line():
+    training.check_keras_optimizer(
+        keras.optimizers.serialize(keras.optimizers.Lion(0.001)))
+    for bad in ({"class_name": "NoSuchOptimizer", "config": {}},
+                "adam", {"module": "keras.layers", "class_name": "Dense",
+                         "config": {"units": 2}}):
+        with pytest.raises(ValueError, match=r"^`train.keras_optimizer` "
+                           r"must be None or a Keras optimizer .*Received: "
+                           r"train.keras_optimizer=") as caught:
+            training.check_keras_optimizer(bad)
+        assert "\n" not in str(caught.value)

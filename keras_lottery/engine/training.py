@@ -219,8 +219,35 @@ class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
             "cosine_steps": self.cosine_steps}
 
 
+def check_keras_optimizer(serialised) -> None:
+    """Raises ValueError unless `serialised` is None or a serialised Keras
+    optimizer (`train.keras_optimizer`)."""
+    if serialised is None:
+        return
+    try:
+        optimizer = keras.optimizers.deserialize(_plain(serialised))
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        optimizer = e
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            "`train.keras_optimizer` must be None or a Keras optimizer as "
+            "keras.optimizers.serialize(optimizer) writes it "
+            f"({' '.join(str(optimizer).split())[:200]}). Received: "
+            f"train.keras_optimizer={_plain(serialised)!r}")
+
+
+def _plain(value):
+    """A ConfigDict's content as plain dicts (JSON's types)."""
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    return json.loads(json.dumps(value))
+
+
 def make_optimizer(train) -> keras.optimizers.Optimizer:
     """Returns a fresh optimizer for the `train` section of a config."""
+    serialised = train.get("keras_optimizer")
+    if serialised is not None:
+        return keras.optimizers.deserialize(_plain(serialised))
     _check_choice("train.optimizer", train.optimizer, OPTIMIZERS)
     _check_choice("train.schedule", train.schedule, SCHEDULES)
     decay = tuple(train.decay_steps) if train.schedule == "step" else ()

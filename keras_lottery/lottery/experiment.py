@@ -126,10 +126,13 @@ def run_experiment(
             out `validation_split` of `train_data` (seeded by `seed`).
         validation_split: the fraction held out when `validation_data` is
             None.
-        optimizer: `"sgd"`, `"momentum"`, `"adam"`, `"adamw"`, or a
-            `keras.optimizers.SGD`, `Adam` or `AdamW` with a constant
-            learning rate (its rate, momentum and weight decay are used; a
-            fresh one is made each round).
+        optimizer: `"sgd"`, `"momentum"`, `"adam"`, `"adamw"`, or any
+            Keras optimizer, with a constant rate or any
+            `keras.optimizers.schedules.LearningRateSchedule`. A fresh one
+            is made each round from its config, so a schedule counts the
+            round's steps (and a resumed round goes on at its rate). SGD,
+            Adam and AdamW with a constant rate become the config's
+            `train.optimizer` fields; any other, `train.keras_optimizer`.
         learning_rate: the rate, when `optimizer` is a name.
         loss: sparse categorical cross-entropy on logits, the only loss
             the engine trains with (a name, or the Keras loss with
@@ -343,9 +346,9 @@ def _config(workdir: str, splits: dict, *, validation_split, optimizer,
                 f" one of the {num_train} training examples, and not all. "
                 f"Received: validation_split={validation_split!r}")
         config.data.validation_size = round(validation_split * num_train)
+    config.train.num_steps = _int("num_steps", num_steps, 1)
     _set_optimizer(config.train, optimizer, learning_rate)
     _check_loss(loss, metrics)
-    config.train.num_steps = _int("num_steps", num_steps, 1)
     config.train.batch_size = _int("batch_size", batch_size, 1)
     left = num_train - ("validation" not in splits) * (
         config.data.validation_size)
@@ -407,15 +410,25 @@ def _set_optimizer(train: ml_collections.ConfigDict, optimizer: object,
                              f"learning_rate={learning_rate!r}")
         train.learning_rate = float(learning_rate)
         return
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            f"`optimizer` must be one of {', '.join(training.OPTIMIZERS)} "
+            "or a Keras optimizer. Received: optimizer of type "
+            f"{type(optimizer).__name__}")
     name = _OPTIMIZERS.get(type(optimizer).__name__)
     rate = getattr(optimizer, "_learning_rate", None)
-    if name is None or not isinstance(rate, (float, tf.Variable)) and not (
-            hasattr(rate, "numpy")):
-        raise ValueError(
-            "`optimizer` must be a name or a keras.optimizers.SGD, Adam or "
-            "AdamW with a constant learning rate (the engine makes a fresh "
-            "one each round). Received: optimizer of type "
-            f"{type(optimizer).__name__}")
+    if name is None or isinstance(
+            rate, keras.optimizers.schedules.LearningRateSchedule):
+        # Any other optimizer or schedule: kept whole, serialised. The
+        # learning_rate field records its peak over the round, for reading.
+        train.keras_optimizer = keras.optimizers.serialize(optimizer)
+        training.check_keras_optimizer(train.keras_optimizer)
+        steps = np.linspace(0, train.num_steps - 1, 101).round()
+        rates = [rate(step) for step in steps] if callable(rate) else [
+            optimizer.learning_rate]
+        train.learning_rate = max(
+            float(keras.ops.convert_to_numpy(r)) for r in rates)
+        return
     config = optimizer.get_config()
     if name == "sgd" and config.get("momentum"):
         name = "momentum"

@@ -48,6 +48,7 @@ _ADDED_FIELDS = {
                          "threshold": 0.1, "window": 5},
     "prune.auto_rewind_steps": [0, 100, 500, 2000],
     "train.sparse_compute": "off",
+    "train.keras_optimizer": None,
 }
 
 
@@ -150,6 +151,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.OPTIMIZERS)
     selection.check_choice("train.schedule", config.train.schedule,
                          training.SCHEDULES)
+    training.check_keras_optimizer(config.train.get("keras_optimizer"))
     selection.check_choice("train.sparse_compute",
                          config.train.get("sparse_compute", "off"),
                          training.SPARSE_COMPUTE)
