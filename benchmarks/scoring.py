@@ -3,9 +3,8 @@ r"""What scoring a criterion costs, next to training steps, side by side.
 For each model and criterion: one `keras_lottery.prune` call that scores
 over 10 training batches of 60 (gradients or activations where the
 criterion reads them) and prunes 20%, against 100 training steps of the
-engine (`keras_lottery.engine.training.Trainer`, compiled and warmed up), on
-real
-MNIST, interleaved in one process; best of `--repeats`:
+engine (`keras_lottery.engine.training.Trainer`, compiled and warmed up),
+on real MNIST, interleaved in one process; best of `--repeats`:
 
   python -m benchmarks.scoring [--models=lenet_300_100,conv2] [--repeats=5]
 

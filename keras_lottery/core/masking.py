@@ -26,12 +26,11 @@ def masked_gradients() -> Iterator[None]:
 
     For a training loop that keeps pruned weights exactly 0 itself (as
     `keras_lottery.engine.training.Trainer` does: it zeroes them once, and a
-    zero
-    gradient then never moves them): layers compute with the raw weights,
-    and the gradient of each masked weight is multiplied by its mask. This
-    skips the `weight * mask` product of the forward pass, and XLA fuses
-    the gradient's product into the matmul that makes it. Read when a
-    function is traced, so enter it inside the traced function.
+    zero gradient then never moves them): layers compute with the raw weights,
+    and the gradient of each masked weight is multiplied by its mask. This skips
+    the `weight * mask` product of the forward pass, and XLA fuses the
+    gradient's product into the matmul that makes it. Read when a function is
+    traced, so enter it inside the traced function.
     """
     with _setting("weights", "masked_gradients"):
         yield

@@ -190,10 +190,18 @@ def owner_path(name: str, layer: keras.layers.Layer,
                variable: keras.Variable) -> str:
     """`name`, or `name/<sublayer path>` for a weight a composite layer's
     sublayer lends: the layer whose units (heads) the weight shares."""
+    path, _ = _lender(layer, variable)
+    return f"{name}/{path}" if path else name
+
+
+def _lender(layer: keras.layers.Layer, variable: keras.Variable
+            ) -> tuple[str, keras.layers.Layer]:
+    """`(path, sublayer)` of the composite layer's sublayer that lends
+    `variable`; `("", layer)` for a weight of the layer's own."""
     for path, sub in _composite(layer):
         if any(variable is w for w in prunable_weights(sub)):
-            return f"{name}/{path}"
-    return name
+            return path, sub
+    return "", layer
 
 
 def _attribute(layer: keras.layers.Layer, name: str):
@@ -262,9 +270,9 @@ def structure(layer: keras.layers.Layer,
     heads; every other weight prunes weight by weight. A composite layer's
     weight divides as it does in the sublayer that lends it.
     """
-    for _, sub in _composite(layer):
-        if any(variable is w for w in prunable_weights(sub)):
-            return structure(sub, variable)
+    _, lender = _lender(layer, variable)
+    if lender is not layer:
+        return structure(lender, variable)
     if isinstance(layer, keras.layers.MultiHeadAttention):
         for name, axis in _HEAD_AXES.items():
             dense = getattr(layer, name, None)

@@ -35,9 +35,8 @@ for Conv-2's weight tickets, whose filters all stay read.
 
 The engine trains each round on the path `train.sparse_compute` picks
 (`keras_lottery.engine.training.Trainer`, `Training` here): chosen at the
-round's
-first steps from its masks, a compute model and a fresh optimizer on its
-variables; the trained weights go back into the model after every call,
+round's first steps from its masks, a compute model and a fresh optimizer on
+its variables; the trained weights go back into the model after every call,
 and the optimizer's slots before every checkpoint, so evaluation,
 checkpoints, early-bird checks and pruning read the dense model as ever.
 

@@ -1,10 +1,9 @@
 """Pruning criteria: what "superfluous" means, as scores.
 
 A criterion only scores: it turns one prunable weight (and, where it needs
-them, gradients or activations on a few training batches) into one score
-per entry, or one per unit; `keras_lottery.pruning.selection.select` then
-prunes the
-lowest scores under the granularity, scope and rounding rule shared by all
+them, gradients or activations on a few training batches) into one score per
+entry, or one per unit; `keras_lottery.pruning.selection.select` then prunes
+the lowest scores under the granularity, scope and rounding rule shared by all
 criteria. Every function here is pure: arrays in, arrays out.
 
 Built-in criteria (`names()`):

@@ -41,14 +41,13 @@ def prune(
 ) -> dict[str, np.ndarray]:
     """Prunes `fraction` of the remaining weights or units; they become 0.
 
-    A criterion (`method`) scores the effective weights (weight times
-    mask), with gradients or activations on `data` where it needs them;
-    selection is the same for every criterion
-    (`keras_lottery.pruning.selection`:
-    rounding rule, tie-breaking, scopes). A pruned neuron or filter loses
-    its kernel slice and its bias, and a BatchNormalization right after it
-    (through activations, dropout or pooling) its gamma and beta there, so
-    the unit outputs exactly 0 and `keras_lottery.shrink` can remove it.
+    A criterion (`method`) scores the effective weights (weight times mask),
+    with gradients or activations on `data` where it needs them; selection is
+    the same for every criterion (`keras_lottery.pruning.selection`: rounding
+    rule, tie-breaking, scopes). A pruned neuron or filter loses its kernel
+    slice and its bias, and a BatchNormalization right after it (through
+    activations, dropout or pooling) its gamma and beta there, so the unit
+    outputs exactly 0 and `keras_lottery.shrink` can remove it.
 
     Args:
         model: a model holding `MaskedWrapper` layers.
