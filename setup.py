@@ -42,6 +42,11 @@ setuptools.setup(
         "keras-hub>=0.32",
         # TensorFlow Lite's interpreter: TF 2.21 points tf.lite to it.
         "ai-edge-litert",
+        # keras_lottery.studies: a study's runs as Ray tasks, on this
+        # machine or a cluster (docs/STUDIES.md); the slim package.
+        "ray",
+        # The live progress display of `keras-lottery study`.
+        "rich",
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist"],

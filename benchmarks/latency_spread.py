@@ -1,6 +1,6 @@
 r"""How far apart two measurements of one shrunk shape's latency are.
 
-benchmarks/structure_report.py measures each shape once: one SavedModel,
+benchmarks/structure_latency.py measures each shape once: one SavedModel,
 the best of --repeats interleaved medians. Here each --shape is exported
 --instances times (the same shape, separate SavedModels with fresh
 weights) and all are measured in one interleaved run, the same way, so the
@@ -26,9 +26,9 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from benchmarks import structure_report
-from benchmarks import structure_table
-from benchmarks.structure_cells import PARTS
+from benchmarks import structure_latency as structure_report
+from keras_lottery.studies import structure_table
+from keras_lottery.studies.structure_cells import PARTS
 
 _SHAPES = flags.DEFINE_multi_string(
     "shape", [], "A shrunk shape as latency.json names it "

@@ -29,7 +29,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from benchmarks import jobs
+from keras_lottery.studies import runner
 
 BUDGET = 5.0
 _OPEN_LTH = flags.DEFINE_string(
@@ -70,7 +70,7 @@ def seconds(command: list[str], cwd: str) -> float:
     """Wall time of `command`, which must exit 0."""
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, **jobs.thread_env(1),
+                            env={**os.environ, **runner.thread_env(1),
                                  "TF_CPP_MIN_LOG_LEVEL": "2"})
     took = time.perf_counter() - start
     if result.returncode:

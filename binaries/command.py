@@ -27,7 +27,7 @@ import textwrap
 from binaries import cli
 
 COMMANDS = ("lottery", "controls", "export", "report", "tune", "transfer",
-            "instability")
+            "instability", "study")
 # A first argument that asks for `usage()`; "" is none at all.
 _HELP = ("", "help", "-h", "--help")
 

@@ -14,7 +14,9 @@ to calibrate and to check accuracy on 1,000 test examples). With
 `--shrink` the round's model goes through `keras_lottery.shrink` first:
 dead units and filters are removed, so the artifacts are smaller and faster
 (docs/SHRINK.md). Existing artifacts are never overwritten: pick a new
-`--version`.
+`--version`. The serving signature outputs `logits` and, as the run's
+loss reads them, `probabilities`: their softmax (classes), their sigmoid
+(binary cross-entropy), or none (a regression's loss).
 """
 
 import os
@@ -30,7 +32,9 @@ from binaries import cli
 from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.core import wrapping
-from keras_lottery.data import datasets
+from keras_lottery.data import streams
+from keras_lottery.engine import tasks
+from keras_lottery.lottery import run_config
 from keras_lottery.pruning import shrinking
 from keras_lottery.serving import artifacts
 from keras_lottery.serving import export
@@ -124,7 +128,8 @@ def run(workdir: str, round_index: int, output: str, formats: list[str],
     return export.export_model(
         model, output, formats, model_name=model_name, version=version,
         quantize=quantize, representative_data=representative_data,
-        test_data=test_data, layout=layout)
+        test_data=test_data, layout=layout,
+        probabilities=_probabilities(workdir))
 
 
 def _check_round(workdir: str, round_index: int | None) -> None:
@@ -150,6 +155,17 @@ def _check_round(workdir: str, round_index: int | None) -> None:
         f"{problem}. Finished rounds: {known}. Received: round={round_index}")
 
 
+def _probabilities(workdir: str) -> str:
+    """The `probabilities` output the run's task asks for: the softmax
+    (classes), the sigmoid (binary cross-entropy), or none (any other
+    loss); `keras_lottery.engine.tasks`."""
+    config_file = paths.config_file(workdir)
+    if not os.path.isfile(config_file):
+        return "softmax"  # a bare round folder: a classifier, as always
+    config = run_config.with_added_fields(files.read_json(config_file))
+    return tasks.from_config(config).activation or "none"
+
+
 def _int8_data(
     workdir: str,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -159,12 +175,22 @@ def _int8_data(
         raise FileNotFoundError(
             f"--quantize=int8 needs the run's data, named in {config_file}, "
             "which does not exist.")
-    config = files.read_json(config_file)
+    config = run_config.with_added_fields(files.read_json(config_file))
+    if not tasks.integer_labels(config):
+        raise ValueError(
+            "--quantize=int8 checks the int8 model's accuracy on class "
+            "labels, and this run's loss takes targets (train.loss="
+            f"{config['train']['loss']!r}): export it with "
+            "--quantize=none.")
     try:
-        splits = datasets.load_config(config["data"], config["seed"])
+        splits = streams.load_config(config["data"], config["seed"])
     except KeyError as e:
         raise ValueError(f"{config_file} has no field {e}.") from None
-    return splits.train_x, (splits.test_x[:NUM_TEST_EXAMPLES],
+    # A streamed training set is not held: its validation examples, in
+    # memory, come from the same distribution.
+    calibration = (splits.validation_x
+                   if isinstance(splits, streams.Streams) else splits.train_x)
+    return calibration, (splits.test_x[:NUM_TEST_EXAMPLES],
                             splits.test_y[:NUM_TEST_EXAMPLES])
 
 

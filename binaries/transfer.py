@@ -45,10 +45,14 @@ def main(argv: list[str]) -> None:
     except (ValueError, trainer.TrainingError, OSError) as e:
         cli.fail("transfer", e)
     for entry in summary:
+        metric = entry["compared_metric"]
         print(f"{entry['arm']:>13}: {100 * entry['remaining_fraction']:5.1f}%"
-              f" of weights, test accuracy {entry['test_accuracy']:.4f} at "
-              f"step {entry['early_stop_step']}, "
-              f"{entry['final_test_accuracy']:.4f} at the end")
+              f" of weights, test {metric.replace('_', ' ')} "
+              f"{entry[f'test_{metric}']:.4f} at step "
+              f"{entry['early_stop_step']}, "
+              f"{entry[f'final_test_{metric}']:.4f} at the end "
+              f"({'higher' if entry['compared_mode'] == 'max' else 'lower'}"
+              " is better)")
 
 
 def start() -> None:

@@ -63,6 +63,13 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.data.classes = ()
     # Draws a generated dataset (mnist1d) anew; 42 is the official set.
     config.data.generation_seed = 42
+    # A loader's streamed training set (tf.data.Dataset): the examples of
+    # each epoch's seeded shuffle buffer (keras_lottery.data.streams).
+    config.data.shuffle_buffer = 10000
+    # What is done to each training batch (keras_lottery/engine/augment.py):
+    # none | crop_flip (pad 4, random crop, random left-right flip) |
+    # "package.module:function" of (x, y, seed), seeded by the step.
+    config.data.augment = "none"
 
     config.model = ml_collections.ConfigDict()
     config.model.name = model_name
@@ -83,6 +90,18 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # round deserialises a fresh copy, whose schedule counts its steps.
     config.train.keras_optimizer = ml_collections.FieldReference(
         None, field_type=object)
+    # The loss (keras_lottery/engine/tasks.py): a Keras loss name ("mse",
+    # "binary_crossentropy"; the cross-entropies read logits), an import
+    # path "package.module:function" of (y_true, y_pred), or a serialised
+    # Keras loss (set by `run_experiment(loss=...)`). Sparse categorical
+    # cross-entropy takes integer labels; any other loss takes targets of
+    # any shape.
+    config.train.loss = ml_collections.FieldReference(
+        "sparse_categorical_crossentropy", field_type=object)
+    # The dtype policy the network is built under (keras_lottery/engine/
+    # precision.py): float32 | mixed_bfloat16 | mixed_float16 (with a loss
+    # scale). Masks and rewind points stay float32 in every precision.
+    config.train.precision = "float32"
     config.train.warmup_steps = 0
     config.train.decay_steps = ()  # steps at which the rate is multiplied
     config.train.decay_factor = 0.1
@@ -105,6 +124,16 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # give the same early-stop and final test accuracies; "best" skips most
     # test passes (LeNet-300-100 on MNIST: 2/3 of the evaluation compute).
     config.eval.test_at = "every"
+    # Keras metric names each evaluation reports ("accuracy", "mae", "auc",
+    # "binary_accuracy", ...), as validation_<name> and test_<name>.
+    config.eval.metrics = ("accuracy",)
+    # What early stopping keeps the best of: "val_loss" or "val_<metric>",
+    # in the direction eval.monitor_mode says (auto | min | max; auto: the
+    # metric's own). A ticket wins when it is at least as good as the dense
+    # network on the monitored test metric (the first of eval.metrics when
+    # the loss is monitored) with no later early stop.
+    config.eval.monitor = "val_loss"
+    config.eval.monitor_mode = "auto"
 
     config.prune = ml_collections.ConfigDict()
     config.prune.mode = "iterative"  # iterative | one_shot

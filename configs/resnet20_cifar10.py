@@ -7,8 +7,10 @@ iterations and divided by 10 at iterations 20,000 and 25,000, weight decay
 1e-4, global pruning of 20% of the remaining weights per round. Rewinding
 goes to iteration 500 of the dense run instead of to initialisation, as
 "Stabilizing the Lottery Ticket Hypothesis" (Frankle, Dziugaite, Roy &
-Carbin, 2019) proposes. Pixels are standardized per channel; there is no
-data augmentation.
+Carbin, 2019) proposes. Pixels are standardized per channel, and each
+training batch is augmented as the paper's code (open_lth) does: padded by
+4 pixels, randomly cropped back to 32x32 and flipped left-right with
+probability 1/2 (`data.augment="crop_flip"`).
 
 The weight decay is an L2 term in the loss (`model.weight_decay`), since
 the momentum optimizer here has no decoupled decay: SGD's weight decay `d`
@@ -45,6 +47,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.eval.every_steps = 500
     config.prune.scope = "global"
     config.prune.rewind_step = 500
+    config.data.augment = "crop_flip"
     if arg == "smoke":
         base.shrink_for_smoke(config)
     return config

@@ -8,8 +8,10 @@ iterations 56,240 and 84,360 (epochs 80 and 120), weight decay 1e-4, global
 pruning of 20% of the remaining weights per round. Rewinding goes to
 iteration 1,000 of the dense run instead of to initialisation, as
 "Stabilizing the Lottery Ticket Hypothesis" (Frankle, Dziugaite, Roy &
-Carbin, 2019) proposes. Pixels are standardized per channel; there is no
-data augmentation.
+Carbin, 2019) proposes. Pixels are standardized per channel, and each
+training batch is augmented as the paper's code (open_lth) does: padded by
+4 pixels, randomly cropped back to 32x32 and flipped left-right with
+probability 1/2 (`data.augment="crop_flip"`).
 
 The weight decay is an L2 term in the loss (`model.weight_decay`), since
 the momentum optimizer here has no decoupled decay: SGD's weight decay `d`
@@ -46,6 +48,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.eval.every_steps = 1000
     config.prune.scope = "global"
     config.prune.rewind_step = 1000
+    config.data.augment = "crop_flip"
     if arg == "smoke":
         # Half the usual smoke run: 20M weights make each step and each
         # round's model file (300 MB) slow on a CPU.

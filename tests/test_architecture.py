@@ -23,6 +23,7 @@ LEVELS = {
     "engine": 3, "serving": 3,
     "lottery": 4,
     "analysis": 5, "tuning": 5,
+    "studies": 6,
 }
 MAX_LINES = 700
 

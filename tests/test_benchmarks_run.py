@@ -140,8 +140,8 @@ def test_eval_share_reports_without_judging_a_short_round(mnist_dir):
 
 
 def test_transfer_table_gives_each_seed_and_the_mean(tmp_path):
-    # Run, not imported: its --workdirs and --output are early_study's
-    # flags too, and one pytest worker may import both.
+    # Run, not imported: its --workdirs and --output are other
+    # benchmarks' flags too, and one pytest worker may import several.
     arms = ("dense", "target_ticket", "transferred", "random")
     for seed, accuracy in ((0, 0.90), (1, 0.95)):
         folder = tmp_path / f"mnist1d_transfer_seed{seed}"

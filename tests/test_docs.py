@@ -53,3 +53,24 @@ def test_the_readme_run_experiment_example_runs(monkeypatch, tmp_path,
     assert printed[0].startswith("0 1.0 ")
     # The workdir is a lottery workdir: a rerun resumes (nothing to train).
     assert os.path.exists(tmp_path / "run" / "summary.json")
+
+
+def test_the_custom_regression_example_runs(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(_REPO_ROOT)  # it imports docs.examples
+    (code,) = [b for b in python_blocks("CUSTOM.md") if "load_diabetes" in b]
+    assert '"/tmp/diabetes"' in code and "num_steps=300" in code
+    # Its own workdir; rounds of 100 steps instead of 300, to stay fast.
+    code = code.replace('"/tmp/diabetes"', repr(str(tmp_path / "run")))
+    code = code.replace("num_steps=300", "num_steps=100")
+    namespace = {}
+    exec(compile(code, "CUSTOM.md", "exec"), namespace)
+    summary = namespace["summary"]
+    assert [(e["round"], e["compared_metric"], e["compared_mode"])
+            for e in summary] == [(r, "mae", "min") for r in range(3)]
+    # It learned: better than predicting the training mean.
+    (_, train_y), (_, test_y) = namespace["tabular_tasks"].load_diabetes("")
+    assert summary[0]["test_mae"] < 0.8 * np.mean(np.abs(
+        test_y - train_y.mean()))
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("0 1.0 ")
+    assert len(printed) == 3

@@ -1,5 +1,7 @@
-"""The study script of issue 14 (benchmarks/early_study.py): its verdict
-and its table, on hand-made rows and workdirs."""
+"""The early study of issue 14 (keras_lottery/studies/early.py and
+early_report.py): its verdict and its table, on hand-made rows and
+workdirs, and its smoke run on an embedded Ray (inside a private network
+namespace, as tests/test_studies.py)."""
 
 import os
 import shutil
@@ -9,9 +11,10 @@ import sys
 import pytest
 import test_report
 
-from benchmarks import early_study
 from keras_lottery.base import files
 from keras_lottery.base import paths
+from keras_lottery.studies import early
+from keras_lottery.studies import early_report as early_study
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,16 +80,28 @@ def test_table_averages_seeds_and_adds_shuffled_controls(tmp_path):
     assert os.path.isdir(paths.control_workdir(done[0][3], "shuffle"))
 
 
+def small(options):
+    """The smoke study with three arms and LeNet's instability only."""
+    return early.study(options.workdir, options.records, (0,),
+                       options.data_dir, options.smoke,
+                       arms=("imp", "early_bird", "snip"),
+                       instability=("lenet",))
+
+
 def _study(tmp_path, *args):
     return subprocess.run(
-        [sys.executable, "-m", "benchmarks.early_study", "--smoke",
-         f"--workdirs={tmp_path / 'w'}", f"--records={tmp_path / 'r'}",
-         f"--output={tmp_path / 'report'}", f"--doc={tmp_path / 'EARLY.md'}",
-         "--seeds=0", "--arms=imp,early_bird,snip", "--instability=lenet",
-         *args], cwd=_REPO_ROOT, capture_output=True, text=True,
-        timeout=1200, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"',
+         "bash", sys.executable, "-m", "binaries.study",
+         "test_early_study:small", "--smoke", f"--workdir={tmp_path / 'w'}",
+         f"--records={tmp_path / 'r'}", *args], cwd=_REPO_ROOT,
+        capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "PYTHONPATH": os.path.join(_REPO_ROOT, "tests")})
 
 
+@pytest.mark.skipif(subprocess.run(["unshare", "-n", "true"],
+                                   capture_output=True).returncode != 0,
+                    reason="needs unshare -n to keep Ray on loopback")
 def test_the_smoke_study_records_reports_and_resumes(tmp_path, mnist_dir):
     result = _study(tmp_path, f"--data_dir={mnist_dir}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -106,7 +121,9 @@ def test_the_smoke_study_records_reports_and_resumes(tmp_path, mnist_dir):
     snip = files.read_json(records / "snip/seed0/summary.json")
     assert imp[0]["test_accuracy"] == snip[0]["test_accuracy"]
     assert (tmp_path / "r/../instability/lenet_seed0_round00.json").exists()
-    doc = (tmp_path / "EARLY.md").read_text()
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"Report: {tmp_path / 'report.md'}")
+    doc = (tmp_path / "report.md").read_text()
     assert "| snip (shuffled) |" in doc and "## The goal" in doc
     assert "## Instability" in doc
     # A rerun trains nothing, even with the workdirs gone.
@@ -114,17 +131,17 @@ def test_the_smoke_study_records_reports_and_resumes(tmp_path, mnist_dir):
     again = _study(tmp_path, f"--data_dir={mnist_dir}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "==>" not in again.stdout
-    rewritten = (tmp_path / "EARLY.md").read_text()
+    assert "nothing to run, every run is recorded" in again.stdout
+    rewritten = (tmp_path / "report.md").read_text()
     assert rewritten.split("## Accuracy")[1] == doc.split("## Accuracy")[1]
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--arms=imp,magic"], "--arms must be some of"),
-    (["--instability=gpu"], "--instability must be some of"),
-    (["--rounds=0"], "--seeds (>= 0), --rounds (>= 1) and --jobs (>= 1)"),
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"arms": ("imp", "magic")}, "`arms` must be some of"),
+    ({"instability": ("gpu",)}, "`instability` must be some of"),
+    ({"rounds": (0,)}, "`rounds` must be at least 1. Received: rounds=0"),
 ])
-def test_bad_flags_are_one_line(tmp_path, args, expected):
-    result = _study(tmp_path, *args)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+def test_bad_arguments_are_one_line(tmp_path, kwargs, expected):
+    with pytest.raises(ValueError, match=expected):
+        early.study(str(tmp_path / "w"), None, (0,), "", True, **kwargs)
     assert not (tmp_path / "w").exists()

@@ -121,7 +121,8 @@ def test_unknown_command_is_one_line(installed, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "keras-lottery: the first argument must be one of lottery, "
-        "controls, export, report, tune, transfer, instability, e.g. "
+        "controls, export, report, tune, transfer, instability, study, "
+        "e.g. "
         "keras-lottery lottery --config=lenet300_mnist --workdir=W. "
         "Received: prune")
 

@@ -190,8 +190,8 @@ _X, _Y = _data()
     (dict(optimizer=object()),
      r"^`optimizer` must be one of sgd, momentum, adam, adamw or a Keras "
      r"optimizer. Received: optimizer of type object"),
-    (dict(loss="mse"), r"^`loss` must be sparse categorical cross-entropy"
-     r" on logits.*Received: loss='mse'"),
+    (dict(loss="mean_cubed_error"), r"^`loss` must be a Keras loss name"
+     r".*Received: loss='mean_cubed_error'"),
     (dict(batch_size=500),
      r"^`batch_size` must be at most the 216 training examples"),
 ])

@@ -152,7 +152,8 @@ def test_load_by_import_path_splits_as_built_in_datasets(user_task):
     ("load_uneven", "train_x has 30 examples and train_y 29 labels"),
     ("load_negative", "train_y has a negative label, -1"),
     ("load_float_labels", "train_y is float64 of shape (30,), not integer "
-     "labels of shape (N,)"),
+     "labels of shape (N,) (a loss other than sparse categorical "
+     "cross-entropy takes targets of any shape)"),
     ("load_other_shapes", "train_x's examples have shape (4,) and test_x's "
      "(5,)"),
 ])

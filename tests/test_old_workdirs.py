@@ -84,6 +84,9 @@ def test_an_old_workdir_resumes_to_the_masks_it_had(tmp_path):
         got = json.load(f)
     strip = [{k: v for k, v in e.items() if not k.endswith(timing)}
              for e in want]
+    # Summaries now say what tickets were judged on: as then, accuracy.
+    assert {(e.pop("compared_metric"), e.pop("compared_mode"))
+            for e in got} == {("accuracy", "max")}
     assert [{k: v for k, v in e.items() if not k.endswith(timing)}
             for e in got] == strip
 

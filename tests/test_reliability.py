@@ -158,33 +158,18 @@ def leftovers(workdir):
     return found
 
 
+# The reference and the killed runs train with a warmup-then-cosine rate,
+# so a resume must also go on at the rate of its step.
+SCHEDULE = ("--config.train.schedule=cosine", "--config.train.warmup_steps=10")
+
+
 @pytest.fixture(scope="module")
 def reference(mnist_dir, tmp_path_factory):
     """An uninterrupted run of the binary."""
     workdir = str(tmp_path_factory.mktemp("reference") / "workdir")
-    status, log = run_binary(mnist_dir, workdir)
+    status, log = run_binary(mnist_dir, workdir, extra=SCHEDULE)
     assert status == 0, log[-3000:]
     return workdir
-
-
-def test_a_cosine_schedule_resumed_mid_round_goes_on_at_its_rate(
-        mnist_dir, tmp_path):
-    # Killed once its step-20 checkpoint of round 1 is saved: the rerun
-    # continues the round at step 20 of the warmup-then-cosine schedule,
-    # and ends as the uninterrupted run does.
-    cosine = ("--config.train.schedule=cosine",
-              "--config.train.warmup_steps=10")
-    reference = str(tmp_path / "reference")
-    status, log = run_binary(mnist_dir, reference, extra=cosine)
-    assert status == 0, log[-3000:]
-    workdir = str(tmp_path / "workdir")
-    status, _ = run_binary(mnist_dir, workdir, "checkpoint_saved@3",
-                           extra=cosine)
-    assert status == -signal.SIGKILL
-    status, log = run_binary(mnist_dir, workdir, extra=cosine)
-    assert status == 0, log[-3000:]
-    assert "resum" in log.lower(), log[-3000:]
-    assert_same_results(workdir, reference)
 
 
 def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,
@@ -194,7 +179,9 @@ def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,
     # first progress (inside a step, an evaluation or a write), and seven
     # at the named moments where a crash is likeliest to leave a
     # half-written state (keras_lottery/base/faults.py). The order makes every
-    # kill land: each run has work left to do where its kill waits.
+    # kill land: each run has work left to do where its kill waits. The
+    # rate follows warmup then cosine (`SCHEDULE`): a round resumed from
+    # its step-20 checkpoint goes on at the rate of step 20.
     rng = np.random.default_rng(5)
     plan = [
         ("", (0, rng.uniform(0.0, 0.5))),
@@ -211,11 +198,12 @@ def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,
     workdir = str(tmp_path / "workdir")
     done = {}
     for fault, delay in plan:
-        status, log = run_binary(mnist_dir, workdir, fault, delay)
+        status, log = run_binary(mnist_dir, workdir, fault, delay,
+                                 extra=SCHEDULE)
         assert status == -signal.SIGKILL, (fault, delay, log[-3000:])
         assert "Traceback" not in log
         check_nothing_half_written(workdir, done)
-    status, log = run_binary(mnist_dir, workdir)
+    status, log = run_binary(mnist_dir, workdir, extra=SCHEDULE)
     assert status == 0, log[-3000:]
     assert leftovers(workdir) == []
     check_nothing_half_written(workdir, done)
@@ -225,7 +213,7 @@ def test_killed_ten_times_ends_as_an_uninterrupted_run(reference, mnist_dir,
 def test_two_runs_of_one_config_and_seed_are_identical(reference, mnist_dir,
                                                        tmp_path):
     workdir = str(tmp_path / "again")
-    status, log = run_binary(mnist_dir, workdir)
+    status, log = run_binary(mnist_dir, workdir, extra=SCHEDULE)
     assert status == 0, log[-3000:]
     assert_same_results(workdir, reference)
 

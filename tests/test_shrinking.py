@@ -284,8 +284,12 @@ def test_an_operation_of_the_graph_stays_dense_with_a_warning():
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(a + b)
     model = keras_lottery.wrap(keras.Model(
         inputs, keras.layers.Dense(2, name="output")(pooled)))
-    with pytest.warns(UserWarning, match="does not apply"):
+    # Model-wide, "filter" finds nothing it can prune here (the operation
+    # keeps a's and b's channels); named per layer, they prune their own.
+    with pytest.raises(ValueError, match="finds no units that can go"):
         keras_lottery.prune(model, 0.5, granularity="filter")
+    keras_lottery.prune(model, 0.5, granularities={"a": "filter",
+                                                   "b": "filter"})
     with pytest.warns(UserWarning, match=r"shrink keeps the channels around "
                       r"layer 'add' \(class Add\) dense"):
         small = keras_lottery.shrink(model)

@@ -354,6 +354,9 @@ def test_conv2_filter_rounds_train_compact_as_dense(mnist_dir, tmp_path):
         config = conv2_mnist.get_config("smoke")
         config.data.dir = mnist_dir
         config.export.enabled = False
+        # The test set at each round's best step only: 10,000 examples
+        # through Conv-2 at every evaluation were most of the test's time.
+        config.eval.test_at = "best"
         config.train.sparse_compute = mode
         config.prune.update(granularity="neuron", conv_granularity="filter",
                             fraction_per_round=0.5,

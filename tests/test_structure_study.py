@@ -1,4 +1,7 @@
-"""The structure study's runner, records and report, end to end (smoke)."""
+"""The structure study (keras_lottery/studies/structure.py): its runs,
+records and report end to end (smoke, on an embedded Ray inside a private
+network namespace, as tests/test_studies.py), and its latency benchmark
+(benchmarks/structure_latency.py)."""
 
 import os
 import subprocess
@@ -7,23 +10,38 @@ import sys
 import pytest
 
 from keras_lottery.base import files
+from keras_lottery.studies import grid
+from keras_lottery.studies import structure
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def one_cell(options):
+    """LeNet's neuron_magnitude cell, its dense round and controls."""
+    return structure.study("structure", ("lenet",), options.workdir,
+                           options.records, options.seeds or (0,),
+                           options.data_dir, options.smoke,
+                           cells=("neuron_magnitude",))
+
+
 def study(*args):
     return subprocess.run(
-        [sys.executable, "-m", "benchmarks.structure_study", "--part=lenet",
-         *args], cwd=_REPO_ROOT, capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=900)
+        ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"',
+         "bash", sys.executable, "-m", "binaries.study",
+         "test_structure_study:one_cell", *args], cwd=_REPO_ROOT,
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+             "PYTHONPATH": os.path.join(_REPO_ROOT, "tests")})
 
 
 @pytest.fixture(scope="module")
 def recorded(mnist_dir, tmp_path_factory):
+    if subprocess.run(["unshare", "-n", "true"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs unshare -n to keep Ray on loopback")
     root = tmp_path_factory.mktemp("study")
-    args = ["--smoke", "--seeds=0", "--cells=neuron_magnitude", "--jobs=1",
-            f"--workdirs={root / 'work'}", f"--records={root / 'records'}",
-            f"--data_dir={mnist_dir}"]
+    args = ["--smoke", "--seeds=0", f"--workdir={root / 'work'}",
+            f"--records={root / 'records'}", f"--data_dir={mnist_dir}"]
     first = study(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     return root, args, first.stdout
@@ -71,26 +89,23 @@ def test_a_dry_run_lists_what_is_left_and_writes_nothing(recorded,
     done = study(*args, "--dry_run")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "nothing to run: every run is recorded"
-    left = study("--dry_run", "--seeds=0", "--cells=neuron_magnitude",
-                 f"--workdirs={tmp_path}", f"--records={tmp_path}")
-    assert left.returncode == 0, left.stderr
-    controls = [[f"neuron_magnitude_seed0_{c}_round{r:02d}"
-                 for r in (3, 6, 10)] + [f"neuron_magnitude_seed0_{c}"]
+    left = structure.study("structure", ("lenet",), str(tmp_path),
+                           str(tmp_path), (0,), "data", False,
+                           cells=("neuron_magnitude",))
+    controls = [[f"lenet_neuron_magnitude_seed0_{c}_round{r:02d}"
+                 for r in (3, 6, 10)] + [f"lenet_neuron_magnitude_seed0_{c}"]
                 for c in ("random_reinit", "random_prune")]
-    assert left.stdout.split() == [
-        "dense_seed0", "neuron_magnitude_seed0", *controls[0], *controls[1]]
+    assert [run.name for run in grid.needed(left.runs)] == [
+        "lenet_dense_seed0", "lenet_neuron_magnitude_seed0", *controls[0],
+        *controls[1]]
     assert not os.listdir(tmp_path)
 
 
 def test_the_report_compares_cells_from_the_records(recorded):
-    root, _, _ = recorded
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.structure_report", "--part=lenet",
-         f"--records={root / 'records'}", f"--output={root / 'report'}"],
-        cwd=_REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert result.returncode == 0, result.stderr
+    root, _, first = recorded
     output = root / "report" / "lenet"
+    assert first.strip().splitlines()[-1] == (
+        f"Report: {output / 'comparison.md'}")
     table = files.read_json(str(output / "comparison.json"))
     rows = table["cells"]["neuron_magnitude"]["rows"]
     assert [r["round"] for r in rows] == [0, 1, 2, 3]
@@ -118,7 +133,7 @@ def test_latency_measures_only_the_shapes_not_yet_measured(recorded):
 
     def report(*args):
         result = subprocess.run(
-            [sys.executable, "-m", "benchmarks.structure_report",
+            [sys.executable, "-m", "benchmarks.structure_latency",
              "--part=lenet", f"--records={root / 'records'}",
              f"--output={root / 'latency'}", "--calls=5", "--repeats=1",
              *args], cwd=_REPO_ROOT, capture_output=True, text=True,
@@ -127,7 +142,7 @@ def test_latency_measures_only_the_shapes_not_yet_measured(recorded):
         return files.read_json(str(root / "latency" / "lenet" /
                                    "latency.json"))
 
-    first = report("--latency")
+    first = report()
     shapes = sorted(first["shapes"])
     assert len(shapes) == 4  # dense and rounds 1-3: one shape each
     assert "best of 1 medians of 5 calls" in first["note"]
@@ -135,24 +150,18 @@ def test_latency_measures_only_the_shapes_not_yet_measured(recorded):
     first["shapes"][kept] = {"1": 7.0, "256": 7.0}
     del first["shapes"][dropped]
     files.write_json(str(root / "latency" / "lenet" / "latency.json"), first)
-    again = report("--latency")
+    again = report()
     assert sorted(again["shapes"]) == shapes
     assert again["shapes"][kept] == {"1": 7.0, "256": 7.0}
     assert 0 < again["shapes"][dropped]["1"] < 1
     assert report("--remeasure")["shapes"][kept]["1"] < 1
 
 
-@pytest.mark.parametrize("flag, message", [
-    ("--cells=nope", "--cells names unknown cells: nope"),
-    ("--seeds=a", "--seeds must be non-negative integers. Received: "
-                  "--seeds=a"),
-    ("--jobs=0", "--jobs must be at least 1. Received: --jobs=0"),
-])
-def test_bad_flags_stop_with_one_line(flag, message, tmp_path):
-    result = study(flag, f"--workdirs={tmp_path}")
-    assert result.returncode == 1
-    assert message in result.stderr
-    assert not os.listdir(tmp_path)
+def test_unknown_cells_are_named(tmp_path):
+    with pytest.raises(ValueError, match="`cells` must be cells of part "
+                       "lenet .*Received: cells=nope"):
+        structure.study("structure", ("lenet",), str(tmp_path), None, (0,),
+                        "", False, cells=("nope",))
 
 
 def _touch_round(workdir, r):
@@ -163,13 +172,11 @@ def _touch_round(workdir, r):
 
 
 def test_each_control_round_starts_once_the_run_has_that_round(tmp_path):
-    from benchmarks.structure_cells import CONV2
-    from benchmarks.structure_plan import Study
-
-    study_ = Study("configs/conv2_mnist.py", [], str(tmp_path / "work"),
-                   str(tmp_path / "records"), "data", threads=1)
-    cell = CONV2[0]  # weight_magnitude: controls at rounds 5, 10, 15
-    plan = {job.name: job for job in study_.plan([cell], [1])}
+    study_ = structure.study("structure", ("conv2",), str(tmp_path / "work"),
+                             str(tmp_path / "records"), (1,), "data", False,
+                             cells=("weight_magnitude",))
+    # weight_magnitude: controls at rounds 5, 10, 15
+    plan = {run.name.removeprefix("conv2_"): run for run in study_.runs}
     controls = [f"weight_magnitude_seed1_{c}_round{r:02d}"
                 for c in ("random_reinit", "random_prune")
                 for r in (5, 10, 15)]
@@ -182,17 +189,17 @@ def test_each_control_round_starts_once_the_run_has_that_round(tmp_path):
     # A control's rounds run in turn (its workdir takes one process).
     assert [plan[name].after for name in controls[:3]] == [
         (), (plan[controls[0]],), (plan[controls[1]],)]
-    workdir = study_.workdir(cell, 1)
-    assert not any(plan[name].ready() for name in controls)
+    workdir = str(tmp_path / "work" / "conv2" / "seed1" / "weight_magnitude")
+    assert not any(plan[name].is_ready() for name in controls)
     for r in range(6):  # the run is training round 6
         _touch_round(workdir, r)
-    assert [plan[name].ready() for name in controls] == [
+    assert [plan[name].is_ready() for name in controls] == [
         True, False, False] * 2
     # A control's round done in its own workdir is not run again, and the
     # control is recorded only after all its rounds.
     reinit = plan["weight_magnitude_seed1_random_reinit_round05"]
     assert not reinit.recorded()
     _touch_round(os.path.join(workdir, "controls", "random_reinit"), 5)
-    assert reinit.recorded() and reinit.has_workdir()
+    assert reinit.recorded() and reinit.has_outputs()
     assert plan["weight_magnitude_seed1_random_reinit"].after == tuple(
         plan[name] for name in controls[:3])

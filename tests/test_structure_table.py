@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks import structure_table
 from keras_lottery.analysis import tables
+from keras_lottery.studies import structure_table
 
 
 def _cell(accuracies):

@@ -332,9 +332,9 @@ def test_random_reinit_control_keeps_the_ticket_units(neurons):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("granularity", "filter",
-     r"Granularity 'filter' does not apply to layer 'fc1' \(Dense\), which "
-     r"has: weight, neuron, m:n. Received: prune.granularity='filter'"),
+    ("granularity", "head",
+     r"Granularity 'head' does not apply to layer 'fc1' \(Dense\), which "
+     r"has: weight, neuron, m:n. Received: prune.granularity='head'"),
     ("output_granularity", "channel",
      r"Granularity 'channel' does not apply to layer 'output'.*Received: "
      r"prune.output_granularity='channel'"),
@@ -463,19 +463,21 @@ def test_a_random_prune_control_keeps_heads_coherent():
 def test_head_granularity_is_for_attention_only():
     # A model-wide granularity prunes the weights it fits, and names the
     # others once in a warning; they keep every entry.
-    for granularity, kept, pruned in (
-            ("head", "output/kernel (Dense)", "mha/query_dense/kernel"),
-            ("neuron", "mha/query_dense/kernel (MultiHeadAttention)",
-             "output/kernel")):
-        model = keras_lottery.wrap(attention_net())
-        with pytest.warns(UserWarning, match=re.escape(
-                f"granularity {granularity!r} does not apply to these "
-                f"weights, which keep every entry: {kept}")):
-            keras_lottery.prune(model, 0.5, granularity=granularity)
-        masks = state.get_masks(model)
-        assert masks[kept.split()[0]].all()
-        assert not masks[pruned].all()
-    with pytest.raises(ValueError, match=r"Granularity 'filter' does not "
-                       r"apply to layer 'mha' \(MultiHeadAttention\), "
-                       r"which has: weight, head"):
-        keras_lottery.prune(model, 0.2, granularity="filter")
+    model = keras_lottery.wrap(attention_net())
+    with pytest.warns(UserWarning, match=re.escape(
+            "granularity 'head' does not apply to these weights, which keep "
+            "every entry: output/kernel (Dense)")):
+        keras_lottery.prune(model, 0.5, granularity="head")
+    masks = state.get_masks(model)
+    assert masks["output/kernel"].all()
+    assert not masks["mha/query_dense/kernel"].all()
+    # A model-wide "neuron" or "filter" keeps the output layer's units
+    # (its classes), and attention has none: nothing is left for it.
+    for granularity in ("neuron", "filter"):
+        with pytest.raises(ValueError, match=re.escape(
+                f"Granularity {granularity!r} finds no units that can go in "
+                f"model {model.name!r}: MultiHeadAttention has none: "
+                "mha/query_dense/kernel, mha/key_dense/kernel, ...; a model "
+                f"output: output/kernel. Received: granularity="
+                f"{granularity!r}")):
+            keras_lottery.prune(model, 0.2, granularity=granularity)

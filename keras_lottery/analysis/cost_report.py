@@ -47,7 +47,8 @@ def write_cost_report(workdirs: Sequence[str], output: str,
 
     Raises:
         ValueError: for a workdir that is not a finished run, labels of
-            the wrong length, or an `output` that cannot be written.
+            the wrong length, runs judged on different test metrics, or an
+            `output` that cannot be written.
     """
     if not workdirs:
         raise ValueError("`cost_workdirs` must name at least one workdir. "
@@ -58,6 +59,7 @@ def write_cost_report(workdirs: Sequence[str], output: str,
             f"labels={list(labels)!r} for {len(workdirs)} workdirs")
     runs = [(label, cost.load_costs(w)) for label, w in
             zip(labels or workdirs, workdirs)]
+    _compared(runs)  # one metric for all, before anything is written
     files.make_output_dir(output)
     written = [os.path.join(output, "cost.md"),
                os.path.join(output, "cost.png")]
@@ -66,14 +68,39 @@ def write_cost_report(workdirs: Sequence[str], output: str,
     return written
 
 
+def _compared(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
+    """The test metric the runs' tickets are judged on: accuracy (runs
+    written before other metrics existed), or the one they all share.
+
+    Raises:
+        ValueError: if the runs judge on different metrics.
+    """
+    found = {e.get("compared_metric", "accuracy")
+             for _, entries in runs for e in entries} or {"accuracy"}
+    if len(found) > 1:
+        raise ValueError(
+            "`cost_workdirs` must judge their tickets on one test metric; "
+            f"they use {', '.join(sorted(found))}. Received: cost_workdirs="
+            f"{[label for label, _ in runs]!r}")
+    return found.pop()
+
+
+def _value(entry: dict[str, Any], metric: str) -> float:
+    """The entry's test value at early stop, accuracy in percent."""
+    return (100 if metric == "accuracy" else 1) * entry[f"test_{metric}"]
+
+
 def format_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
     """A markdown table of every run's rounds and their costs."""
+    metric = _compared(runs)
+    column = ("test acc. at early stop %" if metric == "accuracy"
+              else f"test {metric} at early stop")
     lines = [
         "# What each ticket cost", "",
         "Training iterations and seconds (training, evaluation and "
         "choosing masks) of each ticket: its own rounds (`ticket`), and "
         "every round of its workdir so far (`cumulative`).", "",
-        "| run | round | remaining % | test acc. at early stop % | "
+        f"| run | round | remaining % | {column} | "
         "ticket iterations | ticket seconds | cumulative iterations | "
         "cumulative seconds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -83,7 +110,8 @@ def format_costs(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:
             lines.append(
                 f"| {label} | {e['round']} | "
                 f"{100 * e['remaining_fraction']:.3g} | "
-                f"{100 * e['test_accuracy']:.2f} | "
+                f"{_value(e, metric):.{2 if metric == 'accuracy' else 4}f}"
+                " | "
                 f"{e['ticket_train_steps']:,} | {e['ticket_seconds']:,.0f} | "
                 f"{e['cumulative_train_steps']:,} | "
                 f"{e['cumulative_seconds']:,.0f} |")
@@ -117,9 +145,10 @@ def cost_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]
     fig = figure.Figure(figsize=(8 if few else 8 + 3 * columns, 5),
                         dpi=100, layout="constrained")
     ax = fig.subplots()
+    metric = _compared(runs)
     for i, (label, entries) in enumerate(runs):
         x = np.array([e["ticket_train_steps"] for e in entries])
-        y = np.array([100 * e["test_accuracy"] for e in entries])
+        y = np.array([_value(e, metric) for e in entries])
         look = i // COLOURS
         line, = ax.plot(x, y, color=f"C{i % COLOURS}",
                         marker=MARKERS[look % len(MARKERS)],
@@ -132,8 +161,9 @@ def cost_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("symlog", linthresh=1000)
     ax.set_xlabel("Cumulative training iterations of the ticket")
-    ax.set_ylabel("Test accuracy at early stop (%)")
-    ax.set_title("Accuracy against cost"
+    ax.set_ylabel("Test accuracy at early stop (%)" if metric == "accuracy"
+                  else f"Test {metric} at early stop")
+    ax.set_title(f"{metric.replace('_', ' ').capitalize()} against cost"
                  + (" (labels: % of weights remaining)" if few else ""))
     ax.grid(True, alpha=0.3)
     if few:

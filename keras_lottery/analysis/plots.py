@@ -48,9 +48,11 @@ def plot_series(table: dict[str, Any], series: Sequence[str], path: str,
     selection.check_choice("error_bars", error_bars, tables.ERROR_BARS)
     fig = figure.Figure(figsize=(15, 4.5), dpi=100, layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, metric in zip(axes, ("early_stop_step", "test_accuracy",
-                                 "final_test_accuracy")):
-        scale = 1 if metric == "early_stop_step" else 100
+    compared = tables.compared(table)[0]
+    titles = tables.metrics_for(compared)
+    for ax, metric in zip(axes, ("early_stop_step", f"test_{compared}",
+                                 f"final_test_{compared}")):
+        scale = 1 if metric == "early_stop_step" else tables.scale(metric)
         for name in series:
             rows = [r for r in table["rows"] if r.get(name)]
             if rows:
@@ -66,8 +68,8 @@ def plot_series(table: dict[str, Any], series: Sequence[str], path: str,
         _remaining_axis(
             ax, [r["remaining_fraction"] for r in table["rows"]],
             [p["remaining_fraction"] for p in table["tfmot_points"]])
-        ax.set_title(tables.METRICS[metric])
-        ax.set_ylabel(tables.METRICS[metric])
+        ax.set_title(titles[metric])
+        ax.set_ylabel(titles[metric])
         ax.grid(True, which="major", alpha=0.3)
     # The accuracy panel is the one with every series, tfmot included.
     axes[1].legend(loc="best", fontsize="small")
@@ -106,8 +108,13 @@ def plot_curves(runs: Sequence[tables.Run], table: dict[str, Any], path: str
                          for run in runs)
             if os.path.exists(path)]
     records = [r for runs_ in histories.values() for h in runs_ for r in h]
-    metric = ("test_accuracy" if all("test_accuracy" in r for r in records)
-              else "validation_accuracy")
+    compared = tables.compared(table)[0]
+    if compared == "loss":
+        return False  # the loss alone: the table's columns say it all
+    metric = (f"test_{compared}" if all(f"test_{compared}" in r
+                                        for r in records)
+              else f"validation_{compared}")
+    factor = tables.scale(metric)
     fig = figure.Figure(figsize=(8, 5), dpi=100, layout="constrained")
     ax = fig.subplots()
     drawn = False
@@ -121,8 +128,8 @@ def plot_curves(runs: Sequence[tables.Run], table: dict[str, Any], path: str
         if not curves:
             continue
         steps = sorted(curves)
-        mean = np.array([100 * np.mean(curves[s]) for s in steps])
-        std = np.array([100 * np.std(curves[s], ddof=1)
+        mean = np.array([factor * np.mean(curves[s]) for s in steps])
+        std = np.array([factor * np.std(curves[s], ddof=1)
                         if len(curves[s]) > 1 else 0.0 for s in steps])
         line, = ax.plot(steps, mean, label=(
             f"{100 * row['remaining_fraction']:.3g}% remaining "
@@ -133,7 +140,8 @@ def plot_curves(runs: Sequence[tables.Run], table: dict[str, Any], path: str
     if not drawn:
         return False
     ax.set_xlabel("Training iterations")
-    ax.set_ylabel(metric.replace("_", " ").capitalize() + " (%)")
+    ax.set_ylabel(metric.replace("_", " ").capitalize()
+                  + (" (%)" if factor == 100 else ""))
     ax.set_title(f"{table['title']}: winning tickets during training")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")

@@ -32,12 +32,35 @@ LABELS = {
     "one_shot": "Winning ticket (one-shot)",
     "tfmot": "tfmot gradual pruning",
 }
-# Summary fields reported, with their titles.
+# Summary fields reported, with their titles, for classification.
 METRICS = {
     "test_accuracy": "Test accuracy at early stop (%)",
     "early_stop_step": "Early-stop iteration",
     "final_test_accuracy": "Test accuracy at end of training (%)",
 }
+
+
+def metrics_for(metric: str) -> dict[str, str]:
+    """`METRICS` for runs whose tickets are judged on test `metric`
+    (summary.json's `compared_metric`): accuracy's, or the metric's."""
+    if metric == "accuracy":
+        return dict(METRICS)
+    name = metric.replace("_", " ")
+    return {f"test_{metric}": f"Test {name} at early stop",
+            "early_stop_step": "Early-stop iteration",
+            f"final_test_{metric}": f"Test {name} at end of training"}
+
+
+def compared(table: dict[str, Any]) -> tuple[str, str]:
+    """`(metric, "min" | "max")` a table's runs are judged on (tables of
+    runs written before other metrics existed: accuracy, max)."""
+    return (table.get("compared_metric", "accuracy"),
+            table.get("compared_mode", "max"))
+
+
+def scale(metric: str) -> float:
+    """100 for accuracies (shown in percent), else 1."""
+    return 100.0 if metric in METRICS or "accuracy" in metric else 1.0
 ERROR_BARS = ("std", "range")
 # Config fields that may differ between the runs of one report.
 IGNORED_FIELDS = ("seed", *run_config.RESUMABLE_FIELDS)
@@ -101,11 +124,24 @@ def load_run(workdir: str, name: str = "workdirs") -> Run:
             f"{paths.config_file(workdir)} is not a lottery config (no "
             "`seed`).")
     summaries = {"ticket": _read_summary(paths.summary_file(workdir))}
+    metric = _compared_of(summaries["ticket"])
     for control in paths.CONTROLS:
         path = paths.summary_file(paths.control_workdir(workdir, control))
         if os.path.exists(path):
             summaries[control] = _read_summary(path)
+            theirs = _compared_of(summaries[control])
+            if theirs != metric:
+                raise ValueError(
+                    f"{path} compares test {theirs[0]} but its run compares"
+                    f" test {metric[0]}: rerun the control.")
     return Run(workdir, config, summaries)
+
+
+def _compared_of(entries: list[dict[str, Any]]) -> tuple[str, str]:
+    """The compared metric and its direction of a summary's entries."""
+    first = entries[0] if entries else {}
+    return (first.get("compared_metric", "accuracy"),
+            first.get("compared_mode", "max"))
 
 
 def load_runs(workdirs: Sequence[str], name: str = "workdirs",
@@ -230,6 +266,14 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
                     f"weights in {where} but {held[0]!r} in {held[1]}: the "
                     "runs do not prune alike.")
     present = [s for s in SERIES if any(src[0] == s for src in sources)]
+    judged = {_compared_of(entries) for _, _, entries in sources}
+    if len(judged) > 1:
+        raise ValueError(
+            "The runs judge their tickets on different test metrics "
+            f"({', '.join(sorted(m for m, _ in judged))}): a report "
+            "compares runs of one task.")
+    metric, mode = judged.pop()
+    metrics = metrics_for(metric)
     points = tfmot["points"] if tfmot else []
     rows = []
     for round_index in sorted(remaining):
@@ -240,9 +284,9 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
                      if s == series for entry in entries
                      if entry["round"] == round_index]
             row[series] = {
-                metric: summarize([e[metric] for _, e in found],
-                                  [seed for seed, _ in found])
-                for metric in METRICS
+                field: summarize([e[field] for _, e in found],
+                                 [seed for seed, _ in found])
+                for field in metrics
             } if found else None
             wins = [e.get("winning_ticket") for _, e in found]
             if row[series] and all(isinstance(w, bool) for w in wins):
@@ -272,6 +316,8 @@ def build_table(runs: Sequence[Run], one_shot_runs: Sequence[Run] = (),
         "config": config,
         "rows": rows,
     }
+    if metric != "accuracy":  # classification tables stay as they were
+        table.update(compared_metric=metric, compared_mode=mode)
     table["findings"] = find(table)
     return table
 
@@ -347,9 +393,14 @@ def find(table: dict[str, Any]) -> dict[str, Any]:
                      None)
     if dense_row is None:
         return {"dense": None, "series": {}, "tfmot": []}
-    dense = {metric: dense_row["ticket"][metric]["mean"]
-             for metric in METRICS}
+    metric, mode = compared(table)
+    key = f"test_{metric}"
+    sign = 1.0 if mode == "max" else -1.0
+    dense = {field: dense_row["ticket"][field]["mean"]
+             for field in metrics_for(metric)}
     found = {"dense": dense, "series": {}, "tfmot": []}
+    if metric != "accuracy":
+        found.update(compared_metric=metric, compared_mode=mode)
     for series in table["series"]:
         points = [(row["remaining_fraction"], row[series], row["round"])
                   for row in rows if row["round"] > 0 and row[series]]
@@ -358,20 +409,19 @@ def find(table: dict[str, Any]) -> dict[str, Any]:
         holds = None
         first_below = None
         for fraction, stats, _ in points:
-            if stats["test_accuracy"]["mean"] < dense["test_accuracy"]:
+            if sign * stats[key]["mean"] < sign * dense[key]:
                 first_below = fraction
                 break
             holds = fraction
-        peak = max(points, key=lambda p: p[1]["test_accuracy"]["mean"])
+        peak = max(points, key=lambda p: sign * p[1][key]["mean"])
         earliest = min(points, key=lambda p: p[1]["early_stop_step"]["mean"])
         found["series"][series] = {
             "holds_down_to": holds,
             "first_below": first_below,
             "peak": {
                 "remaining_fraction": peak[0],
-                "test_accuracy": peak[1]["test_accuracy"]["mean"],
-                "gain": peak[1]["test_accuracy"]["mean"]
-                - dense["test_accuracy"]},
+                key: peak[1][key]["mean"],
+                "gain": peak[1][key]["mean"] - dense[key]},
             "earliest": {
                 "remaining_fraction": earliest[0],
                 "early_stop_step": earliest[1]["early_stop_step"]["mean"],
@@ -400,6 +450,8 @@ def format_findings(found: dict[str, Any]) -> list[str]:
     """`find`'s result as Markdown lines."""
     if found["dense"] is None:
         return []
+    if "compared_metric" in found:
+        return _format_task_findings(found)
     dense = found["dense"]
     lines = [
         "", "## Findings", "",
@@ -435,6 +487,43 @@ def format_findings(found: dict[str, Any]) -> list[str]:
             f"the ticket's {100 * point['ticket']:.2f}% at early stop and "
             f"{100 * point['ticket_final']:.2f}% at the end "
             f"(round {point['round']}).")
+    return lines
+
+
+def _format_task_findings(found: dict[str, Any]) -> list[str]:
+    """`format_findings` for tickets judged on a metric not accuracy."""
+    metric, mode = found["compared_metric"], found["compared_mode"]
+    name, key = metric.replace("_", " "), f"test_{metric}"
+    better = "higher" if mode == "max" else "lower"
+    dense = found["dense"]
+    lines = [
+        "", "## Findings", "",
+        f"Means over seeds, against the dense network (round 0 of the "
+        f"iterative runs). Tickets are judged on test {name} ({better} is "
+        "better).", "",
+        f"- Dense: test {name} {dense[key]:.4g} at early stop (iteration "
+        f"{dense['early_stop_step']:,.0f}), "
+        f"{dense[f'final_test_{metric}']:.4g} at the end.",
+    ]
+    for series, f in found["series"].items():
+        holds = (f"at least as good as dense down to "
+                 f"{100 * f['holds_down_to']:.3g}% remaining"
+                 if f["holds_down_to"] else
+                 "worse than dense from its first pruned round")
+        below = (f", first worse at {100 * f['first_below']:.3g}%"
+                 if f["first_below"] and f["holds_down_to"] else "")
+        peak, early = f["peak"], f["earliest"]
+        wins = ", ".join(f"{100 * w['remaining_fraction']:.3g}%: "
+                         f"{w['seeds']}/{w['of']}" for w in f["winning"])
+        lines.append(
+            f"- {LABELS[series]}: {holds}{below}; best {name} "
+            f"{peak[key]:.4g} at {100 * peak['remaining_fraction']:.3g}% "
+            f"remaining ({peak['gain']:+.4g}); earliest early stop at "
+            f"iteration {early['early_stop_step']:,.0f} "
+            f"({early['ratio']:.0%} of dense) at "
+            f"{100 * early['remaining_fraction']:.3g}% remaining. Seeds "
+            f"with a winning ticket ({name} at least as good, t' <= t): "
+            f"{wins or 'n/a'}.")
     return lines
 
 
@@ -474,7 +563,7 @@ def format_markdown(table: dict[str, Any]) -> str:
             "at the end of training (no early stopping) and sits in the row "
             "of the nearest remaining fraction (within "
             f"{TFMOT_TOLERANCE:.0%}).")
-    for metric, title in METRICS.items():
+    for metric, title in metrics_for(compared(table)[0]).items():
         columns = list(table["series"])
         with_tfmot = tfmot is not None and metric != "early_stop_step"
         header = ["Round", "Remaining %"] + [LABELS[s] for s in columns]
@@ -507,7 +596,9 @@ def format_markdown(table: dict[str, Any]) -> str:
 
 def _read_summary(path: str) -> list[dict[str, Any]]:
     entries = files.read_json(path)
-    keys = {"round", "remaining_fraction", *METRICS}
+    metric = (_compared_of(entries)[0] if isinstance(entries, list)
+              and all(isinstance(e, dict) for e in entries) else "accuracy")
+    keys = {"round", "remaining_fraction", *metrics_for(metric)}
     if not isinstance(entries, list) or not all(
             isinstance(e, dict) and keys <= set(e) for e in entries):
         raise ValueError(
@@ -537,10 +628,15 @@ def _join(values: Sequence[Any]) -> str:
 def _cell(stats: dict[str, Any] | None, metric: str, expected: int) -> str:
     if stats is None:
         return "—"
-    scale, digits = (1, 0) if metric == "early_stop_step" else (100, 2)
-    text = f"{scale * stats['mean']:,.{digits}f}"
+    if metric == "early_stop_step":
+        factor, digits = 1, ",.0f"
+    elif scale(metric) == 100:
+        factor, digits = 100, ",.2f"
+    else:
+        factor, digits = 1, ",.4f"
+    text = f"{factor * stats['mean']:{digits}}"
     if stats["std"] is not None:
-        text += f" ± {scale * stats['std']:,.{digits}f}"
+        text += f" ± {factor * stats['std']:{digits}}"
     if stats["n"] < expected:
         text += f" (n={stats['n']})"
     return text

@@ -309,6 +309,10 @@ def unit_weights(layer: keras.layers.Layer,
             BatchNormalization normalizes the last axis.
     """
     if isinstance(layer, keras.layers.BatchNormalization):
+        # A wrapper built without a shape: the layer's own (axis=3 in
+        # keras.applications' ResNet50 is the last axis too).
+        input_shape = input_shape or (
+            layer.get_build_config() or {}).get("input_shape")
         last = len(input_shape) - 1 if input_shape else None
         if layer.axis not in (-1, last):
             return []

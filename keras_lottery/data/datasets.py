@@ -24,7 +24,11 @@ another `generation_seed` draws a new set from the same distribution.
 each with arrays `x` (numbers, one shape per example, channels last) and
 `y` (integer labels >= 0), and optionally `validation.npz`, which is then
 the validation set (`validation_size` is ignored). The number of classes
-is the largest label plus one. `keras_lottery.lottery.experiment.run_experiment`
+is the largest label plus one. With `integer_labels=False` (a run whose
+loss is not sparse categorical cross-entropy: regression, binary,
+multi-label, one-hot), `y` may be numbers of any shape `(N, ...)`, kept as
+float32 (int32 if integers), and `num_classes` is the number of outputs
+one example's target holds. `keras_lottery.lottery.experiment.run_experiment`
 saves the arrays it is given this way.
 
 `classes` keeps the examples of some classes only, relabelled by their
@@ -115,15 +119,18 @@ def check_name(name: str, field: str = "name") -> None:
     imports.check_name(name, field, names(), LOADER_PARAMETERS)
 
 
-def _imported_dataset(name: str, data_dir: str) -> readers.DatasetSpec:
-    """Calls the loader `name` names and checks what it returns.
+def _imported_dataset(name: str, data_dir: str,
+                      integer_labels: bool = True,
+                      loaded: object = None) -> readers.DatasetSpec:
+    """Calls the loader `name` names and checks what it returns
+    (`loaded`: what it already returned, if it was called).
 
     Raises:
         DataError: if it returns anything but two pairs of arrays of equal
             lengths, numeric examples of one shape, and integer labels >= 0.
     """
     loader = imports.resolve(name, "name", LOADER_PARAMETERS)
-    result = loader(data_dir=data_dir)
+    result = loader(data_dir=data_dir) if loaded is None else loaded
     if not (isinstance(result, (tuple, list)) and len(result) == 2
             and all(isinstance(pair, (tuple, list)) and len(pair) == 2
                     for pair in result)):
@@ -136,14 +143,15 @@ def _imported_dataset(name: str, data_dir: str) -> readers.DatasetSpec:
         lambda problem: readers.DataError(
             f"`name` must name a function that returns ((train_x, "
             f"train_y), (test_x, test_y)); {problem}. Received: "
-            f"name={name!r}"))
+            f"name={name!r}"), integer_labels)
     raw = readers.RawData(*arrays["train"], *arrays["test"])
     return readers.DatasetSpec(lambda _: raw, arrays["train"][0].shape[1:],
-                    _num_classes(arrays), generated=True)
+                    _num_classes(arrays, integer_labels), generated=True)
 
 
 def checked_arrays(
-    splits: dict[str, tuple], fail: Callable[[str], Exception]
+    splits: dict[str, tuple], fail: Callable[[str], Exception],
+    integer_labels: bool = True,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Checks `{split: (x, y)}` and returns them as NumPy arrays.
 
@@ -151,6 +159,8 @@ def checked_arrays(
         splits: e.g. `{"train": (x, y), "test": (x, y)}`.
         fail: `problem -> exception` to raise, e.g. one naming the argument
             the arrays came from.
+        integer_labels: whether `y` must be class labels; False takes
+            targets, numbers of any shape `(N, ...)`.
 
     Raises:
         What `fail` returns, if an `x` is not numbers with a batch
@@ -163,13 +173,21 @@ def checked_arrays(
         if x.dtype.kind not in "fiu" or x.ndim < 2:
             raise fail(f"{split}_x is {x.dtype} of shape {x.shape}, not "
                        "numbers with a batch dimension")
-        if y.dtype.kind not in "iu" or y.ndim != 1:
+        if not integer_labels and (y.dtype.kind not in "fiub" or y.ndim < 1):
             raise fail(f"{split}_y is {y.dtype} of shape {y.shape}, not "
-                       "integer labels of shape (N,)")
+                       "numbers with a batch dimension")
+        if integer_labels and (y.dtype.kind not in "iu" or y.ndim != 1):
+            raise fail(f"{split}_y is {y.dtype} of shape {y.shape}, not "
+                       "integer labels of shape (N,) (a loss other than "
+                       "sparse categorical cross-entropy takes targets "
+                       "of any shape)")
         if len(x) != len(y) or not len(y):
             raise fail(f"{split}_x has {len(x)} examples and {split}_y "
                        f"{len(y)} labels")
-        if y.min() < 0:
+        if not integer_labels:
+            if not np.all(np.isfinite(y)):
+                raise fail(f"{split}_y has a value that is not finite")
+        elif y.min() < 0:
             raise fail(f"{split}_y has a negative label, {y.min()}")
         arrays[split] = (x, y)
     first, (x0, _) = next(iter(arrays.items()))
@@ -180,7 +198,11 @@ def checked_arrays(
     return arrays
 
 
-def _num_classes(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+def _num_classes(arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+                 integer_labels: bool = True) -> int:
+    """Classes (the largest label + 1), or the values of one target."""
+    if not integer_labels:
+        return int(np.prod(next(iter(arrays.values()))[1].shape[1:]))
     return int(max(y.max() for _, y in arrays.values())) + 1
 
 
@@ -188,7 +210,7 @@ NPZ_SPLITS = ("train", "validation", "test")
 
 
 def _npz_dataset(
-    data_dir: str,
+    data_dir: str, integer_labels: bool = True,
 ) -> tuple[readers.DatasetSpec, tuple[np.ndarray, np.ndarray] | None]:
     """Reads `npz`'s files; returns the dataset and the validation pair.
 
@@ -210,10 +232,10 @@ def _npz_dataset(
                 f"Dataset 'npz' needs {path} with arrays x and y: "
                 f"{type(e).__name__}: {e}") from None
     arrays = checked_arrays(splits, lambda problem: readers.DataError(
-        f"Dataset 'npz' in {data_dir!r}: {problem}."))
+        f"Dataset 'npz' in {data_dir!r}: {problem}."), integer_labels)
     raw = readers.RawData(*arrays["train"], *arrays["test"])
     spec = readers.DatasetSpec(lambda _: raw, arrays["train"][0].shape[1:],
-                    _num_classes(arrays), generated=True)
+                    _num_classes(arrays, integer_labels), generated=True)
     return spec, arrays.get("validation")
 
 
@@ -305,6 +327,8 @@ def load(
     normalization: str = "zero_one",
     classes: Sequence[int] = (),
     generation_seed: int = mnist1d.OFFICIAL_SEED,
+    integer_labels: bool = True,
+    loaded: object = None,
 ) -> Splits:
     """Loads a dataset and splits off a validation set.
 
@@ -331,6 +355,11 @@ def load(
             here; `()` keeps every class.
         generation_seed: the seed of a generated dataset (`mnist1d`; 42 is
             the official set); must stay 42 for the others.
+        integer_labels: whether `y` holds class labels (sparse categorical
+            cross-entropy); False takes targets of any shape (regression,
+            binary, multi-label, one-hot), as float32 or int32.
+        loaded: what the loader `name` names already returned (arrays),
+            so that it is not called again; None calls it.
 
     Returns:
         The splits, images float32 NHWC, labels int32.
@@ -368,12 +397,17 @@ def load(
             "`generation_seed` draws a generated dataset (mnist1d) anew; "
             f"{name!r} is read, not generated. Received: "
             f"generation_seed={generation_seed!r}")
+    if classes and not integer_labels:
+        raise ValueError(
+            "`classes` keeps examples by class label; this run's loss "
+            f"takes targets, not labels. Received: classes={classes!r}")
     validation = None
     if name == "npz":
-        spec, validation = _npz_dataset(data_dir)
+        spec, validation = _npz_dataset(data_dir, integer_labels)
     else:
         spec = (_DATASETS[name] if name in _DATASETS
-                else _imported_dataset(name, data_dir))
+                else _imported_dataset(name, data_dir, integer_labels,
+                                       loaded))
     if name == "mnist1d":
         raw = readers.generate_mnist1d(data_dir, generation_seed)
         source = "generated"
@@ -386,7 +420,7 @@ def load(
     else:
         raw = readers.read_tfds(name)
         source = "tensorflow_datasets"
-    readers.check_raw(raw, name, spec, source)
+    readers.check_raw(raw, name, spec, source, labels=integer_labels)
     if normalization == "zero_one" and raw.train_x.dtype != np.uint8:
         raise ValueError(
             f"`normalization` 'zero_one' divides 0..255 pixels by 255, but "
@@ -422,18 +456,21 @@ def load(
         validation_y = raw.train_y[validation_index]
 
     offset, scale = _NORMALIZATIONS[normalization](train_x)
+    kind = (np.int32 if integer_labels or train_y.dtype.kind in "iu"
+            else np.float32)
     return Splits(
         train_x=_normalize(train_x, offset, scale),
-        train_y=train_y.astype(np.int32),
+        train_y=train_y.astype(kind),
         validation_x=_normalize(validation_x, offset, scale),
-        validation_y=validation_y.astype(np.int32),
+        validation_y=validation_y.astype(kind),
         test_x=_normalize(raw.test_x, offset, scale),
-        test_y=raw.test_y.astype(np.int32),
+        test_y=raw.test_y.astype(kind),
         num_classes=num_classes,
     )
 
 
-def load_config(data, seed: int) -> Splits:
+def load_config(data, seed: int, integer_labels: bool = True,
+                loaded: object = None) -> Splits:
     """`load` as a config's `data` section and `seed` ask.
 
     Args:
@@ -441,8 +478,12 @@ def load_config(data, seed: int) -> Splits:
             (`config.json`); fields added later (`classes`,
             `generation_seed`) may be missing.
         seed: the config's `seed`.
+        integer_labels: as `load` takes it (whether the config's loss
+            takes class labels).
+        loaded: as `load` takes it.
     """
     return load(data["name"], data["dir"], data["validation_size"], seed,
                 data["normalization"], classes=tuple(data.get("classes", ())),
                 generation_seed=data.get("generation_seed",
-                                         mnist1d.OFFICIAL_SEED))
+                                         mnist1d.OFFICIAL_SEED),
+                integer_labels=integer_labels, loaded=loaded)

@@ -271,8 +271,10 @@ def read_tfds(name: str) -> RawData:
     return RawData(*arrays["train"], *arrays["test"])
 
 
-def check_raw(raw: RawData, name: str, spec: DatasetSpec, source: str) -> None:
-    """Checks the shapes and label range of a dataset read from `source`.
+def check_raw(raw: RawData, name: str, spec: DatasetSpec, source: str,
+              labels: bool = True) -> None:
+    """Checks the shapes and label range of a dataset read from `source`
+    (`labels=False`: its `y` are targets, of no range).
 
     Raises:
         DataError: if images have the wrong shape or a label is out of range.
@@ -286,7 +288,8 @@ def check_raw(raw: RawData, name: str, spec: DatasetSpec, source: str) -> None:
                 f"Dataset {name!r} from {source!r}: {split} images have "
                 f"shape {x.shape[1:]}, expected {spec.image_shape}."
             )
-        if y.size and not 0 <= y.min() <= y.max() < spec.num_classes:
+        if labels and y.size and not (
+                0 <= y.min() <= y.max() < spec.num_classes):
             raise DataError(
                 f"Dataset {name!r} from {source!r}: {split} labels range "
                 f"over [{y.min()}, {y.max()}], expected [0, "

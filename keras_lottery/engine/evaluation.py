@@ -19,12 +19,17 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lottery.core import masking
+from keras_lottery.engine import precision
 
 
 @dataclasses.dataclass
 class EvalResult:
+    """The mean loss, and each metric of the task by its name (`accuracy`
+    is the `accuracy` metric's value, None when the task has none)."""
+
     loss: float
-    accuracy: float
+    accuracy: float | None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class EvalSet:
@@ -35,7 +40,7 @@ class EvalSet:
     Args:
         strategy: the strategy the model was built under.
         x: the inputs (a tensor made once: NumPy arrays are copied).
-        y: the integer labels.
+        y: the labels or targets.
         batch_size: the global batch of a forward pass; each replica
             evaluates its part in batches of `batch_size // R` (fewer if
             its part is smaller).
@@ -50,6 +55,7 @@ class EvalSet:
         parts = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
         self.batch_size = max(1, min([batch_size // replicas, *parts]))
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        self.all_y = y  # every label, for metrics over the whole set
 
         def part(tensor, context):
             r = context.replica_id_in_sync_group
@@ -78,21 +84,68 @@ class Evaluator:
         forward: computes the model's logits of a batch another way (a
             `keras_lottery.engine.sparse_compute.ComputeModel`); None calls
             `model`.
+        task: the loss and metrics (`keras_lottery.engine.tasks.Task`);
+            None or the default task sums the loss and the hits in the
+            graph, as the engine always has; any other gathers the
+            outputs and computes its loss and metrics over all of them.
     """
 
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
-                 jit_compile: bool, forward=None):
+                 jit_compile: bool, forward=None, task=None):
         self.model = model
         self.forward = forward
         self.strategy = strategy
+        self.task = None if task is None or task.is_default else task
         self._batch_fn = tf.function(self._batch, jit_compile=jit_compile)
         self._fn = tf.function(self._evaluate, reduce_retracing=True)
+        self._logits_fn = tf.function(self._logits, jit_compile=jit_compile)
+        self._outputs_fn = tf.function(self._outputs, reduce_retracing=True)
 
     def __call__(self, examples: EvalSet) -> EvalResult:
+        if self.task is not None:
+            return self._task_result(examples)
         loss_sum, correct = self._fn(examples.x, examples.y,
                                      examples.batch_size)
-        return EvalResult(float(loss_sum) / examples.count,
-                          float(correct) / examples.count)
+        accuracy = float(correct) / examples.count
+        return EvalResult(float(loss_sum) / examples.count, accuracy,
+                          {"accuracy": accuracy})
+
+    def _task_result(self, examples: EvalSet) -> EvalResult:
+        """The task's loss and metrics over every output of the set."""
+        outputs = self.strategy.run(
+            lambda x: self._outputs_fn(x, examples.batch_size),
+            args=(examples.x,))
+        # Replica r holds the r-th slice of the examples, in order.
+        logits = tf.concat(
+            self.strategy.experimental_local_results(outputs), 0)
+        labels = examples.all_y
+        loss = float(tf.reduce_mean(
+            self.task.per_example_loss(labels, logits)))
+        metrics = self.task.metric_values(labels, logits)
+        return EvalResult(loss, metrics.get("accuracy"), metrics)
+
+    def _outputs(self, x, batch_size):
+        """This replica's outputs of every example, batch by batch."""
+        n = tf.shape(x)[0]
+        full = n // batch_size
+        rest = n - full * batch_size
+        zeros = [0] * (len(x.shape) - 1)
+        parts = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
+                               infer_shape=False)
+        for i in tf.range(full):
+            parts = parts.write(i, self._logits_fn(tf.slice(
+                x, [i * batch_size, *zeros], [batch_size, *x.shape[1:]])))
+        if rest > 0:
+            last = self._logits_fn(tf.slice(
+                x, [n - batch_size, *zeros], [batch_size, *x.shape[1:]]))
+            parts = parts.write(full, last[batch_size - rest:])
+        return parts.concat()
+
+    def _logits(self, images):
+        if self.forward is not None:
+            return tf.cast(self.forward(images), tf.float32)
+        with masking.masked_gradients():
+            return tf.cast(self.model(images, training=False), tf.float32)
 
     def _evaluate(self, x, y, batch_size):
         loss, hits = self.strategy.run(
@@ -134,6 +187,7 @@ class Evaluator:
         else:
             with masking.masked_gradients():
                 logits = self.model(images, training=False)
+        logits = precision.float32_outputs(logits)
         loss = keras.losses.sparse_categorical_crossentropy(
             labels, logits, from_logits=True)
         predictions = tf.argmax(logits, -1, output_type=labels.dtype)

@@ -16,12 +16,15 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from keras_lottery.engine import augment as augmentation
+
 _BATCHES_PER_GATHER = 16
 
 
 def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
-                  batch_size: int, seed: int,
-                  start_step: int = 0) -> tf.data.Dataset:
+                  batch_size: int, seed: int, start_step: int = 0,
+                  augment: augmentation.Augment | None = None
+                  ) -> tf.data.Dataset:
     """Batches of `(x, y)` forever, reshuffled each epoch, from `start_step`.
 
     Epoch `e` visits a stateless shuffle of the examples seeded by
@@ -29,6 +32,8 @@ def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
     out of that epoch). The batch at step `s` depends only on `(seed, s)`.
     Pass tensors (`tf.convert_to_tensor`) made once when building several
     datasets of the same data: NumPy arrays are copied into each dataset.
+    `augment` (`keras_lottery.engine.augment`) maps the batch at step `s`
+    with the seed `(seed, s)`.
     """
     n = len(x)
     per_epoch = _batches_per_epoch(n, batch_size)
@@ -41,7 +46,7 @@ def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
                            [per_epoch, batch_size])
         return tf.data.Dataset.from_tensor_slices(order)
 
-    return (
+    dataset = (
         tf.data.Dataset.range(first_epoch, 2**62)
         .flat_map(epoch)
         .skip(skip)
@@ -51,9 +56,13 @@ def train_dataset(x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
         .map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .unbatch()
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(_data_options())
     )
+    if augment is not None:
+        dataset = dataset.enumerate(start_step).map(
+            lambda step, batch: augment(
+                *batch, augmentation.step_seed(seed, step)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options())
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -73,13 +82,15 @@ class TrainingData:
     y: tf.Tensor
     batch_size: int
     seed: int
+    # Maps each batch with its step's seed (`keras_lottery.engine.augment`).
+    augment: augmentation.Augment | None = None
 
     def __post_init__(self):
         _batches_per_epoch(len(self.y), self.batch_size)
 
     def __call__(self, start_step: int = 0) -> tf.data.Dataset:
         return train_dataset(self.x, self.y, self.batch_size, self.seed,
-                             start_step)
+                             start_step, self.augment)
 
     def indices(self, start_step: int, num_steps: int) -> np.ndarray:
         """`[num_steps, batch_size]` int32: the examples of each step's batch.

@@ -142,9 +142,12 @@ def closing_line(summary: Sequence[dict], summary_path: str,
         return f"{head}; no pruned round to judge yet."
     verdict = "is a winning ticket" if last["winning_ticket"] else (
         "is not a winning ticket")
+    # Summaries written before other metrics existed compared accuracy.
+    metric = last.get("compared_metric", "accuracy")
+    key = f"test_{metric}"
     return (
         f"{head}; round {last['round']} "
         f"({100 * last['remaining_fraction']:.1f}% of weights) {verdict}: "
-        f"test accuracy {last['test_accuracy']:.4f} at step "
-        f"{last['early_stop_step']} (dense: {dense['test_accuracy']:.4f} "
+        f"test {metric.replace('_', ' ')} {last[key]:.4f} at step "
+        f"{last['early_stop_step']} (dense: {dense[key]:.4f} "
         f"at step {dense['early_stop_step']}).")

@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 
@@ -499,8 +500,11 @@ class Training:
 
     def __init__(self, compute: ComputeModel, model: keras.Model,
                  dense_optimizer: keras.optimizers.Optimizer,
-                 optimizer: keras.optimizers.Optimizer):
+                 optimizer: keras.optimizers.Optimizer,
+                 per_example_loss=None):
         self.compute = compute
+        self._per_example_loss = per_example_loss or functools.partial(
+            keras.losses.sparse_categorical_crossentropy, from_logits=True)
         self.optimizer = optimizer
         pairs = list(compute.pairs())
         if [id(full) for _, (full, _) in pairs] != [
@@ -540,8 +544,7 @@ class Training:
         """One optimizer step on a batch; returns its loss."""
         with tf.GradientTape() as tape:
             logits = self.compute(images, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True)
+            per_example = self._per_example_loss(labels, logits)
             loss = tf.nn.compute_average_loss(per_example,
                                               global_batch_size=batch_size)
         gradients = tape.gradient(loss, self.variables)
@@ -551,7 +554,7 @@ class Training:
 
 def training_for(model: keras.Model, mode: str,
                  dense_optimizer: keras.optimizers.Optimizer,
-                 make_optimizer) -> Training | None:
+                 make_optimizer, per_example_loss=None) -> Training | None:
     """A round's `Training` on the path `mode` picks, or None for the
     dense step.
 
@@ -564,6 +567,8 @@ def training_for(model: keras.Model, mode: str,
         mode: as for `compute_model`.
         dense_optimizer: the round's optimizer of `model`, built.
         make_optimizer: makes a fresh optimizer like `dense_optimizer`.
+        per_example_loss: `(labels, logits) -> (batch,)` losses; None:
+            sparse categorical cross-entropy on logits.
 
     Raises:
         ValueError: as `compute_model`; for a path with an optimizer that
@@ -580,7 +585,8 @@ def training_for(model: keras.Model, mode: str,
             "`train.sparse_compute` must be 'auto' or 'off' with weight "
             "decay: it moves weights the compute paths leave out. "
             f"Received: train.sparse_compute={mode!r}")
-    return Training(compute, model, dense_optimizer, make_optimizer())
+    return Training(compute, model, dense_optimizer, make_optimizer(),
+                    per_example_loss)
 
 
 def _slot_pairs(dense: keras.optimizers.Optimizer,

@@ -49,7 +49,10 @@ from keras_lottery.core import masking
 from keras_lottery.core import wrapping
 from keras_lottery.engine import evaluation
 from keras_lottery.engine import feeding
+from keras_lottery.engine import precision
 from keras_lottery.engine import sparse_compute
+from keras_lottery.engine import streaming
+from keras_lottery.engine import tasks
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
               "tpu")
@@ -244,7 +247,13 @@ def _plain(value):
 
 
 def make_optimizer(train) -> keras.optimizers.Optimizer:
-    """Returns a fresh optimizer for the `train` section of a config."""
+    """Returns a fresh optimizer for the `train` section of a config, with
+    a loss scale under `train.precision=mixed_float16`."""
+    return precision.optimizer_for(_optimizer(train),
+                                   train.get("precision", "float32"))
+
+
+def _optimizer(train) -> keras.optimizers.Optimizer:
     serialised = train.get("keras_optimizer")
     if serialised is not None:
         return keras.optimizers.deserialize(_plain(serialised))
@@ -270,12 +279,14 @@ train_dataset = feeding.train_dataset
 
 
 def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
-                train, previous: Trainer | None = None) -> Trainer:
+                train, previous: Trainer | None = None,
+                task: tasks.Task | None = None) -> Trainer:
     """A trainer of `model` with a fresh optimizer for the `train` section
     of a config: `previous` restarted (nothing traced or compiled again)
     when it takes `model` (`Trainer.takes`) and was made for the same
-    strategy, optimizer, batch size, steps per call and XLA setting; else a
-    new one."""
+    strategy, optimizer, batch size, steps per call, XLA setting and task;
+    else a new one. `task`: the loss and metrics (None: the default)."""
+    task = task or tasks.Task()
     _check_choice("train.sparse_compute", train.sparse_compute,
                   SPARSE_COMPUTE)
     with strategy.scope():
@@ -287,6 +298,7 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
                 train.jit_compile, strategy, model)
             and _optimizer_json(previous.optimizer)
             == _optimizer_json(optimizer)
+            and previous.task.key() == task.key()
             and previous.takes(model)):
         previous.sparse_compute = train.sparse_compute
         previous.restart(model)
@@ -295,7 +307,8 @@ def trainer_for(model: keras.Model, strategy: tf.distribute.Strategy,
         return Trainer(model, strategy, optimizer, train.batch_size,
                        train.jit_compile, train.steps_per_loop,
                        sparse_compute=train.sparse_compute,
-                       make_optimizer=lambda: make_optimizer(train))
+                       make_optimizer=lambda: make_optimizer(train),
+                       task=task)
 
 
 class Trainer:
@@ -324,6 +337,9 @@ class Trainer:
             checkpoint is restored; `sync` before saving the optimizer.
         make_optimizer: makes a fresh optimizer like `optimizer`, for the
             compute paths; without it the trainer trains dense.
+        task: the loss it trains on and the metrics it evaluates
+            (`keras_lottery.engine.tasks.Task`); None: sparse categorical
+            cross-entropy on logits, with accuracy.
     """
 
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy,
@@ -331,9 +347,11 @@ class Trainer:
                  jit_compile: bool = True, steps_per_loop: int = 100,
                  sparse_compute: str = "off",
                  make_optimizer: Callable[
-                     [], keras.optimizers.Optimizer] | None = None):
+                     [], keras.optimizers.Optimizer] | None = None,
+                 task: tasks.Task | None = None):
         _check_choice("sparse_compute", sparse_compute, SPARSE_COMPUTE)
         self.model = model
+        self.task = task or tasks.Task()
         self.sparse_compute = sparse_compute
         self._make_optimizer = make_optimizer
         self._compute = None  # the round's `sparse_compute.Training`
@@ -356,11 +374,13 @@ class Trainer:
         # On a CPU, TensorFlow's own kernels (oneDNN) run the large batches
         # of evaluation about a third faster than XLA's code does.
         self._evaluator = evaluation.Evaluator(
-            model, strategy, jit_compile and _on_accelerator(strategy))
+            model, strategy, jit_compile and _on_accelerator(strategy),
+            task=self.task)
         self._round_evaluator = None  # on a compute path's model
         self._iterator = None
         self._iterator_step = None
         self._placed = None  # (data, x, y): `TrainingData` on the device
+        self._fetch_fn = tf.function(self._fetch)
 
     def _zero_pruned(self) -> None:
         # Pruned weights are zeroed once per round and their gradients
@@ -425,12 +445,14 @@ class Trainer:
         functions traced for it, unless it trains dense."""
         self._path = "dense"
         if (self.sparse_compute == "off" or self._make_optimizer is None
-                or self.strategy.num_replicas_in_sync != 1):
+                or self.strategy.num_replicas_in_sync != 1
+                or precision.of_model(self.model) != "float32"):
             return
         with self.strategy.scope():
             self._compute = sparse_compute.training_for(
                 self.model, self.sparse_compute, self.optimizer,
-                self._make_optimizer)
+                self._make_optimizer,
+                per_example_loss=self.task.per_example_loss)
         if self._compute is not None:
             self._path = self._compute.compute.path
             # The compute model's shapes are the round's: new functions.
@@ -443,7 +465,7 @@ class Trainer:
                 # example), so sparse rounds evaluate dense.
                 self._round_evaluator = evaluation.Evaluator(
                     self.model, self.strategy, self.jit_compile,
-                    forward=self._compute.compute)
+                    forward=self._compute.compute, task=self.task)
             logging.info("This round trains on the %s path (%s).",
                          self._path, self.sparse_compute)
 
@@ -468,16 +490,17 @@ class Trainer:
         with tf.GradientTape() as tape, (
                 masking.raw_weights() if masked_updates
                 else masking.masked_gradients()):
-            logits = self.model(images, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True)
+            logits = precision.float32_outputs(
+                self.model(images, training=True))
+            per_example = self.task.per_example_loss(labels, logits)
             loss = tf.nn.compute_average_loss(
                 per_example, global_batch_size=self.batch_size)
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(
                     tf.add_n(self.model.losses))
+            scaled = precision.scaled(loss, self.optimizer)
         variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         if masked_updates:
             for wrapper in wrapping.wrapped_layers(self.model):
@@ -503,18 +526,24 @@ class Trainer:
             total += self.strategy.reduce("SUM", losses, axis=None)
         return total / tf.cast(num_steps, tf.float32)
 
-    def _indexed_loop(self, x, y, indices, num_steps):
+    def _indexed_loop(self, x, y, indices, num_steps, seeds=None,
+                      augment=None):
         """`num_steps` steps on the batches `x[indices[i]]`, compiled as one
-        loop: no input pipeline and one dispatch per call."""
+        loop: no input pipeline and one dispatch per call; `augment`
+        (`keras_lottery.engine.augment`) maps batch `i` with `seeds[i]`."""
         total = tf.constant(0.0)
         for i in tf.range(num_steps):
-            total += self._step(tf.gather(x, indices[i]),
-                                tf.gather(y, indices[i]))
+            images = tf.gather(x, indices[i])
+            labels = tf.gather(y, indices[i])
+            if augment is not None:
+                images, labels = augment(images, labels, seeds[i])
+            total += self._step(images, labels)
         return total
 
-    def _indexed(self, x, y, indices, num_steps):
+    def _indexed(self, x, y, indices, num_steps, seeds=None, augment=None):
         total = self.strategy.run(self._indexed_loop_fn,
-                                  args=(x, y, indices, num_steps))
+                                  args=(x, y, indices, num_steps, seeds,
+                                        augment))
         return self.strategy.reduce("SUM", total, axis=None)
 
     def train(self, dataset_fn: TrainingData | Callable[[int],
@@ -533,6 +562,9 @@ class Trainer:
         if (isinstance(dataset_fn, TrainingData)
                 and self.strategy.num_replicas_in_sync == 1):
             loss = self._train_indexed(dataset_fn, num_steps)
+        elif (isinstance(dataset_fn, streaming.StreamedData)
+                and self.strategy.num_replicas_in_sync == 1):
+            loss = self._train_fetched(dataset_fn, num_steps)
         else:
             if self._iterator is None or self._iterator_step != self.step:
                 dataset = dataset_fn(self.step)
@@ -544,6 +576,40 @@ class Trainer:
         if self._compute is not None:
             self._compute.store()
         return loss
+
+    def _fetch(self, iterator, count):
+        """The next `count` batches, stacked and padded with zeros to
+        `steps_per_loop` batches: one shape for every count."""
+        xs, ys = (tf.TensorArray(s.dtype, size=count, element_shape=s.shape)
+                  for s in iterator.element_spec)
+        for i in tf.range(count):
+            x, y = next(iterator)
+            xs, ys = xs.write(i, x), ys.write(i, y)
+        pad = self.steps_per_loop - count
+        return tuple(
+            tf.reshape(tf.pad(t.stack(), [[0, pad]] + [[0, 0]] * len(
+                s.shape)), [-1, *s.shape[1:]])
+            for t, s in zip((xs, ys), iterator.element_spec))
+
+    def _train_fetched(self, data: streaming.StreamedData,
+                       num_steps: int) -> float:
+        """Streamed batches under one replica: each call's batches are
+        taken from the pipeline in one call, then trained on in the
+        compiled loop `_train_indexed` uses (no XLA call per step)."""
+        if self._iterator is None or self._iterator_step != self.step:
+            # A call's worth of batches ahead: the pipeline fills the
+            # next call's batches while this one trains.
+            self._iterator = iter(data(self.step).prefetch(
+                self.steps_per_loop))
+        rows = np.arange(self.steps_per_loop * data.batch_size,
+                         dtype=np.int32).reshape(self.steps_per_loop, -1)
+        total = tf.constant(0.0)
+        for start in range(0, num_steps, self.steps_per_loop):
+            count = tf.constant(min(self.steps_per_loop, num_steps - start))
+            x, y = self._fetch_fn(self._iterator, count)
+            total += self._indexed_fn(x, y, rows, count)
+        self._iterator_step = self.step
+        return float(total) / num_steps
 
     def _train_indexed(self, data: TrainingData, num_steps: int) -> float:
         if self._placed is None or self._placed[0] is not data:
@@ -559,7 +625,16 @@ class Trainer:
             indices = np.zeros((self.steps_per_loop, data.batch_size),
                                np.int32)
             indices[:count] = data.indices(step + start, count)
-            total += self._indexed_fn(x, y, indices, tf.constant(count))
+            seeds = None
+            if data.augment is not None:
+                # Step s's batch is augmented with the seed (seed, s), as
+                # `feeding.train_dataset` does.
+                steps = np.arange(step + start,
+                                  step + start + self.steps_per_loop)
+                seeds = np.stack([np.full_like(steps, data.seed), steps],
+                                 axis=1).astype(np.int32)
+            total += self._indexed_fn(x, y, indices, tf.constant(count),
+                                      seeds, data.augment)
         return float(total) / num_steps
 
     def eval_dataset(self, x: np.ndarray | tf.Tensor,
@@ -574,7 +649,8 @@ class Trainer:
 
     def evaluate(self, examples: evaluation.EvalSet,
                  count: int | None = None) -> EvalResult:
-        """Mean loss and accuracy over examples from `eval_dataset`.
+        """Mean loss and the task's metrics over examples from
+        `eval_dataset`.
 
         `count`, if given, must be their number (a check).
         """

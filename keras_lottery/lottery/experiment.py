@@ -13,7 +13,9 @@ workdir before training, and `config.json` names it:
 
 - the data, as `data/train.npz`, `data/validation.npz` and
   `data/test.npz` (arrays `x`, `y`), named by `data.name="npz"` and
-  `data.dir=<the workdir's absolute path>/data`;
+  `data.dir=<the workdir's absolute path>/data`; data given by import
+  path (`"pkg.mod:fn"`, streamed) is not saved: `data.dir` names the
+  functions, which must then be importable by the binaries;
 - the model `build_model` returns, at its initialization, as `init.keras`,
   named by `model.name=<absolute path>/init.keras`. Every round already
   saves and reloads its model as a `.keras` file, so this asks nothing
@@ -54,7 +56,10 @@ from keras_lottery.base import paths
 from keras_lottery.core import state
 from keras_lottery.core import wrapping
 from keras_lottery.data import datasets
+from keras_lottery.data import streams
 from keras_lottery.engine import callbacks as lottery_callbacks
+from keras_lottery.engine import precision
+from keras_lottery.engine import tasks
 from keras_lottery.engine import training
 from keras_lottery.lottery import run_config
 from keras_lottery.lottery import runner
@@ -65,9 +70,8 @@ from keras_lottery.models import zoo
 DATA_DIR = "data"
 INIT_MODEL = "init.keras"
 
-# The engine trains with one loss and reports one metric: what `loss` and
-# `metrics` may say.
-_LOSSES = ("sparse_categorical_crossentropy",)
+# Today's metrics of sparse categorical cross-entropy: reported as
+# "accuracy", on the engine's own path (keras_lottery.engine.tasks).
 _METRICS = ("accuracy", "sparse_categorical_accuracy")
 # Keras optimizer classes, as `train.optimizer` names them.
 _OPTIMIZERS = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}
@@ -88,6 +92,8 @@ def run_experiment(
     learning_rate: float = 1e-3,
     loss: str | keras.losses.Loss = "sparse_categorical_crossentropy",
     metrics: Sequence[str] = ("accuracy",),
+    monitor: str = "val_loss",
+    monitor_mode: str = "auto",
     batch_size: int = 60,
     eval_every_steps: int = 100,
     prune: Mapping[str, object] | None = None,
@@ -117,9 +123,16 @@ def run_experiment(
             must hold its own `keras_lottery.MaskedWrapper` layers.
         train_data: `(x, y)` NumPy arrays, or a finite `tf.data.Dataset`
             of `(x, y)` pairs, batched or not; `y` integer class labels in
-            `[0, logits)`. It must fit in memory: it is saved in the
-            workdir and shuffled there by step.
-        test_data: as `train_data`; the accuracy every round reports.
+            `[0, logits)` for sparse categorical cross-entropy, else
+            targets of any shape (floats for a regression, 0/1 for a
+            binary or multi-label task, one-hot rows). It must fit in
+            memory: it is saved in the workdir and shuffled there by step.
+            Or streamed, never copied: `"package.module:function"`, the
+            import path of a function of no argument that returns a
+            finite dataset of single `(x, y)` examples, read in place by
+            this call and by the binaries (docs/STREAMED.md); then
+            `test_data` (and `validation_data`, if given) too.
+        test_data: as `train_data`; the metrics every round reports.
         workdir: the folder for every output; the same one resumes.
         num_steps: training steps per round.
         validation_data: as `train_data`; early stopping's data. None holds
@@ -134,10 +147,26 @@ def run_experiment(
             Adam and AdamW with a constant rate become the config's
             `train.optimizer` fields; any other, `train.keras_optimizer`.
         learning_rate: the rate, when `optimizer` is a name.
-        loss: sparse categorical cross-entropy on logits, the only loss
-            the engine trains with (a name, or the Keras loss with
-            `from_logits=True`).
-        metrics: `("accuracy",)`: the engine reports accuracy.
+        loss: a Keras loss name (`"mse"`, `"mae"`, `"huber"`,
+            `"binary_crossentropy"`, ...; the cross-entropy names read
+            logits), `"package.module:function"`, or any Keras loss object
+            (kept in `config.json` as
+            `keras.saving.serialize_keras_object` writes it, so a custom
+            class must be registered). The default is today's: sparse
+            categorical cross-entropy on logits.
+        metrics: Keras metric names (`"accuracy"`, `"mae"`, `"auc"`,
+            `"binary_accuracy"`, ...), reported for the validation and
+            test sets at every evaluation (`validation_mae`,
+            `test_mae`); metrics see probabilities where the loss reads
+            logits (`keras_lottery.engine.tasks`).
+        monitor: what early stopping keeps the best of, as
+            `keras.callbacks.EarlyStopping` names it: `"val_loss"` or
+            `"val_<metric>"` for one of `metrics`. A pruned round is a
+            winning ticket when its test value of the monitored metric
+            (of the first of `metrics` when the loss is monitored) is at
+            least as good as the dense round's, and it stops no later.
+        monitor_mode: `"auto"` (the metric's direction), `"min"` or
+            `"max"`.
         batch_size: the training batch.
         eval_every_steps: evaluation interval, in steps.
         prune: fields of a config's `prune` section (configs/base.py):
@@ -159,8 +188,10 @@ def run_experiment(
 
     Returns:
         The entries of `summary.json`, one per round: `round`,
-        `remaining_fraction`, `early_stop_step`, `test_accuracy`,
-        `final_test_accuracy`, `winning_ticket`, ...
+        `remaining_fraction`, `early_stop_step`, `test_<metric>` and
+        `final_test_<metric>` of the compared metric (`test_accuracy` for
+        classification), `compared_metric`, `compared_mode`,
+        `winning_ticket`, ...
 
     Raises:
         ValueError: for bad input, in one line naming the argument and
@@ -187,26 +218,42 @@ def run_experiment(
                 "`callbacks` must be keras_lottery.callbacks."
                 "ExperimentCallback instances. Received: callbacks="
                 f"{list(callbacks)!r}")
+    task = _task(loss, metrics, monitor, monitor_mode)
     keras.utils.set_random_seed(_int("seed", seed, 0))
     model = build_model()
     input_shape, num_logits = _check_model(model)
-    splits = {"train": _arrays(train_data, "train_data", input_shape),
-              "test": _arrays(test_data, "test_data", input_shape)}
-    if validation_data is not None:
-        splits["validation"] = _arrays(validation_data, "validation_data",
-                                       input_shape)
-    _check_splits(splits, num_logits)
+    labels = task.sparse
+    spec = _functions_spec(train_data, test_data, validation_data)
+    if spec:  # streamed: nothing of the data is saved
+        splits, first = _stream_splits(spec, validation_split, input_shape,
+                                       num_logits, labels)
+    else:
+        splits = {"train": _arrays(train_data, "train_data", input_shape,
+                                   labels),
+                  "test": _arrays(test_data, "test_data", input_shape,
+                                  labels)}
+        if validation_data is not None:
+            splits["validation"] = _arrays(
+                validation_data, "validation_data", input_shape, labels)
+        _check_splits(splits, num_logits if labels else None, labels)
+        first = splits["train"][0][:1]
     if input_shape is None:  # a subclassed model: build it on the data
-        model(splits["train"][0][:1])
+        model(first)
         state.set_rewind_point(model)
     workdir = os.path.abspath(workdir)
     config = _config(
         workdir, splits, validation_split=validation_split,
-        optimizer=optimizer, learning_rate=learning_rate, loss=loss,
-        metrics=metrics, num_steps=num_steps, batch_size=batch_size,
+        optimizer=optimizer, learning_rate=learning_rate, task=task,
+        num_steps=num_steps, batch_size=batch_size,
         eval_every_steps=eval_every_steps, prune=prune,
         rewind_step=rewind_step, seed=seed, jit_compile=jit_compile,
         export=export)
+    if spec:
+        config.data.name, config.data.dir = streams.FUNCTIONS_LOADER, spec
+        splits = {}
+    # The model's own dtype policy: a mixed_float16 model trains with a
+    # loss scale.
+    config.train.precision = precision.of_model(model)
     _check_pruning(config, model)
     _save_inputs(workdir, config, splits, model)
     with _verbosity(verbose):
@@ -255,10 +302,11 @@ def _check_model(model: object) -> tuple[tuple[int, ...] | None, int]:
 
 
 def _arrays(data: object, name: str,
-            input_shape: tuple[int, ...] | None) -> tuple:
-    """`(x, y)` NumPy arrays of `data`, arrays or a dataset."""
+            input_shape: tuple[int, ...] | None, labels: bool) -> tuple:
+    """`(x, y)` NumPy arrays of `data`, arrays or a dataset; `labels`:
+    whether `y` holds class labels (else targets of any shape)."""
     if isinstance(data, tf.data.Dataset):
-        return _dataset_arrays(data, name, input_shape)
+        return _dataset_arrays(data, name, input_shape, labels)
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise ValueError(
             f"`{name}` must be (x, y) arrays or a tf.data.Dataset of (x, y)"
@@ -273,7 +321,8 @@ def _arrays(data: object, name: str,
 
 
 def _dataset_arrays(dataset: tf.data.Dataset, name: str,
-                    input_shape: tuple[int, ...] | None) -> tuple:
+                    input_shape: tuple[int, ...] | None,
+                    labels: bool) -> tuple:
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2 and all(
             isinstance(s, tf.TensorSpec) for s in spec)):
@@ -299,20 +348,82 @@ def _dataset_arrays(dataset: tf.data.Dataset, name: str,
     xs, ys = [], []
     for x, y in dataset.as_numpy_iterator():
         xs.append(x if batched else x[None])
-        ys.append(np.reshape(y, (-1,)) if batched else np.reshape(y, (1,)))
+        if not labels:
+            ys.append(y if batched else np.asarray(y)[None])
+        else:
+            ys.append(np.reshape(y, (-1,)) if batched
+                      else np.reshape(y, (1,)))
     if not xs:
         raise ValueError(f"`{name}` is empty. Received: {name}={dataset!r}")
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _check_splits(splits: dict, num_logits: int | None) -> None:
+def _functions_spec(train_data: object, test_data: object,
+                    validation_data: object) -> str:
+    """`streams.functions_spec` of data given by import path, or ""."""
+    given = {"train": train_data, "test": test_data}
+    if validation_data is not None:
+        given["validation"] = validation_data
+    named = [s for s, d in given.items() if isinstance(d, str)]
+    if not named:
+        return ""
+    if len(named) != len(given):
+        raise ValueError(
+            "`train_data`, `test_data` and `validation_data` (if given) "
+            "must all be import paths of functions returning datasets, or "
+            f"none of them. Received: import paths for {', '.join(named)}")
+    return streams.functions_spec(given)
+
+
+def _stream_splits(spec: str, validation_split: object,
+                   input_shape: tuple[int, ...] | None,
+                   num_logits: int, labels: bool) -> tuple[dict, object]:
+    """The datasets `spec` names, checked against the model without
+    being saved; returns `_config`'s splits (their sizes only) and one
+    example to build a subclassed model on."""
+    result = streams.from_functions(spec)
+    train = spec.split(";")[0].partition("=")[2]  # its import path
+    if len(result) == 3:
+        held = 0
+    else:
+        total = streams.count(streams.check_dataset(
+            result[0], "`train_data`", labels))
+        ok = (isinstance(validation_split, numbers.Real)
+              and 0 < validation_split < 1)
+        held = max(1, round(validation_split * total)) if ok else 1
+    data = {"validation_size": held, "normalization": "none"}
+    # Raises DataError, a ValueError naming the argument.
+    streamed = streams.from_loader(result, spec, data, labels,
+                                   naming="`{}_data`")
+    if input_shape is not None and streamed.input_shape != tuple(
+            input_shape):
+        raise ValueError(
+            "`train_data` must yield examples of the model's input shape "
+            f"{tuple(input_shape)}; they have shape {streamed.input_shape}."
+            f" Received: train_data={train!r}")
+    if labels and num_logits and streamed.num_classes > num_logits:
+        raise ValueError(
+            f"`train_data` has labels out of range: the model outputs "
+            f"{num_logits} logits, and a label is "
+            f"{streamed.num_classes - 1}. Received: "
+            f"train_data={train!r}")
+    sizes = {"train": (None, range(streamed.train_count + held)),
+             "test": (None, streamed.test_y)}
+    if not held:
+        sizes["validation"] = (None, streamed.validation_y)
+    return sizes, streamed.test_x[:1]
+
+
+def _check_splits(splits: dict, num_logits: int | None,
+                  labels: bool) -> None:
     """Checks the arrays' types, lengths and labels, naming the argument."""
+    what = "integer labels" if labels else "numbers"
     for split, (x, y) in splits.items():
         name = f"{split}_data"
         datasets.checked_arrays({split: (x, y)}, lambda problem, name=name: (
             ValueError(f"`{name}` must be (x, y) with x numbers and y "
-                       f"integer labels, as many as x; {problem}. "
-                       f"Received: {name}")))
+                       f"{what}, as many as x; {problem}. "
+                       f"Received: {name}")), labels)
         if num_logits and y.max() >= num_logits:
             raise ValueError(
                 f"`{name}` has labels out of range: the model outputs "
@@ -323,10 +434,15 @@ def _check_splits(splits: dict, num_logits: int | None) -> None:
         raise ValueError(
             f"The data's examples must have one shape; they have {shapes}."
             " Received: train_data, test_data, validation_data")
+    targets = {split: y.shape[1:] for split, (_, y) in splits.items()}
+    if len(set(targets.values())) > 1:
+        raise ValueError(
+            f"The data's targets must have one shape; they have {targets}."
+            " Received: train_data, test_data, validation_data")
 
 
 def _config(workdir: str, splits: dict, *, validation_split, optimizer,
-            learning_rate, loss, metrics, num_steps, batch_size,
+            learning_rate, task, num_steps, batch_size,
             eval_every_steps, prune, rewind_step, seed, jit_compile,
             export) -> ml_collections.ConfigDict:
     """The run's config, checked; `config.json` will record it."""
@@ -348,7 +464,10 @@ def _config(workdir: str, splits: dict, *, validation_split, optimizer,
         config.data.validation_size = round(validation_split * num_train)
     config.train.num_steps = _int("num_steps", num_steps, 1)
     _set_optimizer(config.train, optimizer, learning_rate)
-    _check_loss(loss, metrics)
+    config.train.loss = task.loss_spec
+    config.eval.metrics = task.metric_names
+    config.eval.monitor = task.monitor
+    config.eval.monitor_mode = task.monitor_mode_given
     config.train.batch_size = _int("batch_size", batch_size, 1)
     left = num_train - ("validation" not in splits) * (
         config.data.validation_size)
@@ -440,22 +559,23 @@ def _set_optimizer(train: ml_collections.ConfigDict, optimizer: object,
         optimizer.learning_rate))
 
 
-def _check_loss(loss: object, metrics: object) -> None:
-    name = loss if isinstance(loss, str) else None
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
-        name = (_LOSSES[0] if loss.get_config().get("from_logits")
-                else None)
-    if name not in _LOSSES:
+def _task(loss: object, metrics: object, monitor: object,
+          monitor_mode: object) -> tasks.Task:
+    """The task of `loss`, `metrics` and `monitor`, checked; today's
+    classification keeps its own path (`tasks.Task.is_default`)."""
+    spec = tasks.serialise_loss(loss)
+    if (spec == tasks.DEFAULT_LOSS and not isinstance(metrics, str)
+            and isinstance(metrics, (tuple, list))
+            and all(m in _METRICS for m in metrics)):
+        metrics = tasks.DEFAULT_METRICS  # what the engine reports for them
+    if isinstance(metrics, (tuple, list)) and not all(
+            isinstance(m, str) for m in metrics):
         raise ValueError(
-            "`loss` must be sparse categorical cross-entropy on logits "
-            "('sparse_categorical_crossentropy' or keras.losses."
-            "SparseCategoricalCrossentropy(from_logits=True)): the engine "
-            f"trains and early-stops with it. Received: loss={loss!r}")
-    if isinstance(metrics, str) or not all(
-            m in _METRICS for m in metrics or ()):
-        raise ValueError(
-            f"`metrics` must be a subset of {list(_METRICS)}: the engine "
-            f"reports accuracy. Received: metrics={metrics!r}")
+            "`metrics` must be Keras metric names (strings such as 'mae', "
+            f"'auc'). Received: metrics={list(metrics)!r}")
+    return tasks.Task(spec, tuple(metrics) if isinstance(
+        metrics, (tuple, list)) else metrics, monitor, monitor_mode,
+        field="arguments")
 
 
 def _check_pruning(config: ml_collections.ConfigDict,
@@ -482,6 +602,12 @@ def _save_inputs(workdir: str, config: ml_collections.ConfigDict,
     init = os.path.join(workdir, INIT_MODEL)
     data_dir = config.data.dir
     if os.path.exists(paths.config_file(workdir)):
+        begun_on = files.read_json(paths.config_file(workdir))["data"]["dir"]
+        if not splits and begun_on != data_dir:  # streamed: by import path
+            raise ValueError(
+                f"The data's functions ({data_dir}) differ from those the "
+                f"run in `workdir` was begun on ({begun_on}): use a new "
+                f"workdir. Received: workdir={workdir!r}")
         for split, (x, y) in splits.items():
             saved = files.read_arrays(os.path.join(data_dir, f"{split}.npz"))
             if not (np.array_equal(saved["x"], x)
@@ -502,7 +628,8 @@ def _save_inputs(workdir: str, config: ml_collections.ConfigDict,
                 f"workdir. Received: workdir={workdir!r}")
         return
     try:
-        os.makedirs(data_dir, exist_ok=True)
+        # Streamed data (no `splits`) is never written here.
+        os.makedirs(data_dir if splits else workdir, exist_ok=True)
     except OSError as e:
         raise ValueError(f"`workdir` cannot be written: {e.strerror}. "
                          f"Received: workdir={workdir!r}") from None

@@ -226,7 +226,9 @@ def path_errors(experiment: trainer.Experiment, a: keras.Model,
                 b: keras.Model, points: int = POINTS) -> list[float]:
     """Test errors at `points` evenly spaced points from `a` to `b`.
 
-    `a`'s weights are overwritten; `b` is left as it is.
+    The error is 1 - accuracy for a task that reports accuracy, else the
+    test loss (a regression's, say). `a`'s weights are overwritten; `b` is
+    left as it is.
     """
     config = experiment.config
     starts = [keras.ops.convert_to_numpy(v.value) for v in a.weights]
@@ -235,7 +237,7 @@ def path_errors(experiment: trainer.Experiment, a: keras.Model,
         trainer = training.Trainer(
             a, experiment.strategy, training.make_optimizer(config.train),
             config.train.batch_size, config.train.jit_compile,
-            config.train.steps_per_loop)
+            config.train.steps_per_loop, task=experiment.task)
     test = trainer.eval_dataset(experiment.tensors["test_x"],
                                 experiment.tensors["test_y"],
                                 config.eval.batch_size)
@@ -245,7 +247,9 @@ def path_errors(experiment: trainer.Experiment, a: keras.Model,
         for variable, x, y in zip(a.weights, starts, ends):
             if keras.backend.is_float_dtype(variable.dtype):
                 variable.assign(((1 - alpha) * x + alpha * y).astype(x.dtype))
-        errors.append(1.0 - trainer.evaluate(test, count).accuracy)
+        result = trainer.evaluate(test, count)
+        errors.append(result.loss if result.accuracy is None
+                      else 1.0 - result.accuracy)
     return errors
 
 

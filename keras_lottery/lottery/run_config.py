@@ -17,6 +17,9 @@ import ml_collections
 from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.data import datasets
+from keras_lottery.engine import augment
+from keras_lottery.engine import precision
+from keras_lottery.engine import tasks
 from keras_lottery.engine import training
 from keras_lottery.models import zoo
 from keras_lottery.pruning import criteria
@@ -43,12 +46,19 @@ _ADDED_FIELDS = {
     "prune.score_batches": 10,
     "data.classes": [],
     "data.generation_seed": 42,
+    "data.shuffle_buffer": 10000,
+    "data.augment": "none",
     "prune.at_init": False,
     "prune.early_bird": {"enabled": False, "every_steps": 1000,
                          "threshold": 0.1, "window": 5},
     "prune.auto_rewind_steps": [0, 100, 500, 2000],
     "train.sparse_compute": "off",
     "train.keras_optimizer": None,
+    "train.precision": "float32",
+    "train.loss": tasks.DEFAULT_LOSS,
+    "eval.metrics": list(tasks.DEFAULT_METRICS),
+    "eval.monitor": tasks.DEFAULT_MONITOR,
+    "eval.monitor_mode": "auto",
 }
 
 
@@ -152,9 +162,28 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     selection.check_choice("train.schedule", config.train.schedule,
                          training.SCHEDULES)
     training.check_keras_optimizer(config.train.get("keras_optimizer"))
+    task = tasks.from_config(config)  # the loss, metrics and monitor
+    if not task.sparse and criteria.get(config.prune.method).needs_data:
+        raise ValueError(
+            "`prune.method` scores weights with sparse categorical "
+            "cross-entropy on the training labels, and this run's loss "
+            f"takes targets (train.loss={task.loss_spec!r}): use a "
+            "criterion that reads only weights, such as 'magnitude'. "
+            f"Received: prune.method={config.prune.method!r}")
+    if not task.is_default and (
+            config.train.strategy == "multi_worker_mirrored"):
+        # Its metrics are computed over the outputs the local replicas
+        # hold (`keras_lottery.engine.evaluation`): one worker's share.
+        raise ValueError(
+            "`train.strategy` 'multi_worker_mirrored' evaluates only the "
+            "default task (sparse categorical cross-entropy with accuracy)"
+            "; this run's task is another (train.loss="
+            f"{task.loss_spec!r}, eval.metrics={list(task.metric_names)!r})"
+            ". Received: train.strategy='multi_worker_mirrored'")
     selection.check_choice("train.sparse_compute",
                          config.train.get("sparse_compute", "off"),
                          training.SPARSE_COMPUTE)
+    precision.check(config.train.get("precision", "float32"))
     zoo.check_name(config.model.name, "model.name")
     datasets.check_name(config.data.name, "data.name")
     _check_data_variant(config.data)
@@ -201,6 +230,13 @@ def _check_data_variant(data: ml_collections.ConfigDict) -> None:
             "`data.generation_seed` draws a generated dataset (mnist1d) "
             f"anew; {data.name!r} is read, not generated. Received: "
             f"data.generation_seed={seed!r}")
+    buffer = data.get("shuffle_buffer", 10000)
+    if (isinstance(buffer, bool) or not isinstance(buffer, numbers.Integral)
+            or buffer < 1):
+        raise ValueError(
+            "`data.shuffle_buffer` must be an int >= 1. Received: "
+            f"data.shuffle_buffer={buffer!r}")
+    augment.check(data.get("augment", "none"))
 
 
 def _check_early_bird(config: ml_collections.ConfigDict) -> None:

@@ -31,6 +31,7 @@ from keras_lottery.core import state
 from keras_lottery.engine import callbacks as lottery_callbacks
 from keras_lottery.engine import distributed
 from keras_lottery.engine import progress
+from keras_lottery.engine import tasks
 from keras_lottery.engine import training
 from keras_lottery.lottery import cost
 from keras_lottery.lottery import planning
@@ -148,10 +149,13 @@ def write_summary(workdir: str, num_rounds: int,
                   reference: str | None = None) -> list[dict]:
     """Writes `summary.json` from the finished rounds' metrics.
 
-    A round is a winning ticket when its test accuracy at early stop is at
-    least round 0's and its early-stop step at most round 0's. Each entry
-    carries what its round and ticket cost
-    (`keras_lottery.lottery.cost.FIELDS`).
+    A round is a winning ticket when its test value of the compared
+    metric at early stop (`compared_metric`: accuracy for classification,
+    else the monitored one; `keras_lottery.engine.tasks`) is at least as
+    good as round 0's, in the metric's direction (`compared_mode`), and its
+    early-stop step at most round 0's. Each entry carries
+    `test_<metric>` and `final_test_<metric>` of the compared metric, and
+    what its round and ticket cost (`keras_lottery.lottery.cost.FIELDS`).
 
     Args:
         workdir: the workdir.
@@ -161,10 +165,12 @@ def write_summary(workdir: str, num_rounds: int,
     """
     reference = reference or paths.metrics_file(workdir, 0)
     dense = files.read_json(reference) if os.path.exists(reference) else None
-    keys = ("round", "remaining_fraction", "early_stop_step",
-            "test_accuracy", "final_test_accuracy", "train_seconds",
-            "eval_seconds")
     config = files.read_json(paths.config_file(workdir))
+    # Rounds written before any other metric existed compared accuracy.
+    compared, mode = tasks.compared(run_config.with_added_fields(config))
+    keys = ("round", "remaining_fraction", "early_stop_step",
+            f"test_{compared}", f"final_test_{compared}", "train_seconds",
+            "eval_seconds")
     summary = []
     for round_index in range(num_rounds + 1):
         path = paths.metrics_file(workdir, round_index)
@@ -177,9 +183,12 @@ def write_summary(workdir: str, num_rounds: int,
             search = cost.rewind_search_cost(workdir)
             entry["train_steps"] += search["train_steps"]
             entry["round_seconds"] += search["round_seconds"]
+        entry["compared_metric"] = compared
+        entry["compared_mode"] = mode
         entry["winning_ticket"] = None if (
             dense is None or round_index == 0) else bool(
-            metrics["test_accuracy"] >= dense["test_accuracy"]
+            tasks.at_least_as_good(metrics[f"test_{compared}"],
+                                   dense[f"test_{compared}"], mode)
             and metrics["early_stop_step"] <= dense["early_stop_step"])
         summary.append(entry)
     cost.add_cumulative(summary, config["prune"])

@@ -34,9 +34,13 @@ from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.core import state
 from keras_lottery.core import wrapping
-from keras_lottery.data import datasets
+from keras_lottery.data import streams
+from keras_lottery.engine import augment as augmentation
 from keras_lottery.engine import callbacks as lottery_callbacks
+from keras_lottery.engine import precision
 from keras_lottery.engine import progress
+from keras_lottery.engine import streaming
+from keras_lottery.engine import tasks
 from keras_lottery.engine import training
 from keras_lottery.lottery import early_bird
 from keras_lottery.lottery import planning
@@ -125,19 +129,45 @@ class Experiment:
         self.config = config
         self.strategy = training.make_strategy(config.train.strategy,
                                                config.train.tpu)
-        self.data = datasets.load_config(config.data, config.seed)
+        self.task = tasks.from_config(config)
+        # Arrays (`datasets.Splits`), or a loader's datasets, whose
+        # training set is streamed (`streams.Streams`).
+        self.data = streams.load_config(config.data, config.seed,
+                                        integer_labels=self.task.sparse)
+        streamed = isinstance(self.data, streams.Streams)
+        if streamed:
+            logging.info("Training data: %d examples streamed from %s.",
+                         self.data.train_count, self.data.source)
         # Tensors made once: a dataset built from NumPy arrays copies them
         # into a new constant, and each round builds its datasets anew
         # (MNIST: about 220 MB a round that was never given back).
         self.tensors = {
             name: tf.convert_to_tensor(getattr(self.data, name))
             for name in ("train_x", "train_y", "validation_x",
-                         "validation_y", "test_x", "test_y")}
+                         "validation_y", "test_x", "test_y")
+            if not (streamed and name.startswith("train_"))}
+
+    def training_data(self, seed: int, augmented: bool = True):
+        """The training set in the order seeded by `seed`: a
+        `training.TrainingData`, or a `streaming.StreamedData`; either
+        is `start_step -> dataset` of batches, augmented as `data.augment`
+        says unless `augmented` is False."""
+        batch_size = self.config.train.batch_size
+        augment = augmentation.get(self.config.data.get("augment", "none")
+                                   if augmented else "none")
+        if isinstance(self.data, streams.Streams):
+            return streaming.StreamedData(
+                self.data.train, self.data.train_count, batch_size, seed,
+                self.config.data.get("shuffle_buffer", 10000), augment)
+        return training.TrainingData(self.tensors["train_x"],
+                                     self.tensors["train_y"], batch_size,
+                                     seed, augment)
 
     def build_model(self, seed: int) -> keras.Model:
         """The wrapped network at its initialisation for `seed`."""
         keras.utils.set_random_seed(seed)
-        with self.strategy.scope():
+        with self.strategy.scope(), precision.policy(
+                self.config.train.get("precision", "float32")):
             model = zoo.build(
                 self.config.model.name, self.data.input_shape,
                 self.data.num_classes, self.config.model.weight_decay,
@@ -153,9 +183,8 @@ class Experiment:
         of a training run seeded by the round: the same on every rerun.
         """
         config = self.config
-        dataset = training.train_dataset(
-            self.tensors["train_x"], self.tensors["train_y"],
-            config.train.batch_size, seed=config.seed + 104729 * round_index)
+        dataset = self.training_data(config.seed + 104729 * round_index,
+                                     augmented=False)(0)
         return [(x.numpy(), y.numpy()) for x, y in
                 dataset.take(config.prune.score_batches)]
 
@@ -238,7 +267,7 @@ class Experiment:
             files.write_arrays(masks_path, masks)
         remaining = state.sparsity(model)
         trainer = self._trainer = training.trainer_for(
-            model, self.strategy, config.train, self._trainer)
+            model, self.strategy, config.train, self._trainer, self.task)
         model = trainer.model
         watch = early_bird.watch(
             config, round_index, lambda: planning.pruning_plan(config, model),
@@ -263,11 +292,13 @@ class Experiment:
             callback.on_round_end(round_index, metrics)
         shutil.rmtree(paths.checkpoint_dir(workdir, round_index),
                       ignore_errors=True)
+        compared = metrics["compared_metric"]
         logging.info(
-            "Round %d done: %.2f%% of weights remain; test accuracy %.4f at "
+            "Round %d done: %.2f%% of weights remain; test %s %.4f at "
             "early-stop step %d, %.4f at the end.", round_index,
-            100 * remaining["total"], metrics["test_accuracy"],
-            metrics["early_stop_step"], metrics["final_test_accuracy"])
+            100 * remaining["total"], compared.replace("_", " "),
+            metrics[f"test_{compared}"], metrics["early_stop_step"],
+            metrics[f"final_test_{compared}"])
         return metrics
 
     def _checkpoint(self, trainer):
@@ -313,9 +344,7 @@ class Experiment:
             *(watch.steps(num_steps) if watch else ()),
         })
         data = self.tensors
-        dataset_fn = training.TrainingData(
-            data["train_x"], data["train_y"], config.train.batch_size,
-            config.seed + round_index)
+        dataset_fn = self.training_data(config.seed + round_index)
         validation = trainer.eval_dataset(data["validation_x"],
                                           data["validation_y"],
                                           config.eval.batch_size)
@@ -369,15 +398,13 @@ class Experiment:
                 record = {
                     "step": step, "train_loss": loss,
                     "validation_loss": val.loss,
-                    "validation_accuracy": val.accuracy,
+                    **{f"validation_{k}": v for k, v in val.metrics.items()},
                 }
                 if (config.eval.test_at == "every" or end
-                        or val.loss < min((h["validation_loss"]
-                                           for h in history),
-                                          default=np.inf)):
+                        or self.task.is_best_yet(record, history)):
                     tst = trainer.evaluate(test, len(data["test_y"]))
-                    record.update(test_loss=tst.loss,
-                                  test_accuracy=tst.accuracy)
+                    record.update(test_loss=tst.loss, **{
+                        f"test_{k}": v for k, v in tst.metrics.items()})
                 eval_time += time.perf_counter() - start
                 history.append(record)
                 for callback in self.callbacks:
@@ -387,11 +414,9 @@ class Experiment:
                         if name != "step":
                             tf.summary.scalar(name, value)
                 logging.info(
-                    "%s: loss %.4f, val loss %.4f, val acc %.4f%s; %s",
-                    meter.where(step), loss, val.loss, val.accuracy,
-                    (f", test acc {record['test_accuracy']:.4f}"
-                     if "test_accuracy" in record else ""),
-                    meter.speed(step))
+                    "%s: loss %.4f, val loss %.4f%s; %s",
+                    meter.where(step), loss, val.loss,
+                    _metrics_text(record), meter.speed(step))
             if end:
                 break
             if (step % config.train.checkpoint_every_steps == 0
@@ -404,14 +429,20 @@ class Experiment:
                 "No evaluation ran: `eval.every_steps` must be at most "
                 f"`train.num_steps`. Received: eval.every_steps="
                 f"{config.eval.every_steps}")
-        best = min(history, key=lambda h: (h["validation_loss"], h["step"]))
+        best = self.task.best(history)
+        compared = self.task.compared
+        reported = dict.fromkeys([*self.task.metric_names, compared])
         return {
             "round": round_index,
             "remaining_fraction": remaining,
             "early_stop_step": best["step"],
             "early_stop_validation_loss": best["validation_loss"],
-            "test_accuracy": best["test_accuracy"],
-            "final_test_accuracy": history[-1]["test_accuracy"],
+            **{f"test_{k}": best[f"test_{k}"] for k in reported},
+            **{f"final_test_{k}": history[-1][f"test_{k}"]
+               for k in reported},
+            # What a ticket of this round is judged on, and which way.
+            "compared_metric": compared,
+            "compared_mode": self.task.compared_mode,
             "history": history,
             "train_seconds": train_time,
             "eval_seconds": eval_time,
@@ -445,6 +476,17 @@ class Experiment:
         for path in early_bird.sidecars(manager.directory,
                                         os.path.basename(saved)):
             os.remove(path)
+
+
+def _metrics_text(record: dict) -> str:
+    """", val acc 0.9712, test acc 0.9698": an evaluation's metrics."""
+    short = {"accuracy": "acc"}
+    return "".join(
+        f", {split} {short.get(key[len(prefix):], key[len(prefix):])} "
+        f"{value:.4f}"
+        for split, prefix in (("val", "validation_"), ("test", "test_"))
+        for key, value in record.items()
+        if key.startswith(prefix) and key != f"{prefix}loss")
 
 
 def _check_finite(model: keras.Model, round_index: int, step: int) -> None:

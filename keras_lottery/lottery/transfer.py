@@ -41,6 +41,7 @@ import numpy as np
 from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.core import state
+from keras_lottery.engine import tasks
 from keras_lottery.engine import training
 from keras_lottery.lottery import planning
 from keras_lottery.lottery import run_config
@@ -53,8 +54,7 @@ INITS = ("rewind", "fresh")
 ARMS = ("transferred", "random")
 RECORD = "transfer.json"
 TARGET = "target"
-_KEYS = ("remaining_fraction", "early_stop_step", "test_accuracy",
-         "final_test_accuracy")
+_KEYS = ("remaining_fraction", "early_stop_step")
 
 
 def run_transfer(source: str, round_index: int,
@@ -75,7 +75,9 @@ def run_transfer(source: str, round_index: int,
     Returns:
         The entries of `summary.json`: `arm` (dense, target_ticket,
         transferred, random), `round`, `remaining_fraction`,
-        `early_stop_step`, `test_accuracy`, `final_test_accuracy`.
+        `early_stop_step`, `test_<metric>` and `final_test_<metric>` of
+        the metric tickets are judged on (`test_accuracy` for
+        classification), `compared_metric` and `compared_mode`.
 
     Raises:
         ValueError: in one line naming the argument, before anything is
@@ -106,7 +108,8 @@ def run_transfer(source: str, round_index: int,
                 experiment.train_round(arm_dir, round_index, functools.partial(
                     _arm_model, experiment, source, round_index, source_masks,
                     arm, init))
-            return _write_summary(workdir, round_index, dense)
+            return _write_summary(workdir, round_index, dense,
+                                  tasks.compared(target))
 
 
 def _check_round(source: str, round_index: int) -> None:
@@ -198,19 +201,22 @@ def _arm_model(experiment: trainer.Experiment, source: str,
     return model
 
 
-def _write_summary(workdir: str, round_index: int,
-                   target: list[dict]) -> list[dict]:
+def _write_summary(workdir: str, round_index: int, target: list[dict],
+                   compared: tuple[str, str]) -> list[dict]:
+    metric, mode = compared
+    keys = (*_KEYS, f"test_{metric}", f"final_test_{metric}")
+    judged = {"compared_metric": metric, "compared_mode": mode}
     by_round = {e["round"]: e for e in target}
     summary = [
         {"arm": "dense", "round": 0,
-         **{k: by_round[0][k] for k in _KEYS}},
+         **{k: by_round[0][k] for k in keys}, **judged},
         {"arm": "target_ticket", "round": round_index,
-         **{k: by_round[round_index][k] for k in _KEYS}},
+         **{k: by_round[round_index][k] for k in keys}, **judged},
     ]
     for arm in ARMS:
         metrics = files.read_json(paths.metrics_file(
             os.path.join(workdir, arm), round_index))
         summary.append({"arm": arm, "round": round_index,
-                        **{k: metrics[k] for k in _KEYS}})
+                        **{k: metrics[k] for k in keys}, **judged})
     files.write_json(paths.summary_file(workdir), summary)
     return summary

@@ -23,6 +23,7 @@ from keras_lottery.core import masking
 from keras_lottery.core import prunable
 from keras_lottery.core import state
 from keras_lottery.pruning import criteria
+from keras_lottery.pruning import dependency
 from keras_lottery.pruning import scoring
 from keras_lottery.pruning import selection
 
@@ -67,9 +68,21 @@ def prune(
             unit); "filter" (a conv output channel); "channel" (a conv
             input channel, in every filter); or "m:n" such as "2:4" (at
             most m kept of every n consecutive weights along the input
-            axis; `fraction` does not apply).
+            axis; `fraction` does not apply). For the whole model,
+            "neuron" and "filter" both prune the output units of every
+            Dense and conv layer but the model's outputs, dependency-aware
+            (`keras_lottery.pruning.dependency`): the layers whose
+            channels are coupled (the branches of a residual add, a
+            depthwise conv and its producer, a squeeze-and-excitation
+            scale) form one group, scored together (the sum of each
+            member's unit scores divided by their mean) and pruned at the
+            same channels; BatchNormalization follows. Channels coupled
+            to a layer that cannot lose them (LayerNormalization,
+            attention, a nested model) stay, named in one warning.
         granularities: `{layer name: granularity}` overriding `granularity`
-            for those layers (e.g. `{"output": "weight"}`).
+            for those layers (e.g. `{"output": "weight"}`); a layer named
+            here with "neuron" or "filter" joins its group where it has
+            one, else prunes its own units.
         data: `(inputs, labels)` batches for criteria that need gradients
             or activations (a list, or a batched `tf.data.Dataset`; all of
             it is used), or `(x, y)` arrays as `model.fit(x, y)` takes them.
@@ -180,7 +193,25 @@ def score(model: keras.Model, plan: Plan, seed: int | None = None,
             **layers.get(wrapper.name, {}),
             **per_weight.get(id(variable), {}))
         scores[key] = plan.criterion.score(data_of_weight, grouping)
+        if key in plan.coupled:
+            scores[key] = _normalized(scores[key], mask, grouping.axis)
     return scores
+
+
+def _normalized(scores: np.ndarray, mask: np.ndarray,
+                axis: int) -> np.ndarray:
+    """Unit scores divided by their mean over the alive units.
+
+    The members of a dependency group (a residual add's producers, a
+    depthwise conv and its producer) differ in fan-in and scale: a 3x3
+    conv's filter sums 9x the weights of a 1x1 conv's. Normalised, each
+    member has one equal vote in the group's sum, which a plain sum of
+    L1 norms would give to the widest member (Torch-Pruning's
+    GroupMagnitudeImportance sums, then normalises the group).
+    """
+    alive = selection.alive_units(mask, axis)
+    mean = float(np.abs(scores[alive]).mean()) if alive.any() else 0.0
+    return scores / mean if mean > 0 else scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +224,9 @@ class Plan:
         groupings: `{mask key: selection.Grouping}`.
         slots: `(wrapper, key, variable, mask)` of every masked weight.
         scope: "layerwise" or "global".
+        coupled: the keys of kernels pruned with a dependency group
+            (`keras_lottery.pruning.dependency`): their unit scores are
+            divided by their mean before a group sums them.
     """
 
     criterion: criteria.Criterion
@@ -200,6 +234,7 @@ class Plan:
     groupings: dict[str, selection.Grouping]
     slots: list
     scope: str = "layerwise"
+    coupled: frozenset[str] = frozenset()
 
     @property
     def output_unit_layers(self) -> tuple[str, ...]:
@@ -256,7 +291,10 @@ def plan_pruning(
             f"{' and '.join(sorted(criterion.needs))} on training batches:"
             " pass them as `data`. Received: data=None")
     per_key, groupings, slots = {}, {}, []
-    skipped = []  # weights the model-wide granularity does not fit
+    skipped = []  # (wrapper, key, why): weights the granularity leaves
+    coupled = set()
+    walked = _dependency_units(model, wrappers, granularity, granularities)
+    members, kept = walked or ({}, {})
     for wrapper in wrappers:
         argument = ("granularity" if wrapper.name not in granularities
                     else f"granularities[{wrapper.name!r}]")
@@ -267,17 +305,42 @@ def plan_pruning(
                                        wrapper.masks):
             slots.append((wrapper, key, variable, mask))
             per_key[key] = fractions.get(wrapper.name, fraction)
-            if (wrapper.name not in granularities
-                    and not _applies(wrapper, variable, layer_granularity)):
+            model_wide = wrapper.name not in granularities
+            unit = members.get(id(variable))
+            by_units = walked is not None and (
+                layer_granularity in prunable.OUTPUT_GRANULARITIES)
+            if model_wide and by_units and unit is None:
+                # A model-wide neuron or filter granularity prunes the
+                # output units of every layer whose channels can go, with
+                # every layer coupled to them; the others keep them.
+                fits = (_applies(wrapper, variable, "neuron")
+                        or _applies(wrapper, variable, "filter"))
+                skipped.append((wrapper, key, kept.get(id(variable), (
+                    "it is inside a layer the analysis does not see "
+                    "through") if fits else None)))
+            elif model_wide and not by_units and not _applies(
+                    wrapper, variable, layer_granularity):
                 # A model-wide granularity prunes the weights it fits (the
                 # heads of the attention layers, the filters of the
                 # convolutions); the others keep every entry.
-                skipped.append((wrapper, key))
+                skipped.append((wrapper, key, None))
+            if skipped and skipped[-1][1] == key:
                 per_key[key] = 0.0
                 groupings[key] = selection.Grouping()
                 continue
-            groupings[key] = _grouping(wrapper, variable, layer_granularity,
-                                       argument)
+            if model_wide and unit is not None and by_units:
+                groupings[key] = selection.Grouping(
+                    unit.granularity, unit.axis, f"channels of {unit.group}")
+            else:
+                groupings[key] = _grouping(wrapper, variable,
+                                           layer_granularity, argument)
+                if unit is not None and groupings[key].granularity in (
+                        prunable.OUTPUT_GRANULARITIES):
+                    groupings[key] = dataclasses.replace(
+                        groupings[key], group=f"channels of {unit.group}")
+            if groupings[key].group and groupings[key].group.startswith(
+                    "channels of "):
+                coupled.add(key)
             if (criterion.weights is None and not groupings[key].is_units
                     and (per_key[key] or groupings[key].is_m_by_n)):
                 raise ValueError(
@@ -289,18 +352,68 @@ def plan_pruning(
     governed = [key for wrapper, key, _, _ in slots
                 if wrapper.name not in granularities]
     if skipped and len(skipped) == len(governed):
-        # The model-wide granularity fits none of the weights it governs.
-        wrapper, key = skipped[0]
+        _refuse(model, skipped, granularity)
+    if (any(why != dependency.OUTPUT for _, _, why in skipped)
+            and (fraction or any(fractions.get(w.name)
+                                 for w, _, _ in skipped))):
+        warnings.warn(_skipped_message(skipped, granularity), stacklevel=3)
+    return Plan(criterion, per_key, groupings, slots, scope,
+                frozenset(coupled))
+
+
+def _dependency_units(model, wrappers, granularity: str,
+                      granularities: Mapping[str, str]
+                      ) -> tuple[dict, dict] | None:
+    """`dependency.units(model)` where a neuron or filter granularity
+    applies; None where none does or the graph cannot be walked."""
+    if not any(granularities.get(w.name, granularity)
+               in prunable.OUTPUT_GRANULARITIES for w in wrappers):
+        return None
+    try:
+        return dependency.units(model)
+    except ValueError:  # not a Sequential or Functional model
+        return None
+
+
+def _refuse(model, skipped: list, granularity: str) -> None:
+    """Raises: the model-wide granularity fits none of the weights it
+    governs."""
+    if all(why is None for _, _, why in skipped):
+        # The granularity divides none of them: the first one's error.
+        wrapper, key, _ = skipped[0]
         variable = dict(zip(wrapper.mask_keys(), wrapper.masked_variables))
         _grouping(wrapper, variable[key], granularity, "granularity")
-    if skipped and (fraction or any(fractions.get(w.name)
-                                    for w, _ in skipped)):
-        warnings.warn(
-            f"keras_lottery.prune: granularity {granularity!r} does not "
-            "apply to these weights, which keep every entry: "
-            + ", ".join(f"{key} ({type(wrapper.layer).__name__})"
-                        for wrapper, key in skipped), stacklevel=3)
-    return Plan(criterion, per_key, groupings, slots, scope)
+    reasons = {}
+    for wrapper, key, why in skipped:
+        reasons.setdefault(why or f"{type(wrapper.layer).__name__} has none",
+                           []).append(key)
+    named = [f"{why}: {', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}"
+             for why, keys in reasons.items()]
+    raise ValueError(
+        f"Granularity {granularity!r} finds no units that can go in model "
+        f"{model.name!r}: {'; '.join(named)}. Received: "
+        f"granularity={granularity!r}")
+
+
+def _skipped_message(skipped: list, granularity: str) -> str:
+    """One warning naming the weights a model-wide granularity leaves."""
+    parts = []
+    unfit = [f"{key} ({type(wrapper.layer).__name__})"
+             for wrapper, key, why in skipped if why is None]
+    if unfit:
+        parts.append(f"granularity {granularity!r} does not apply to these "
+                     "weights, which keep every entry: " + ", ".join(unfit))
+    reasons = {}
+    for _, key, why in skipped:
+        # A model output's units are classes: kept without a word.
+        if why is not None and why != dependency.OUTPUT:
+            reasons.setdefault(why, []).append(key)
+    if reasons:
+        parts.append("these keep their units, coupled to channels that "
+                     "cannot go: " + "; ".join(
+                         f"{why}: {', '.join(keys)}"
+                         for why, keys in reasons.items()))
+    return "keras_lottery.prune: " + "; and ".join(parts)
 
 
 def _applies(wrapper, variable, granularity: str) -> bool:
@@ -381,6 +494,12 @@ def remove_dead_units(model: keras.Model, layers: Sequence[str]) -> None:
             continue
         current = keras.ops.convert_to_numpy(wrapper.units_mask.value)
         updates[f"{wrapper.name}/{state.UNITS}"] = current * units
+    if updates:
+        state.set_masks(model, updates)
+    try:
+        updates = dependency.dead_units(model, layers)
+    except ValueError:  # not a Sequential or Functional model
+        return
     if updates:
         state.set_masks(model, updates)
 

@@ -411,9 +411,24 @@ def _prune_scored(scores, masks, fraction) -> None:
         return
     flat_scores = np.concatenate(
         [s.reshape(-1)[m != 0] for s, m in zip(scores, flat_masks)])
-    chosen = np.argsort(flat_scores, kind="stable")[:k]
+    chosen = _lowest(flat_scores, k)
     for i, flat in enumerate(flat_masks):
         flat[alive[chosen[owner[chosen] == i]]] = 0.0
+
+
+def _lowest(scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the `k` lowest scores, ties to the earlier one.
+
+    The same set as `np.argsort(scores, kind="stable")[:k]`, in linear
+    time (a partition, then the ties at the threshold by position): a
+    ResNet50's 23M weights take a second, not ten.
+    """
+    if k >= scores.size:
+        return np.arange(scores.size)
+    threshold = np.partition(scores, k - 1)[k - 1]
+    below = np.flatnonzero(scores < threshold)
+    ties = np.flatnonzero(scores == threshold)[:k - below.size]
+    return np.concatenate([below, ties])
 
 
 def _unit_groups(names, kinds) -> list[list[str]]:

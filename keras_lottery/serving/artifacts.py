@@ -12,6 +12,9 @@ import re
 FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "int8")
 LAYOUTS = ("dense", "sparse")
+# What the `probabilities` output is: the logits' softmax (classes), their
+# sigmoid (binary or multi-label), or no such output (a regression).
+PROBABILITIES = ("softmax", "sigmoid", "none")
 SIGNATURE = "serving_default"
 SPARSITY_ASSET = "sparsity.json"
 

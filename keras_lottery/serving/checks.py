@@ -20,8 +20,22 @@ from keras_lottery.serving import artifacts
 from keras_lottery.serving import litert
 
 
+def outputs(logits, probabilities: str = "softmax") -> dict:
+    """An artifact's outputs of `logits`: `logits`, and `probabilities`
+    unless `probabilities` is "none" (`artifacts.PROBABILITIES`)."""
+    if probabilities == "none":
+        return {"logits": logits}
+    activation = (keras.ops.softmax if probabilities == "softmax"
+                  else keras.ops.sigmoid)
+    if probabilities == "softmax":
+        return {"logits": logits,
+                "probabilities": activation(logits, axis=-1)}
+    return {"logits": logits, "probabilities": activation(logits)}
+
+
 def check_saved_model(directory: str, model: keras.Model,
-                       stripped: keras.Model, layout: str) -> None:
+                       stripped: keras.Model, layout: str,
+                       probabilities: str = "softmax") -> None:
     """Raises ValueError unless the SavedModel holds weight * mask for every
     masked weight and computes what `model` computes."""
     loaded = tf.saved_model.load(directory)
@@ -36,7 +50,8 @@ def check_saved_model(directory: str, model: keras.Model,
         outputs = signature(**{name: tf.constant(x)})
         return {key: value.numpy() for key, value in outputs.items()}
 
-    check_outputs(predict, model, f"The SavedModel in {directory}")
+    check_outputs(predict, model, f"The SavedModel in {directory}",
+                  probabilities)
 
 
 def _check_sparse_weights(loaded, directory: str, model: keras.Model,
@@ -137,7 +152,8 @@ def masks_of_stripped(model: keras.Model, stripped: keras.Model
     return found
 
 
-def check_outputs(predict, model: keras.Model, what: str) -> None:
+def check_outputs(predict, model: keras.Model, what: str,
+                  probabilities: str = "softmax") -> None:
     """Raises ValueError unless `predict(x)` matches `model(x)` on probes."""
     rng = np.random.default_rng(0)
     shape = tuple(model.inputs[0].shape[1:])
@@ -148,12 +164,15 @@ def check_outputs(predict, model: keras.Model, what: str) -> None:
         x = (x < 0.5).astype(dtype) if "int" in dtype else x.astype(
             np.float32)
         logits = keras.ops.convert_to_numpy(model(x, training=False))
-        reference = {"logits": logits,
-                     "probabilities": keras.ops.convert_to_numpy(
-                         keras.ops.softmax(logits, axis=-1))}
-        outputs = predict(x)
+        reference = {key: keras.ops.convert_to_numpy(value) for key, value
+                     in outputs(logits, probabilities).items()}
+        got_outputs = predict(x)
+        if set(got_outputs) != set(reference):
+            raise ValueError(
+                f"{what} has outputs {sorted(got_outputs)}, not "
+                f"{sorted(reference)}; refusing it.")
         for key, want in reference.items():
-            got = outputs[key]
+            got = got_outputs[key]
             if got.shape != want.shape or not np.allclose(
                     got, want, rtol=artifacts.TOLERANCE,
                     atol=artifacts.TOLERANCE):

@@ -20,7 +20,9 @@ Layout under `output_dir`, as TF Serving expects (`--model_base_path` is
 
 Both formats have one signature, `serving_default`, with one input named
 after the model's input layer (batch dimension dynamic) and two outputs:
-`logits` (what the model computes) and `probabilities` (their softmax).
+`logits` (what the model computes) and `probabilities` (their softmax;
+with `probabilities="sigmoid"` their sigmoid, for a binary or multi-label
+task; with `"none"`, for a regression, `logits` alone).
 
 SavedModel layouts (`LAYOUTS`), chosen with `layout=`:
 - "dense" (the default): every weight as a dense float tensor, pruned
@@ -70,6 +72,7 @@ def export_model(
     representative_data: np.ndarray | None = None,
     test_data: tuple[np.ndarray, np.ndarray] | None = None,
     layout: str = "dense",
+    probabilities: str = "softmax",
 ) -> dict[str, str]:
     """Exports `model` in several formats; all of them or none.
 
@@ -92,6 +95,8 @@ def export_model(
         test_data: for `quantize="int8"`, see `export_tflite`.
         layout: the SavedModel's layout, one of `LAYOUTS`; for the
             `"saved_model"` format only.
+        probabilities: the `probabilities` output, one of
+            `artifacts.PROBABILITIES` (see the module docstring).
 
     Returns:
         `{format: path written}`.
@@ -106,16 +111,18 @@ def export_model(
     found = targets(output_dir, formats, model_name, version, quantize,
                     layout)
     checks.check_int8_data(model, quantize, representative_data, test_data)
+    _check_probabilities(probabilities)
     written = {}
     try:
         if "tflite" in found:
             written["tflite"] = export_tflite(
                 model, found["tflite"], quantize=quantize,
-                representative_data=representative_data, test_data=test_data)
+                representative_data=representative_data, test_data=test_data,
+                probabilities=probabilities)
         if "saved_model" in found:
             written["saved_model"] = export_saved_model(
                 model, output_dir, model_name=model_name, version=version,
-                layout=layout)
+                layout=layout, probabilities=probabilities)
     except BaseException:
         for path in written.values():
             checks.remove(path)
@@ -210,6 +217,7 @@ def export_saved_model(
     model_name: str = "lottery",
     version: int = 1,
     layout: str = "dense",
+    probabilities: str = "softmax",
 ) -> str:
     """Writes the stripped model as a SavedModel for TF Serving.
 
@@ -234,6 +242,8 @@ def export_saved_model(
             version is never overwritten, pick a new one.
         layout: one of `LAYOUTS`: "dense" stores every weight dense,
             "sparse" stores masked weights as kept values and positions.
+        probabilities: one of `artifacts.PROBABILITIES`: the softmax or
+            sigmoid of the logits as output `probabilities`, or none.
 
     Returns:
         The version folder.
@@ -252,6 +262,7 @@ def export_saved_model(
     """
     target = saved_model_path(output_dir, model_name, version)
     checks.check_layout(layout)
+    _check_probabilities(probabilities)
     model = wrapping.functional(model)  # a subclassed one gets inputs
     checks.check_model(model)
     checks.check_free(target)
@@ -265,10 +276,13 @@ def export_saved_model(
         # Its name starts with a dot, so TF Serving never loads it.
         with files.atomic_path(target, directory=True) as tmp:
             if layout == "sparse":
-                _write_sparse_saved_model(stripped, model, tmp, asset)
+                _write_sparse_saved_model(stripped, model, tmp, asset,
+                                          probabilities)
             else:
-                _write_saved_model(stripped, model, tmp, asset)
-            checks.check_saved_model(tmp, model, stripped, layout)
+                _write_saved_model(stripped, model, tmp, asset,
+                                   probabilities)
+            checks.check_saved_model(tmp, model, stripped, layout,
+                                     probabilities)
     return target
 
 
@@ -279,6 +293,7 @@ def export_tflite(
     representative_data: np.ndarray | None = None,
     test_data: tuple[np.ndarray, np.ndarray] | None = None,
     max_accuracy_drop: float = artifacts.MAX_ACCURACY_DROP,
+    probabilities: str = "softmax",
 ) -> str:
     """Writes the stripped model as a TFLite flatbuffer, sparse-encoded.
 
@@ -307,6 +322,8 @@ def export_tflite(
             training, e.g. 1,000 test examples.
         max_accuracy_drop: for int8, the largest accuracy loss accepted, as
             a fraction (0.005 is half a point).
+        probabilities: one of `artifacts.PROBABILITIES` (see the module
+            docstring).
 
     Returns:
         `path`.
@@ -326,13 +343,15 @@ def export_tflite(
     model = wrapping.functional(model)  # a subclassed one gets inputs
     checks.check_model(model)
     checks.check_int8_data(model, quantize, representative_data, test_data)
+    _check_probabilities(probabilities)
     if not str(path).endswith(".tflite"):
         raise ValueError(
             f"`path` must end with '.tflite'. Received: path={path!r}"
         )
     stripped = wrapping.strip(model)
     with tempfile.TemporaryDirectory() as scratch:
-        _write_saved_model(stripped, model, scratch)
+        _write_saved_model(stripped, model, scratch,
+                           probabilities=probabilities)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
         converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
         if quantize == "int8":
@@ -352,8 +371,16 @@ def export_tflite(
                                          max_accuracy_drop)
         else:
             checks.check_outputs(lambda x: litert.predict_tflite(tmp, x), model,
-                           f"The TFLite file {path}")
+                           f"The TFLite file {path}", probabilities)
     return path
+
+
+def _check_probabilities(probabilities: str) -> None:
+    if probabilities not in artifacts.PROBABILITIES:
+        raise ValueError(
+            "`probabilities` must be one of "
+            f"{', '.join(map(repr, artifacts.PROBABILITIES))}. Received: "
+            f"probabilities={probabilities!r}")
 
 
 def sparsity_report(model: keras.Model) -> dict:
@@ -390,7 +417,8 @@ def sparsity_report(model: keras.Model) -> dict:
 
 
 def _write_saved_model(stripped: keras.Model, model: keras.Model,
-                       directory: str, asset: str | None = None) -> None:
+                       directory: str, asset: str | None = None,
+                       probabilities: str = "softmax") -> None:
     """Writes `stripped` as a SavedModel with the serving signature."""
     archive = keras.export.ExportArchive()
     archive.track(stripped)
@@ -406,8 +434,7 @@ def _write_saved_model(stripped: keras.Model, model: keras.Model,
 
     def serve(x):
         logits = stripped(x, training=False)
-        return {"logits": logits,
-                "probabilities": keras.ops.softmax(logits, axis=-1)}
+        return checks.outputs(logits, probabilities)
 
     (spec,) = model.inputs
     archive.add_endpoint(
@@ -424,7 +451,8 @@ def _write_saved_model(stripped: keras.Model, model: keras.Model,
 
 
 def _write_sparse_saved_model(stripped: keras.Model, model: keras.Model,
-                              directory: str, asset: str) -> None:
+                              directory: str, asset: str,
+                              probabilities: str = "softmax") -> None:
     """Writes `stripped` as a SavedModel in the sparse layout.
 
     A plain `tf.Module` holds, for every masked weight, its kept values and
@@ -464,8 +492,7 @@ def _write_sparse_saved_model(stripped: keras.Model, model: keras.Model,
                  for variable, values, positions in kernels]
         with keras.StatelessScope(state_mapping=state):
             logits = stripped(x, training=False)
-        return {"logits": logits,
-                "probabilities": keras.ops.softmax(logits, axis=-1)}
+        return checks.outputs(logits, probabilities)
 
     root.serve = serve
     root.sparsity = tf.saved_model.Asset(asset)

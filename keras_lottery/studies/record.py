@@ -1,7 +1,7 @@
 r"""Records a finished lottery run (or one of its controls) in a few kB.
 
-The structure study (benchmarks/structure_study.py) keeps its workdirs out
-of git (a LeNet round holds 5 MB of models and masks) and commits this
+The structure study (`keras_lottery.studies.structure`) keeps its workdirs
+out of git (a LeNet round holds 5 MB of models and masks) and commits this
 record of each instead:
 
   RECORD/config.json     the run's config
@@ -16,8 +16,11 @@ record of each instead:
 
 RECORD is then a workdir as `binaries.report` reads it.
 
-  python -m benchmarks.structure_record --workdir=W --record=R \
+  python -m keras_lottery.studies.record --workdir=W --record=R \
       [--control=random_reinit]
+
+(the structure study runs it as a step of each run; its flags are defined
+only then, so importing the module defines none).
 """
 
 from __future__ import annotations
@@ -28,25 +31,21 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from benchmarks import structure_table
 from keras_lottery.base import files
 from keras_lottery.base import paths
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "A finished lottery run.")
-_RECORD = flags.DEFINE_string("record", None, "Where its record goes.")
-_CONTROL = flags.DEFINE_enum("control", None, list(paths.CONTROLS),
-                             "Record this control of the run instead.")
+from keras_lottery.studies import structure_table
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if _CONTROL.value:
-        record(paths.control_workdir(_WORKDIR.value, _CONTROL.value),
-               os.path.join(_RECORD.value, "controls", _CONTROL.value),
-               shrunk=False)
+    workdir, target = flags.FLAGS.workdir, flags.FLAGS.record
+    control = flags.FLAGS.control
+    if control:
+        record(paths.control_workdir(workdir, control),
+               os.path.join(target, "controls", control), shrunk=False)
     else:
-        record(_WORKDIR.value, _RECORD.value, shrunk=True)
+        record(workdir, target, shrunk=True)
 
 
 def record(workdir: str, target: str, shrunk: bool) -> None:
@@ -79,10 +78,10 @@ def shrunk_stats(model_path: str) -> dict:
     """What `keras_lottery.shrink` leaves of a round's saved ticket."""
     import keras  # noqa: PLC0415  (TensorFlow only when a model is read)
 
-    import keras_lottery  # noqa: PLC0415
+    from keras_lottery.pruning import shrinking  # noqa: PLC0415
 
     model = keras.models.load_model(model_path, compile=False)
-    small = keras_lottery.shrink(model)
+    small = shrinking.shrink(model)
     kernels = {layer.name: w for layer in small.layers
                for w in layer.weights
                if w.name in ("kernel", "depthwise_kernel")}
@@ -103,5 +102,9 @@ def shrunk_stats(model_path: str) -> dict:
 
 
 if __name__ == "__main__":
+    flags.DEFINE_string("workdir", None, "A finished lottery run.")
+    flags.DEFINE_string("record", None, "Where its record goes.")
+    flags.DEFINE_enum("control", None, list(paths.CONTROLS),
+                      "Record this control of the run instead.")
     flags.mark_flags_as_required(["workdir", "record"])
     app.run(main)

@@ -1,4 +1,4 @@
-"""The cells of the structure study (benchmarks/structure_study.py): one
+"""The cells of the structure study (`keras_lottery.studies.structure`): one
 granularity x criterion (x scope) of a network each, and their settings."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The structure study's comparison table: every cell side by side.
 
-Reads the records of benchmarks/structure_study.py (`load_cells`),
-computes per cell and round the means over seeds (`compare`) and writes
-them as markdown (`format_comparison`). No flags and no TensorFlow, so
-tests import it; benchmarks/structure_report.py runs it and draws the
-plots.
+Reads the records of the structure study (`keras_lottery.studies.
+structure`; `load_cells`), computes per cell and round the means over
+seeds (`compare`) and writes them as markdown (`format_comparison`). No
+flags and no TensorFlow, so tests import it;
+`keras_lottery.studies.structure_report` runs it and draws the plots.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def load_cells(records: str, cells) -> dict[str, list[dict]]:
 def compare(cells: dict[str, list[dict]],
             latency: dict[str, dict]) -> dict[str, Any]:
     """Per cell and round, means over seeds of what
-    benchmarks/structure_report.py's docstring lists for comparison.md."""
+    `keras_lottery.studies.structure_report`'s docstring lists for
+    comparison.md."""
     table = {"cells": {}}
     dense_kernels = None
     for name, runs in cells.items():

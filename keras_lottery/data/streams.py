@@ -1,0 +1,273 @@
+"""Streamed data: `tf.data.Dataset`s read in place, never copied.
+
+A loader named by import path (`data.name="package.module:function"`,
+called with `data_dir`) may return datasets instead of arrays:
+`(train, test)` or `(train, test, validation)`, each a finite
+`tf.data.Dataset` of single `(x, y)` examples of one fixed shape (x
+numbers, channels last; y an integer label for sparse categorical
+cross-entropy, else a target of any shape). TFRecord files, say:
+
+    def load(data_dir):
+        def split(pattern):
+            files = sorted(glob.glob(os.path.join(data_dir, pattern)))
+            return tf.data.TFRecordDataset(files).map(parse)
+        return split("train-*.tfrecord"), split("test-*.tfrecord")
+
+The data stays where the loader reads it: nothing is written into the
+workdir, whose `config.json` names the loader and `data.dir`. The training
+set is streamed through a shuffle buffer of `data.shuffle_buffer` examples
+each epoch (`keras_lottery.engine.streaming`); the validation and test sets
+are read once per process into memory, in order, as the engine evaluates
+them. Without a validation dataset, the first `data.validation_size`
+training examples, in the loader's order, are the validation set (a stream
+has no random access to hold out a seeded sample). The loader's examples
+are used as they come: normalize them in its `map`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lottery.base import imports
+from keras_lottery.data import datasets
+from keras_lottery.data import readers
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Streams:
+    """A streamed training set and the evaluation sets in memory.
+
+    Attributes:
+        train: the training examples, `(x, y)` one at a time, finite.
+        train_count: how many there are.
+        validation_x, validation_y, test_x, test_y: as `datasets.Splits`.
+        num_classes: the number of classes (the largest label + 1), or the
+            values of one target.
+        source: where the data comes from, for logs.
+    """
+
+    train: tf.data.Dataset
+    train_count: int
+    validation_x: np.ndarray
+    validation_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one example."""
+        return tuple(self.test_x.shape[1:])
+
+
+def holds_datasets(result: object) -> bool:
+    """Whether a loader's `result` is datasets (else it must be arrays)."""
+    return isinstance(result, (tuple, list)) and any(
+        isinstance(part, tf.data.Dataset) for part in result)
+
+
+def check_dataset(dataset: object, name: str,
+                  integer_labels: bool = True) -> tf.data.Dataset:
+    """Checks that `dataset` is a finite dataset of single `(x, y)` examples.
+
+    Args:
+        dataset: what a loader returned for one split.
+        name: how errors call it, e.g. `"data.name's test set"`.
+        integer_labels: whether `y` must be an integer label (a scalar).
+
+    Returns:
+        `dataset`.
+
+    Raises:
+        readers.DataError: in one line naming `name` and what it holds.
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise readers.DataError(
+            f"{name} must be a tf.data.Dataset of (x, y) examples. "
+            f"Received: {type(dataset).__name__}")
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2 and all(
+            isinstance(s, tf.TensorSpec) for s in spec)):
+        raise readers.DataError(
+            f"{name} must yield (x, y) pairs of tensors. Received: a "
+            f"dataset of {spec}")
+    x, y = spec
+    if not (x.shape.is_fully_defined() and x.shape.rank >= 1
+            and y.shape.is_fully_defined()):
+        raise readers.DataError(
+            f"{name} must yield single examples of one fixed shape (call "
+            "unbatch() on a batched dataset). Received: x of shape "
+            f"{x.shape}, y of shape {y.shape}")
+    if not (x.dtype.is_floating or x.dtype.is_integer):
+        raise readers.DataError(
+            f"{name} must yield numbers as x. Received: x of {x.dtype.name}")
+    if integer_labels and not (y.dtype.is_integer and y.shape.rank == 0):
+        raise readers.DataError(
+            f"{name} must yield integer labels as y, one per example (a "
+            "loss other than sparse categorical cross-entropy takes "
+            f"targets). Received: y of {y.dtype.name} and shape {y.shape}")
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise readers.DataError(
+            f"{name} must be finite (no repeat()): each epoch and each "
+            f"evaluation reads it to its end. Received: {dataset!r}")
+    return dataset
+
+
+def arrays(dataset: tf.data.Dataset, name: str) -> tuple[np.ndarray,
+                                                         np.ndarray]:
+    """All of `dataset`'s examples, in order, as `(x, y)` NumPy arrays.
+
+    Raises:
+        readers.DataError: if it is empty.
+    """
+    xs, ys = [], []
+    for x, y in dataset.batch(4096).as_numpy_iterator():
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise readers.DataError(f"{name} is empty.")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _labels_seen(dataset: tf.data.Dataset) -> tuple[int, int]:
+    """How many examples `dataset` has, and its largest label (or -1)."""
+    count, largest = 0, -1
+    labels = dataset.map(lambda x, y: y).batch(4096)
+    for y in labels.as_numpy_iterator():
+        count += len(y)
+        if y.dtype.kind in "iu" and y.size:
+            largest = max(largest, int(y.max()))
+    return count, largest
+
+
+def from_loader(result: object, name: str, data,
+                integer_labels: bool = True,
+                naming: str = "`data.name`'s {} dataset") -> Streams:
+    """The `Streams` of a loader's datasets, checked.
+
+    Args:
+        result: what the loader `name` returned; `holds_datasets(result)`.
+        name: the loader's import path.
+        data: the config's `data` section (`validation_size`,
+            `normalization`, `classes`).
+        integer_labels: whether `y` holds class labels.
+        naming: how errors call a split's dataset, `{}` its name.
+
+    Raises:
+        readers.DataError: for datasets of the wrong structure, infinite
+            or empty ones, or examples of different shapes.
+        ValueError: for a `data` field streamed data cannot take.
+    """
+    if len(result) not in (2, 3):
+        raise readers.DataError(
+            "`data.name` must name a function that returns (train, test) "
+            f"or (train, test, validation) datasets; it returned {len(result)}"
+            f" values. Received: data.name={name!r}")
+    if data["normalization"] != "none":
+        raise ValueError(
+            "`data.normalization` must be 'none' for a loader's datasets: "
+            "they are used as they come (normalize in the loader's map). "
+            f"Received: data.normalization={data['normalization']!r}")
+    if tuple(data.get("classes", ())):
+        raise ValueError(
+            "`data.classes` takes arrays; a loader's datasets are used as "
+            "they come (filter them in the loader). Received: "
+            f"data.classes={tuple(data['classes'])!r}")
+    splits = dict(zip(("train", "test", "validation"), result))
+    for split, dataset in splits.items():
+        check_dataset(dataset, naming.format(split), integer_labels)
+    shapes = {split: tuple(d.element_spec[0].shape)
+              for split, d in splits.items()}
+    targets = {split: tuple(d.element_spec[1].shape)
+               for split, d in splits.items()}
+    for what, seen in (("examples", shapes), ("targets", targets)):
+        if len(set(seen.values())) > 1:
+            raise readers.DataError(
+                f"`data.name`'s datasets must hold {what} of one shape; "
+                f"they hold {seen}. Received: data.name={name!r}")
+    train = splits["train"]
+    if "validation" in splits:
+        validation = splits["validation"]
+    else:
+        size = data["validation_size"]
+        validation, train = train.take(size), train.skip(size)
+    where = naming + f" ({name})"
+    validation_x, validation_y = arrays(validation,
+                                        where.format("validation"))
+    test_x, test_y = arrays(splits["test"], where.format("test"))
+    count, largest = _labels_seen(train)
+    if not count:
+        raise readers.DataError(
+            f"{where.format('training')} has no example left after the "
+            f"{len(validation_y)} held out for validation.")
+    if integer_labels:
+        num_classes = max(largest, int(validation_y.max()),
+                          int(test_y.max())) + 1
+    else:
+        num_classes = int(np.prod(targets["train"]))
+    return Streams(train, count, validation_x, validation_y, test_x,
+                   test_y, num_classes,
+                   source=f"{name}(data_dir={data.get('dir', '')!r})")
+
+
+def load_config(data, seed: int,
+                integer_labels: bool = True) -> datasets.Splits | Streams:
+    """`datasets.load_config`, or the `Streams` of a loader's datasets.
+
+    A loader by import path is called once: its arrays go on to
+    `datasets.load_config` (`loaded=`), its datasets become `Streams`.
+    """
+    name = data["name"]
+    if not imports.is_import_path(name):
+        return datasets.load_config(data, seed, integer_labels)
+    loader = imports.resolve(name, "name", datasets.LOADER_PARAMETERS)
+    result = loader(data_dir=data["dir"])
+    if holds_datasets(result):
+        return from_loader(result, name, data, integer_labels)
+    return datasets.load_config(data, seed, integer_labels, loaded=result)
+
+
+# The loader `keras_lottery.run_experiment` names for datasets given by
+# import path: `data.dir` holds
+# "train=pkg.mod:fn;test=pkg.mod:fn[;validation=pkg.mod:fn]", each a
+# function of no argument that returns the split's dataset.
+FUNCTIONS_LOADER = "keras_lottery.data.streams:from_functions"
+_SPLITS = ("train", "test", "validation")
+
+
+def functions_spec(paths: dict[str, str]) -> str:
+    """`data.dir` for `from_functions`: `{split: "pkg.mod:fn"}` joined."""
+    return ";".join(f"{split}={paths[split]}" for split in _SPLITS
+                    if split in paths)
+
+
+def from_functions(data_dir: str) -> tuple[tf.data.Dataset, ...]:
+    """A loader: calls the functions `data_dir` names (`functions_spec`).
+
+    Returns:
+        `(train, test)` or `(train, test, validation)`: what they return.
+
+    Raises:
+        ValueError: if a function cannot be imported or takes arguments,
+            naming the `run_experiment` argument it came from.
+    """
+    paths = dict(part.split("=", 1) for part in data_dir.split(";")
+                 if "=" in part)
+    if not {"train", "test"} <= set(paths) <= set(_SPLITS):
+        raise ValueError(
+            "`data.dir` must name the train and test functions as "
+            "'train=pkg.mod:fn;test=pkg.mod:fn[;validation=pkg.mod:fn]'. "
+            f"Received: data.dir={data_dir!r}")
+    return tuple(imports.resolve(paths[split], f"{split}_data", ())()
+                 for split in _SPLITS if split in paths)
+
+
+def count(dataset: tf.data.Dataset) -> int:
+    """How many examples a finite `dataset` yields (reads it once, unless
+    its cardinality is known)."""
+    known = int(dataset.cardinality())
+    return known if known >= 0 else _labels_seen(dataset)[0]

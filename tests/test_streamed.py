@@ -1,0 +1,266 @@
+"""Streamed data: a loader's `tf.data.Dataset`s, read in place.
+
+A TFRecord-backed loader (docs/examples/streamed_tfrecords.py, the example
+docs/STREAMED.md shows) over 700 real MNIST digits runs through the
+lottery binary; killed with SIGKILL at several moments, the run resumes to
+the uninterrupted run's masks, metrics and export; the data never enters
+the workdir; bad datasets are refused in one line with the workdir
+untouched.
+"""
+
+import os
+import signal
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import test_bad_input
+import test_docs
+import test_reliability
+
+import keras_lottery
+from docs.examples import streamed_tfrecords
+from keras_lottery.base import files
+from keras_lottery.base import paths
+from keras_lottery.data import readers
+from keras_lottery.data import streams
+from keras_lottery.engine import streaming
+from keras_lottery.engine import training
+from keras_lottery.lottery import runner
+
+LOADER = "docs.examples.streamed_tfrecords:load"
+# 600 training examples, of which the first 100 validate: 500 streamed,
+# 8 batches of 60 an epoch, so the step-20 checkpoint is mid-epoch.
+STREAMED = (
+    f"--config.data.name={LOADER}", "--config.data.normalization=none",
+    "--config.data.validation_size=100", "--config.data.shuffle_buffer=128",
+)
+
+
+@pytest.fixture(scope="module")
+def tfrecord_dir(mnist_dir, tmp_path_factory):
+    """600 training and 100 test MNIST digits as TFRecord shards."""
+    folder = str(tmp_path_factory.mktemp("tfrecords"))
+    raw = readers.read_idx_files(mnist_dir)
+    streamed_tfrecords.write(raw.train_x[:600], raw.train_y[:600], folder,
+                             "train")
+    streamed_tfrecords.write(raw.test_x[:100], raw.test_y[:100], folder,
+                             "test")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(tfrecord_dir, tmp_path_factory):
+    """An uninterrupted streamed run of the binary."""
+    workdir = str(tmp_path_factory.mktemp("reference") / "workdir")
+    status, log = test_reliability.run_binary(tfrecord_dir, workdir,
+                                              extra=STREAMED)
+    assert status == 0, log[-3000:]
+    assert (f"500 examples streamed from {LOADER}(data_dir='{tfrecord_dir}')"
+            in log), log[-3000:]
+    return workdir
+
+
+def test_the_order_at_a_step_is_the_order_of_a_run_from_the_start():
+    # Rebuilt at step 11 (epoch 2, batch 3 of 4), under another global
+    # seed, the stream gives the batches an uninterrupted one gives there.
+    source = tf.data.Dataset.range(250).map(lambda i: (i, i % 10))
+    data = streaming.StreamedData(source, 250, batch_size=60, seed=3,
+                                  shuffle_buffer=50)
+    keras.utils.set_random_seed(1)
+    whole = [x for x, _ in data(0).take(20).as_numpy_iterator()]
+    keras.utils.set_random_seed(2)
+    resumed = [x for x, _ in data(11).take(9).as_numpy_iterator()]
+    for a, b in zip(whole[11:], resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Each epoch is a different shuffle of examples, none twice.
+    epochs = [np.concatenate(whole[e * 4:(e + 1) * 4]) for e in range(3)]
+    assert all(len(set(e)) == 240 for e in epochs)
+    assert not np.array_equal(epochs[0], epochs[1])
+    other = streaming.StreamedData(source, 250, 60, seed=4,
+                                   shuffle_buffer=50)
+    assert not np.array_equal(
+        next(other(0).as_numpy_iterator())[0], whole[0])
+
+
+def test_streamed_batches_train_as_the_same_batches_through_tf_data():
+    # The trainer takes a call's streamed batches at once and trains on
+    # them in its compiled loop; the weights are those of one XLA-free
+    # step per batch through the plain tf.data path, in chunks that do
+    # and do not fill a call.
+    x = tf.random.stateless_uniform([130, 6], seed=[1, 2])
+    source = tf.data.Dataset.from_tensor_slices((x, tf.range(130) % 3))
+    data = streaming.StreamedData(source, 130, batch_size=20, seed=0,
+                                  shuffle_buffer=40)
+
+    def trained(feed):
+        keras.utils.set_random_seed(0)
+        model = keras_lottery.wrap(keras.Sequential([
+            keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(3, name="output")]))
+        trainer = training.Trainer(model, training.make_strategy("default"),
+                                   keras.optimizers.Adam(0.01), 20,
+                                   jit_compile=False, steps_per_loop=10)
+        losses = [trainer.train(feed, n) for n in (10, 7, 10)]
+        return losses, [v.numpy() for v in model.weights]
+
+    fetched = trained(data)
+    piped = trained(lambda step: data(step))  # a plain callable
+    np.testing.assert_allclose(fetched[0], piped[0], rtol=1e-6)
+    for a, b in zip(fetched[1], piped[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_killed_at_several_moments_ends_as_an_uninterrupted_run(
+        reference, tfrecord_dir, tmp_path):
+    # SIGKILLs from outside at random moments of rounds 0 and 1 (inside a
+    # step, an evaluation or a write) and at the moments a checkpoint is
+    # half or wholly written, each followed by the same command.
+    rng = np.random.default_rng(7)
+    plan = [
+        ("", (0, rng.uniform(0.0, 0.5))),
+        ("checkpoint_saved", None),   # resumes mid-epoch, at step 20
+        ("", (1, rng.uniform(0.0, 0.5))),
+        ("checkpoint_files", None),
+    ]
+    workdir = str(tmp_path / "workdir")
+    done, logs = {}, []
+    for fault, delay in plan:
+        status, log = test_reliability.run_binary(
+            tfrecord_dir, workdir, fault, delay, extra=STREAMED)
+        assert status == -signal.SIGKILL, (fault, delay, log[-3000:])
+        assert "Traceback" not in log
+        test_reliability.check_nothing_half_written(workdir, done)
+        logs.append(log)
+    status, log = test_reliability.run_binary(tfrecord_dir, workdir,
+                                              extra=STREAMED)
+    assert status == 0, log[-3000:]
+    # At least one rerun rebuilt the stream mid-epoch (step 20 is batch 4
+    # of epoch 2).
+    assert "resumes at step 20." in "".join(logs[1:] + [log])
+    assert test_reliability.leftovers(workdir) == []
+    test_reliability.assert_same_results(workdir, reference)
+
+
+def test_the_loader_docs_show_is_the_one_the_tests_run():
+    (shown,) = test_docs.python_blocks("STREAMED.md")
+    with open(streamed_tfrecords.__file__, encoding="utf-8") as f:
+        source = f.read()
+    missing = [line for line in shown.splitlines()
+               if line.strip() and line not in source.splitlines()]
+    assert missing == []
+
+
+def test_the_data_stays_where_it_is_and_the_run_names_it(reference,
+                                                         tfrecord_dir):
+    config = files.read_json(paths.config_file(reference))
+    assert config["data"]["name"] == LOADER
+    assert config["data"]["dir"] == tfrecord_dir
+    found = [os.path.relpath(os.path.join(folder, name), reference)
+             for folder, _, names in os.walk(reference) for name in names]
+    # Only what every run writes: no data, in any form.
+    others = [f for f in found if not (
+        f in ("config.json", "summary.json", "lock")
+        or f.startswith(("export/", "tensorboard/"))
+        or os.path.basename(f) in ("masks.npz", "units.npz", "model.keras",
+                                   "metrics.json"))]
+    assert others == [], others
+
+
+def bad_loader(data_dir):
+    """Datasets that are wrong in the way `data_dir` names."""
+    x = tf.random.stateless_uniform([50, 4], seed=[0, 0])
+    y = tf.range(50) % 3
+    good = tf.data.Dataset.from_tensor_slices((x, y))
+    if data_dir == "x_only":
+        return tf.data.Dataset.from_tensor_slices(x), good
+    if data_dir == "batched":
+        return good.batch(10), good
+    if data_dir == "infinite_test":
+        return good, good.repeat()
+    if data_dir == "float_labels":
+        return good.map(lambda x, y: (x, tf.cast(y, tf.float32))), good
+    return good, good
+
+
+@pytest.mark.parametrize("data_dir, normalization, message", [
+    ("x_only", "none", "`data.name`'s train dataset must yield (x, y) pairs"
+     " of tensors. Received: a dataset of TensorSpec(shape=(4,)"),
+    ("batched", "none", "`data.name`'s train dataset must yield single "
+     "examples of one fixed shape (call unbatch() on a batched dataset). "
+     "Received: x of shape (None, 4)"),
+    ("infinite_test", "none", "`data.name`'s test dataset must be finite "
+     "(no repeat())"),
+    ("float_labels", "none", "`data.name`'s train dataset must yield integer"
+     " labels as y"),
+    ("good", "zero_one", "`data.normalization` must be 'none' for a "
+     "loader's datasets"),
+])
+def test_bad_datasets_are_one_line_and_the_workdir_is_untouched(
+        tmp_path, data_dir, normalization, message):
+    config = test_bad_input.tiny_config(data_dir)
+    config.data.name = "test_streamed:bad_loader"
+    config.data.normalization = normalization
+    config.data.validation_size = 10
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    (workdir / "notes.txt").write_text("mine")
+    before = test_bad_input.tree_hash(str(workdir))
+    with pytest.raises(ValueError) as raised:
+        runner.run(config, str(workdir))
+    text = str(raised.value)
+    assert "\n" not in text and text.startswith(message), text
+    assert test_bad_input.tree_hash(str(workdir)) == before
+
+
+# Where `train_split` and `held_out_split` read: set by the test that
+# names them (functions of no argument, as run_experiment takes them).
+_FOLDER = ""
+
+
+def train_split():
+    return streamed_tfrecords.load(_FOLDER)[0]
+
+
+def held_out_split():
+    return streamed_tfrecords.load(_FOLDER)[1]
+
+
+def test_run_experiment_streams_data_given_by_import_path(
+        tfrecord_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_FOLDER", tfrecord_dir)
+
+    def build_model():
+        return keras.Sequential([
+            keras.Input((28, 28, 1)), keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, name="output")])
+
+    workdir = str(tmp_path / "run")
+    arguments = dict(test_data="test_streamed:held_out_split", workdir=workdir,
+                     num_steps=20, eval_every_steps=10, batch_size=50,
+                     prune={"num_rounds": 1}, verbose=0)
+    summary = keras_lottery.run_experiment(
+        build_model, "test_streamed:train_split", **arguments)
+    assert [r["round"] for r in summary] == [0, 1]
+    config = files.read_json(paths.config_file(workdir))
+    assert config["data"]["name"] == streams.FUNCTIONS_LOADER
+    assert config["data"]["dir"] == (
+        "train=test_streamed:train_split;test=test_streamed:held_out_split")
+    assert config["data"]["validation_size"] == 60  # 10% of 600
+    assert not os.path.exists(os.path.join(workdir, "data"))
+    # Called again, it resumes: every round is done.
+    again = keras_lottery.run_experiment(
+        build_model, "test_streamed:train_split", **arguments)
+    assert [r["early_stop_step"] for r in again] == [
+        r["early_stop_step"] for r in summary]
+    with pytest.raises(ValueError, match=(
+            r"^`train_data`, `test_data` and `validation_data` \(if given\)"
+            r" must all be import paths .* Received: import paths for "
+            r"train$")):
+        keras_lottery.run_experiment(
+            build_model, "test_streamed:train_split",
+            **{**arguments, "test_data": (np.zeros((5, 28, 28, 1)),
+                                          np.zeros(5, np.int32))})
