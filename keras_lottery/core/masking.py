@@ -320,26 +320,6 @@ def _shape(input_shape) -> tuple | None:
         return tuple(input_shape)
     return None
 
-    def get_build_config(self):
-        # A layer built from several input shapes (MultiHeadAttention:
-        # query and value) cannot be built from the wrapper's one input
-        # shape: keep its own build config, to build it first on loading.
-        config = dict(super().get_build_config() or {})
-        inner = self.layer.get_build_config()
-        if inner:
-            config["layer"] = inner
-        return config or None
-
-    def build_from_config(self, config):
-        config = dict(config or {})
-        inner = config.pop("layer", None)
-        if inner and not self.layer.built:
-            self.layer.build_from_config(inner)
-        if config:
-            super().build_from_config(config)
-        elif inner:
-            self.build()
-
 
 def _initial_value(variable: keras.Variable):
     """An initializer that copies `variable`'s value when called."""
