@@ -21,7 +21,7 @@ retrained).
       [--threads=1]
 
 A `--workdir` that has the rounds is used as it is, whatever its config
-(e.g. a run of benchmarks/reproduce_lenet300.sh, 50,000 steps per round).
+(e.g. a run of the lenet300 study, 50,000 steps per round).
 Else the run is configs/lenet300_mnist.py with `--steps_per_round` (2,000
 by default; the paper trains 50,000), evaluation 4 times a round and 18
 pruning rounds, trained in `--workdir` first (about 15 minutes on 2 shared

@@ -2,11 +2,13 @@ r"""Runs a study's grid of lottery runs on Ray, here or on a cluster.
 
   python -m binaries.study structure_lenet --workdir=workdirs/structure
   python -m binaries.study structure --workdir=/tmp/s --smoke --seeds=0
+  python -m binaries.study lenet300 --workdir=/tmp/l --smoke
   python -m binaries.study mypackage.studies:my_study --workdir=W \
       --records=R --address=10.0.0.1:6379
 
-NAME is a built-in study (early, structure, structure_lenet,
-structure_conv2, structure_conv2_long) or module:function returning a
+NAME is a built-in study (lenet300, early, structure, structure_lenet,
+structure_conv2, structure_conv2_long, mnist1d, transfer,
+transfer_mnist1d) or module:function returning a
 `keras_lottery.studies.Study` (docs/STUDIES.md). Without --address, Ray
 runs embedded on this machine (on 127.0.0.1); with it, the study joins
 the cluster whose head is there (`ray start --head`), which shares the

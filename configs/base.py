@@ -63,13 +63,20 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     config.data.classes = ()
     # Draws a generated dataset (mnist1d) anew; 42 is the official set.
     config.data.generation_seed = 42
-    # A loader's streamed training set (tf.data.Dataset): the examples of
-    # each epoch's seeded shuffle buffer (keras_lottery.data.streams).
+    # A loader's streamed training set (tf.data.Dataset): the examples each
+    # epoch permutes together, in seeded blocks (keras_lottery.engine.
+    # streaming).
     config.data.shuffle_buffer = 10000
     # What is done to each training batch (keras_lottery/engine/augment.py):
     # none | crop_flip (pad 4, random crop, random left-right flip) |
     # "package.module:function" of (x, y, seed), seeded by the step.
     config.data.augment = "none"
+    # data.name="tfds:NAME" (a prepared tfds dataset in data.dir, streamed):
+    # the tfds split strings of each set, e.g. "train[:90%]"; an empty
+    # validation split holds out the first validation_size training examples.
+    config.data.train_split = "train"
+    config.data.test_split = "test"
+    config.data.validation_split = ""
 
     config.model = ml_collections.ConfigDict()
     config.model.name = model_name
@@ -155,6 +162,9 @@ def get_defaults(data_name: str, model_name: str) -> ml_collections.ConfigDict:
     # Conv layers' rate, layerwise only; None: fraction_per_round.
     config.prune.conv_fraction_per_round = config_dict.placeholder(float)
     config.prune.num_rounds = 18  # rounds after the dense round 0
+    # Layers never pruned (layerwise scope), e.g. ("patch_embed",): rate 0
+    # and weight granularity, whatever the fields above say.
+    config.prune.dense_layers = ()
     # one_shot mode: the rounds (sparsities) to train after round 0, each
     # pruned straight from the dense weights; () trains every round.
     config.prune.one_shot_rounds = ()

@@ -22,3 +22,20 @@ def mnist_dir() -> str:
     if not os.path.isdir(path):
         pytest.fail(f"MNIST test data is missing: {path} is not a folder.")
     return path
+
+
+# The longest test files (minutes each on the 2-core CI machine), longest
+# first. `pytest -n 2 --dist loadfile` hands files to the workers in
+# collection order, so these go first: a long file started last would
+# keep one worker busy while the other sits idle (the "longest processing
+# time first" rule). The rest keep their order.
+LONGEST_FIRST = (
+    "test_early_study.py", "test_applications.py", "test_structure_study.py",
+    "test_studies.py", "test_reliability.py", "test_sparse_compute.py",
+    "test_streamed.py", "test_tasks.py", "test_configs.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -114,6 +114,61 @@ def test_fit_loop_reaches_the_winning_ticket_verdict():
         from_logits=True))
     last = callbacks.EarlyStop((x[:100], y[:100]), (x[:100], y[:100]))
     last.set_model(model)
-    loss, _ = last._loss_and_accuracy(x[:100], y[:100])
+    loss = last._values(x[:100], y[:100])["loss"]
     assert loss == pytest.approx(model.evaluate(x[:100], y[:100],
                                                 verbose=0), rel=1e-5)
+
+
+def test_a_regression_is_judged_on_its_monitored_metric():
+    """MSE with early stopping on validation MAE: the early-stop step is
+    the lowest validation MAE's, the ticket judged on test MAE, lower is
+    better, as summary.json judges a run of that task."""
+    x, _ = problem()
+    y = (x[:, :1] - 2 * x[:, 1:2]).astype("float32")
+    keras.utils.set_random_seed(1)
+    model = keras_lottery.wrap(keras.Sequential([
+        keras.Input((10,)), keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(1, name="output")]))
+    stops = []
+    for _ in range(2):
+        model.compile(keras.optimizers.SGD(0.02), "mse")
+        stop = callbacks.EarlyStop(
+            (x[:100], y[:100]), (x[100:200], y[100:200]), every_steps=5,
+            batch_size=64, loss=keras.losses.MeanSquaredError(),
+            metrics=["mae"], monitor="val_mae")
+        model.fit(x[200:], y[200:], batch_size=20, epochs=2, verbose=0,
+                  callbacks=[stop])
+        stops.append(stop)
+        keras_lottery.prune(model, 0.5)
+        keras_lottery.rewind(model)
+    dense, ticket = stops
+    assert (dense.compared_metric, dense.compared_mode) == ("mae", "min")
+    assert sorted(dense.history[0]) == [
+        "step", "test_mae", "validation_loss", "validation_mae"]
+    best = min(dense.history, key=lambda h: (h["validation_mae"], h["step"]))
+    assert dense.early_stop_step == best["step"]
+    assert dense.test_value == best["test_mae"]
+    assert dense.final_test_value == dense.history[-1]["test_mae"]
+    # It learned: the test MAE at early stop beats predicting the mean.
+    assert dense.test_value < 0.8 * float(np.mean(np.abs(
+        y[100:200] - y[200:].mean())))
+    assert callbacks.is_winning_ticket(ticket, dense) == (
+        ticket.test_value <= dense.test_value
+        and ticket.early_stop_step <= dense.early_stop_step)
+    # The values are Keras's own: MSE and MAE on the model's outputs.
+    model.compile(loss="mse", metrics=["mae"])
+    loss, mae = model.evaluate(x[:100], y[:100], verbose=0)
+    values = stop._values(x[:100], y[:100])
+    assert values["loss"] == pytest.approx(loss, rel=1e-5)
+    assert values["mae"] == pytest.approx(mae, rel=1e-5)
+    with pytest.raises(ValueError, match=r"^`EarlyStop` records no "
+                       r"accuracy: use `test_value` \(test mae\)"):
+        _ = dense.test_accuracy
+    with pytest.raises(ValueError, match=r"^`monitor` must be a value each "
+                       r"evaluation reports: 'val_loss', 'val_mae'\. "
+                       r"Received: monitor='val_accuracy'$"):
+        callbacks.EarlyStop((x, y), (x, y), loss="mse", metrics=["mae"],
+                            monitor="val_accuracy")
+    with pytest.raises(ValueError, match=r"must compare the same metric"):
+        callbacks.is_winning_ticket(ticket, callbacks.EarlyStop((x, y),
+                                                                 (x, y)))

@@ -37,16 +37,21 @@ CIFAR10_CONFIGS = [name for name in CONFIGS if name.endswith("_cifar10")]
 # 2019), Figure 2 and Section 4, for all; late rewinding from "Stabilizing
 # the Lottery Ticket Hypothesis" (Frankle et al., 2019) for VGG-19 and
 # ResNet-20. SGD's weight decay 1e-4 is the L2 factor 1e-4 / 2.
-_FRANKLE_CARBIN = {
-    "train.optimizer": "adam",
-    "train.batch_size": 60,
-    "train.schedule": "constant",
+# Iterative magnitude pruning at the paper's layerwise rates, rewinding
+# to initialisation.
+_IMP = {
     "prune.scope": "layerwise",
     "prune.mode": "iterative",
     "prune.method": "magnitude",
     "prune.fraction_per_round": 0.2,
     "prune.output_fraction_per_round": 0.1,
     "prune.rewind_step": 0,
+}
+_FRANKLE_CARBIN = {
+    **_IMP,
+    "train.optimizer": "adam",
+    "train.batch_size": 60,
+    "train.schedule": "constant",
     "data.validation_size": 5000,
     "eval.every_steps": 100,
     "model.weight_decay": 0.0,
@@ -82,7 +87,18 @@ _MNIST1D = {
     "eval.every_steps": 100,
     "model.weight_decay": 0.0,
 }
+# Issue 38's small Vision Transformer on MNIST: a 10,000-step round, the
+# structure study's rates (20% per round, 10% for the output layer).
+_VIT = {
+    "data.name": "mnist",
+    "model.name": "vit_tiny",
+    "train.num_steps": 10_000,
+    "train.optimizer": "adamw",
+    "train.schedule": "cosine",
+    **_IMP,
+}
 PAPER = {
+    "vit_mnist": _VIT,
     "mnist1d_lottery_mlp": {
         **_MNIST1D,
         "model.name": "mnist1d_lottery_mlp",

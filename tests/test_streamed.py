@@ -204,6 +204,12 @@ def test_bad_datasets_are_one_line_and_the_workdir_is_untouched(
     config.data.name = "test_streamed:bad_loader"
     config.data.normalization = normalization
     config.data.validation_size = 10
+    assert_refused(config, tmp_path, message)
+
+
+def assert_refused(config, tmp_path, message):
+    """`runner.run` ends in one line starting with `message`, and leaves
+    a workdir holding a file of the user's as it was."""
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     (workdir / "notes.txt").write_text("mine")
@@ -264,3 +270,137 @@ def test_run_experiment_streams_data_given_by_import_path(
             build_model, "test_streamed:train_split",
             **{**arguments, "test_data": (np.zeros((5, 28, 28, 1)),
                                           np.zeros(5, np.int32))})
+
+
+# A tfds dataset by name: 600 training and 100 test MNIST digits prepared
+# with tfds (as `tfds build` would) into a folder of the test's own; the
+# run reads it from the files, as for any prepared dataset. Nothing is
+# downloaded.
+TFDS = (
+    "--config.data.name=tfds:tiny_mnist",
+    "--config.data.train_split=train[:80%]",
+    "--config.data.validation_split=train[80%:]",
+    "--config.data.test_split=test", "--config.data.shuffle_buffer=128",
+)
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(mnist_dir, tmp_path_factory):
+    """The tfds folder holding `tiny_mnist`, prepared from real digits."""
+    import tensorflow_datasets as tfds
+
+    raw = readers.read_idx_files(mnist_dir)
+
+    class TinyMnist(tfds.core.GeneratorBasedBuilder,
+                    skip_registration=True):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self, features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Image(shape=(28, 28, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=10)}),
+                supervised_keys=("image", "label"))
+
+        def _split_generators(self, dl_manager):
+            del dl_manager  # nothing to download
+            return {"train": self._generate_examples(raw.train_x[:600],
+                                                     raw.train_y[:600]),
+                    "test": self._generate_examples(raw.test_x[:100],
+                                                    raw.test_y[:100])}
+
+        def _generate_examples(self, x, y):
+            for i, (image, label) in enumerate(zip(x, y)):
+                yield i, {"image": image, "label": int(label)}
+
+    folder = str(tmp_path_factory.mktemp("tfds"))
+    TinyMnist(data_dir=folder).download_and_prepare()
+    return folder
+
+
+def test_a_tfds_dataset_streams_its_split_strings(tfds_dir, mnist_dir):
+    """The splits are the examples their strings name, in order, scaled;
+    the stream rebuilt at a step gives an uninterrupted stream's batches
+    (what exact resumption needs of it)."""
+    config = test_bad_input.tiny_config(tfds_dir)
+    for flag in TFDS:
+        field, value = flag.removeprefix("--config.").split("=", 1)
+        section, name = field.split(".")
+        config[section][name] = int(value) if value.isdigit() else value
+    config.data.normalization = "zero_one"
+    data = streams.load_config(config.data, 0)
+    raw = readers.read_idx_files(mnist_dir)
+    assert (data.train_count, data.num_classes) == (480, 10)
+    assert data.source == f"tfds:tiny_mnist(data_dir={tfds_dir!r})"
+    x, y = streams.arrays(data.train, "train")
+    assert x.dtype == np.float32 and y.dtype == np.int32
+    # tfds's own reading of the split strings (its files hold the examples
+    # in an order of its own), scaled to [0, 1].
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("tiny_mnist", data_dir=tfds_dir)
+    for split, got in (("train[:80%]", (x, y)),
+                       ("train[80%:]", (data.validation_x,
+                                        data.validation_y)),
+                       ("test", (data.test_x, data.test_y))):
+        want = tfds.as_numpy(builder.as_dataset(
+            split=split, batch_size=-1, as_supervised=True))
+        np.testing.assert_array_equal(got[0], want[0] / np.float32(255))
+        np.testing.assert_array_equal(got[1], want[1])
+    # Together, the two parts of the training split are its 600 digits.
+    for ours, real in ((np.concatenate([x, data.validation_x]),
+                        raw.train_x[:600]),
+                       (data.test_x, raw.test_x[:100])):
+        assert sorted(map(bytes, (ours * 255).round().astype(np.uint8))) == (
+            sorted(map(bytes, real)))
+    stream = streaming.StreamedData(data.train, data.train_count, 60,
+                                    seed=3, shuffle_buffer=128)
+    whole = [b for b, _ in stream(0).take(20).as_numpy_iterator()]
+    again = streams.load_config(config.data, 0)  # a new process's reading
+    resumed = streaming.StreamedData(again.train, again.train_count, 60,
+                                     seed=3, shuffle_buffer=128)
+    for a, b in zip(whole[11:], [b for b, _ in resumed(11).take(9)
+                                 .as_numpy_iterator()], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_tfds_dataset_by_name_runs_through_the_binary(tfds_dir,
+                                                        tmp_path):
+    workdir = str(tmp_path / "workdir")
+    status, log = test_reliability.run_binary(tfds_dir, workdir,
+                                              extra=TFDS)
+    assert status == 0, log[-3000:]
+    assert (f"480 examples streamed from tfds:tiny_mnist(data_dir="
+            f"'{tfds_dir}')" in log), log[-3000:]
+    summary = files.read_json(paths.summary_file(workdir))
+    assert [e["round"] for e in summary] == [0, 1, 2]
+    assert summary[0]["test_accuracy"] > 0.5  # 40 steps of 480 digits
+    config = files.read_json(paths.config_file(workdir))
+    assert (config["data"]["train_split"],
+            config["data"]["validation_split"]) == (
+        "train[:80%]", "train[80%:]")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"train_split": "trian"}, "`data.train_split` must be a split of TFDS "
+     "dataset 'tiny_mnist' (train, test) as tfds writes it, e.g. "
+     "'train[:90%]' (Unknown split 'trian'"),
+    ({"test_split": "test[:200%]"}, "`data.test_split` must be a split of "
+     "TFDS dataset 'tiny_mnist'"),
+    ({"name": "tfds:no_such_dataset"}, "`data.name` must name a tfds "
+     "dataset, registered or prepared in"),
+    ({"normalization": "standardize"}, "`data.normalization` must be "
+     "'none' or 'zero_one' for a tfds dataset"),
+    ({"name": "mnist", "train_split": "train[:90%]"}, "`data.train_split` "
+     "chooses a split of a tfds dataset (data.name='tfds:NAME'); 'mnist' "
+     "is not one. Received: data.train_split='train[:90%]'"),
+])
+def test_bad_tfds_input_is_one_line_and_the_workdir_is_untouched(
+        tfds_dir, tmp_path, fields, message):
+    config = test_bad_input.tiny_config(tfds_dir)
+    config.data.name = "tfds:tiny_mnist"
+    config.data.validation_size = 60
+    config.data.normalization = "zero_one"
+    for name, value in fields.items():
+        config.data[name] = value
+    assert_refused(config, tmp_path, message)

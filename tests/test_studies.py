@@ -124,6 +124,28 @@ def test_a_study_names_each_run_once(tmp_path):
         grid.Study("s", [run, _run("a", tmp_path)], "r", "w")
 
 
+def test_the_display_shows_the_runs_running_on_each_node(tmp_path, capsys):
+    from keras_lottery.studies import progress
+    from keras_lottery.studies import runner
+
+    a, b, c = (_run(name, tmp_path) for name in "abc")
+    # Each task names its node as it starts; a task queued has none yet.
+    for run, node in ((a, "n1"), (b, "n2")):
+        with open(runner.node_file(str(tmp_path), run.name), "w") as f:
+            f.write(node)
+    placed = runner._placed(str(tmp_path), [a, b, c])
+    assert placed == {"n1": 1, "n2": 1}
+    display = progress.Display(live=False)
+    display.begin("s", 4)
+    for run in (a, b, c):
+        display.started(run.name)
+    display.placed(placed)
+    display.ended("a", {"ok": True, "seconds": 60, "node": "n1"}, 2, 2)
+    display.placed(runner._placed(str(tmp_path), [b, c]))
+    assert display.summary(2).endswith(
+        "; per node: n1 0 running 1 ended, n2 1 running 0 ended")
+
+
 # -- the command -------------------------------------------------------------
 
 def _study(*args, namespace=False, timeout=600):
@@ -137,7 +159,7 @@ def _study(*args, namespace=False, timeout=600):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["nope"], "must be one of early, structure"),
+    (["nope"], "must be one of lenet300, early, mnist1d, structure"),
     (["structure_lenet", "--seeds=0,x"], "--seeds=0,x"),
 ])
 def test_bad_input_is_one_line(args, message, tmp_path):

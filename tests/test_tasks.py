@@ -275,3 +275,45 @@ def test_an_old_workdir_config_gets_the_task_it_ran():
     task = tasks.from_config(run_config.with_added_fields(old))
     assert task.is_default and task.sparse
     assert (task.compared, task.compared_mode) == ("accuracy", "max")
+
+
+def test_a_regression_prunes_by_gradients_of_its_own_loss(tmp_path):
+    """A data-driven criterion ('gradient': |w * dL/dw|) on the diabetes
+    regression scores with the task's loss, mean squared error: round 1's
+    masks are those its gradients give on round 0's weights and score
+    batches, not those of another loss. GraSP, which softens logits, is
+    refused for a loss that reads values, in one line."""
+    from keras_lottery.lottery import planning
+    from keras_lottery.lottery import trainer
+    from keras_lottery.pruning import pruner
+
+    workdir = str(tmp_path / "run")
+    config = _config(prune__method="gradient", prune__score_batches=3,
+                     prune__num_rounds=1, train__num_steps=40,
+                     eval__every_steps=20, train__steps_per_loop=20,
+                     train__sparse_compute="off", export__enabled=False)
+    summary = runner.run(config, workdir)
+    assert [e["round"] for e in summary] == [0, 1]
+    made = files.read_arrays(paths.masks_file(workdir, 1))
+    experiment = trainer.Experiment(config)
+    data = experiment.score_data(1)
+
+    def masks_by(loss):
+        model = experiment.load_model(paths.model_file(workdir, 0))
+        return pruner.next_masks(model, planning.pruning_plan(config, model),
+                                 config.seed + 1, data, loss)
+
+    def mean(fn):
+        return lambda y, outputs: tf.reduce_mean(fn(y, outputs))
+
+    by_mse = masks_by(mean(keras.losses.mean_squared_error))
+    by_mae = masks_by(mean(keras.losses.mean_absolute_error))
+    assert sorted(made) == sorted(by_mse)
+    for key in made:
+        np.testing.assert_array_equal(made[key], by_mse[key])
+    assert any(not np.array_equal(made[k], by_mae[k]) for k in made)
+    with pytest.raises(ValueError, match=(
+            r"^`prune.method` 'grasp' softens logits before the loss.*"
+            r"Received: prune.method='grasp'$")):
+        runner.run(_config(prune__method="grasp"), str(tmp_path / "grasp"))
+    assert not (tmp_path / "grasp").exists()

@@ -20,6 +20,7 @@ from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.lottery import runner
 from keras_lottery.lottery import trainer
+from keras_lottery.tuning import objectives
 from keras_lottery.tuning import search
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,7 +105,7 @@ def test_smoke_search_writes_every_trial_and_the_best(searched):
     for row in rows:
         summary = files.read_json(paths.summary_file(
             paths.trial_workdir(workdir, row["trial_id"])))
-        value, ticket = search.pick_ticket(
+        value, ticket = objectives.pick_ticket(
             summary, config.tune.objective, config.tune.accuracy_tolerance,
             config.tune.max_remaining_fraction)
         assert float(row[config.tune.objective]) == pytest.approx(value)
@@ -432,7 +433,7 @@ def test_pick_ticket_invariants():
         {"round": 4, "remaining_fraction": 0.41, "test_accuracy": 0.85,
          "early_stop_step": 200},
     ]
-    pick = search.pick_ticket
+    pick = objectives.pick_ticket
     assert pick(summary, "sparsest_winning_ticket", 0.0, 1.0)[0] == 0.8
     # Round 2 wins within 0.001; round 3 is late; round 4 is too bad.
     assert pick(summary, "sparsest_winning_ticket", 0.001, 1.0)[0] == 0.64
@@ -445,6 +446,88 @@ def test_pick_ticket_invariants():
     assert pick(summary, "accuracy_at_sparsity", 0.0, 0.45)[0] == 0.85
     value, ticket = pick(summary, "accuracy_at_sparsity", 0.0, 0.1)
     assert (value, ticket["round"]) == (0.0, 4)
+
+
+def test_pick_ticket_judges_a_falling_metric_downward():
+    """A regression's summary compares test MAE: lower is better."""
+    judged = {"compared_metric": "mae", "compared_mode": "min"}
+    summary = [
+        {"round": 0, "remaining_fraction": 1.0, "test_mae": 0.50,
+         "early_stop_step": 500, **judged},
+        {"round": 1, "remaining_fraction": 0.8, "test_mae": 0.49,
+         "early_stop_step": 400, **judged},
+        {"round": 2, "remaining_fraction": 0.64, "test_mae": 0.501,
+         "early_stop_step": 300, **judged},
+        {"round": 3, "remaining_fraction": 0.512, "test_mae": 0.40,
+         "early_stop_step": 600, **judged},
+        {"round": 4, "remaining_fraction": 0.41, "test_mae": 0.60,
+         "early_stop_step": 200, **judged},
+    ]
+    pick = objectives.pick_ticket
+    assert pick(summary, "sparsest_winning_ticket", 0.0, 1.0)[0] == 0.8
+    # Round 2 is worse by 0.001: it wins within 0.001 (not with 0.0005).
+    assert pick(summary, "sparsest_winning_ticket", 0.0005, 1.0)[0] == 0.8
+    assert pick(summary, "sparsest_winning_ticket", 0.001, 1.0)[0] == 0.64
+    # The lowest MAE within the budget; out of reach, the worst MAE seen.
+    assert pick(summary, "accuracy_at_sparsity", 0.0, 0.6)[0] == 0.40
+    assert pick(summary, "accuracy_at_sparsity", 0.0, 0.45)[0] == 0.60
+    assert pick(summary, "accuracy_at_sparsity", 0.0, 0.1)[0] == 0.60
+    assert objectives.direction("accuracy_at_sparsity", "min") == "min"
+    assert objectives.direction("sparsest_winning_ticket", "max") == "min"
+
+
+def test_a_regression_search_scores_and_picks_by_its_metric(tmp_path):
+    """A real search on the diabetes regression (MSE, monitor val_mae):
+    trials are scored on test MAE, lower is better, as summary.json
+    compares them; the table and the best config say so."""
+    config = _regression_config()
+    config.tune = lenet300_mnist.get_config().tune
+    tune = config.tune
+    config.tune.objective = "accuracy_at_sparsity"
+    config.tune.max_remaining_fraction = 1.0
+    config.tune.space = ml_collections.ConfigDict({"learning_rate": {
+        "type": "choice", "choices": (0.003, 0.03)}})
+    workdir = str(tmp_path / "search")
+    rows = search.search(config, workdir, "random", max_trials=2)
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 2
+    for row in rows:
+        summary = files.read_json(paths.summary_file(
+            paths.trial_workdir(workdir, row["trial_id"])))
+        assert summary[0]["compared_metric"] == "mae"
+        value, ticket = objectives.pick_ticket(summary, tune.objective, 0.0,
+                                               1.0)
+        assert value == min(e["test_mae"] for e in summary)
+        assert row["accuracy_at_sparsity"] == pytest.approx(value)
+        assert row["test_mae"] == pytest.approx(ticket["test_mae"])
+        assert row["dense_test_mae"] == pytest.approx(summary[0]["test_mae"])
+        assert "test_accuracy" not in row
+    # The best trial is the one of lower MAE (accuracy would be higher).
+    assert rows[0]["accuracy_at_sparsity"] != rows[1]["accuracy_at_sparsity"]
+    best = min(rows, key=lambda r: r["accuracy_at_sparsity"])
+    chosen = load_config_module(paths.best_config_file(workdir))
+    assert chosen.train.learning_rate == best["learning_rate"]
+
+
+def _regression_config():
+    """The diabetes regression of tests/test_tasks.py, 40 steps a round."""
+    from configs import mnist1d_mlp
+
+    config = mnist1d_mlp.get_config("smoke")
+    config.data.name = "docs.examples.tabular_tasks:load_diabetes"
+    config.model.name = "docs.examples.tabular_tasks:build"
+    config.data.validation_size = 60
+    config.train.batch_size = 32
+    config.train.num_steps = 40
+    config.train.steps_per_loop = 20
+    config.train.checkpoint_every_steps = 20
+    config.train.sparse_compute = "off"
+    config.eval.every_steps = 20
+    config.train.loss = "mse"
+    config.eval.metrics = ("mae",)
+    config.eval.monitor = "val_mae"
+    config.prune.num_rounds = 1
+    config.export.enabled = False
+    return config
 
 
 def test_config_source_round_trips(tmp_path):

@@ -4,7 +4,7 @@
 sharded TFRecord files (`train-00000-of-00002.tfrecord`, ...) and a
 `shape.json`; `load` is a loader by import path (docs/STREAMED.md) that
 returns `tf.data.Dataset`s over those files. The lottery run streams the
-training set through a seeded shuffle buffer and never copies it into the
+training set in a seeded shuffled order and never copies it into the
 workdir:
 
   python -m binaries.lottery --config=configs/lenet300_mnist.py:smoke \

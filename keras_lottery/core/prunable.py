@@ -230,7 +230,7 @@ def _registered_names(layer: keras.layers.Layer) -> tuple[str, ...] | None:
 # of a BatchNormalization right after it); `channel` removes a conv input
 # channel from every filter; `head` removes an attention head from all four
 # kernels of a MultiHeadAttention; `m:n` keeps at most m of every n
-# consecutive weights along the input axis.
+# consecutive weights along the input axis (attention kernels too).
 OUTPUT_GRANULARITIES = ("neuron", "filter")
 
 
@@ -278,7 +278,10 @@ def structure(layer: keras.layers.Layer,
             dense = getattr(layer, name, None)
             if dense is not None and variable is getattr(dense, "kernel",
                                                          None):
-                return Structure(("head",), axis)
+                # m:n runs along the inputs: the model axis of query, key
+                # and value, a head's dim of the output (the fastest of
+                # its (heads, dim) inputs, so groups never span heads).
+                return Structure(("head", "m:n"), axis, 0 if axis else 1)
         return Structure()
     if variable is not getattr(layer, "kernel", None):
         return Structure()

@@ -116,6 +116,12 @@ def check_name(name: str, field: str = "name") -> None:
         name: as `load` takes it.
         field: how error messages call `name`, e.g. `"data.name"`.
     """
+    if readers.is_tfds(name):  # streamed (keras_lottery.data.streams)
+        if not name[len(readers.TFDS_PREFIX):]:
+            raise ValueError(
+                f"`{field}` must name a tfds dataset after 'tfds:', e.g. "
+                f"'tfds:cifar10'. Received: {field}={name!r}")
+        return
     imports.check_name(name, field, names(), LOADER_PARAMETERS)
 
 

@@ -15,13 +15,20 @@ cross-entropy, else a target of any shape). TFRecord files, say:
 
 The data stays where the loader reads it: nothing is written into the
 workdir, whose `config.json` names the loader and `data.dir`. The training
-set is streamed through a shuffle buffer of `data.shuffle_buffer` examples
+set is streamed in seeded permuted blocks of `data.shuffle_buffer` examples
 each epoch (`keras_lottery.engine.streaming`); the validation and test sets
 are read once per process into memory, in order, as the engine evaluates
 them. Without a validation dataset, the first `data.validation_size`
 training examples, in the loader's order, are the validation set (a stream
 has no random access to hold out a seeded sample). The loader's examples
 are used as they come: normalize them in its `map`.
+
+`data.name="tfds:NAME"` streams a prepared tfds dataset the same way
+(`from_tfds`): the splits `data.train_split`, `data.test_split` and
+`data.validation_split` name, as tfds writes them (`"train[:90%]"`), read
+from the TFDS folder `data.dir` in file order; x as float32 (divided by
+255 for `data.normalization="zero_one"`), y as int32 labels or float32
+targets.
 """
 
 from __future__ import annotations
@@ -214,14 +221,82 @@ def from_loader(result: object, name: str, data,
                    source=f"{name}(data_dir={data.get('dir', '')!r})")
 
 
+# tfds split fields: (config field, default). An empty validation split
+# holds out the first `data.validation_size` training examples.
+TFDS_SPLITS = {"train": ("train_split", "train"),
+               "test": ("test_split", "test"),
+               "validation": ("validation_split", "")}
+# What `data.normalization` does to a tfds dataset's x (as float32).
+_TFDS_NORMALIZATIONS = ("none", "zero_one")
+
+
+def from_tfds(data, integer_labels: bool = True) -> Streams:
+    """The `Streams` of `data.name="tfds:NAME"`, checked.
+
+    Args:
+        data: the config's `data` section (`dir`: the TFDS folder, the
+            split fields of `TFDS_SPLITS`, `normalization`,
+            `validation_size`).
+        integer_labels: whether `y` holds class labels.
+
+    Raises:
+        readers.DataError: for a dataset or split tfds does not have (see
+            `readers.tfds_splits`), or datasets `from_loader` refuses.
+        ValueError: for a `data.normalization` a stream cannot apply.
+    """
+    name = data["name"]
+    normalization = data["normalization"]
+    if normalization not in _TFDS_NORMALIZATIONS:
+        raise ValueError(
+            "`data.normalization` must be 'none' or 'zero_one' for a tfds "
+            "dataset: it is streamed, and 'standardize' needs statistics "
+            "over the whole training set. Received: data.normalization="
+            f"{normalization!r}")
+    wanted = {role: (f"data.{field}", data.get(field, default))
+              for role, (field, default) in TFDS_SPLITS.items()}
+    if not wanted["validation"][1]:
+        del wanted["validation"]
+    opened = readers.tfds_splits(name[len(readers.TFDS_PREFIX):],
+                                 data["dir"], wanted)
+    x_type = opened["train"].element_spec[0].dtype
+    if normalization == "zero_one" and x_type != tf.uint8:
+        raise ValueError(
+            "`data.normalization` 'zero_one' divides 0..255 pixels by 255, "
+            f"but {name!r} holds {x_type.name} values: use 'none'. "
+            f"Received: data.normalization={normalization!r}")
+
+    def cast(x, y):
+        x = tf.cast(x, tf.float32)
+        if normalization == "zero_one":
+            x = x / 255.0
+        return x, tf.cast(y, tf.int32 if y.dtype.is_integer else tf.float32)
+
+    def converted(dataset):
+        # A batch at a time: one map call per 256 examples, not per one.
+        return (dataset.batch(256)
+                .map(cast, num_parallel_calls=tf.data.AUTOTUNE,
+                     deterministic=True)
+                .unbatch())
+
+    result = tuple(converted(opened[role]) for role in wanted)
+    plain = {"validation_size": data["validation_size"],
+             "normalization": "none", "classes": data.get("classes", ()),
+             "dir": data["dir"]}
+    return from_loader(result, name, plain, integer_labels,
+                       naming=f"{name}'s {{}} split")
+
+
 def load_config(data, seed: int,
                 integer_labels: bool = True) -> datasets.Splits | Streams:
     """`datasets.load_config`, or the `Streams` of a loader's datasets.
 
     A loader by import path is called once: its arrays go on to
     `datasets.load_config` (`loaded=`), its datasets become `Streams`.
+    A `tfds:NAME` dataset is streamed (`from_tfds`).
     """
     name = data["name"]
+    if readers.is_tfds(name):
+        return from_tfds(data, integer_labels)
     if not imports.is_import_path(name):
         return datasets.load_config(data, seed, integer_labels)
     loader = imports.resolve(name, "name", datasets.LOADER_PARAMETERS)

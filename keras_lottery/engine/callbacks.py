@@ -3,10 +3,12 @@
 The lottery experiment, written with `model.fit` instead of the engine:
 `RewindPoint(k)` records the rewind point at step k of the dense run
 (late rewinding, Frankle et al. 2019); `EarlyStop` evaluates every
-`every_steps` steps and records the early-stop step (the step of minimum
-validation loss) and the test accuracy there; `is_winning_ticket`
-compares a pruned round's `EarlyStop` with the dense round's, as
-Frankle & Carbin (2019) define a winning ticket and `summary.json` does.
+`every_steps` steps and records the early-stop step (by default the step
+of minimum validation loss; any monitored metric of any task, as the
+engine's `eval.monitor`) and the test value of the compared metric there
+(accuracy for classification); `is_winning_ticket` compares a pruned
+round's `EarlyStop` with the dense round's, as Frankle & Carbin (2019)
+define a winning ticket and `summary.json` does.
 
 Example:
     >>> model = keras_lottery.wrap(model)
@@ -26,11 +28,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from keras_lottery.core import state
+from keras_lottery.engine import tasks
 
 
 class RewindPoint(keras.callbacks.Callback):
@@ -81,35 +85,61 @@ class RewindPoint(keras.callbacks.Callback):
 
 
 class EarlyStop(keras.callbacks.Callback):
-    """Finds a `fit`'s early-stop step and the test accuracy there.
+    """Finds a `fit`'s early-stop step and the test value there.
 
     Every `every_steps` optimizer steps and at the end of training, it
-    computes the validation loss and accuracy and the test accuracy with
+    computes the validation loss and metrics and the test metrics with
     `model.predict_on_batch` (the compiled metrics are left alone). The
-    early-stop step is the step of minimum validation loss (the earlier
-    one on a tie), as in Frankle & Carbin (2019) and `summary.json`.
+    early-stop step is the step of the best `monitor` value (the earlier
+    one on a tie): by default the minimum validation loss, as in Frankle &
+    Carbin (2019). A ticket is judged on the test value of the compared
+    metric there, as `summary.json` judges it (`compared_metric`: the
+    monitored metric, or with the loss monitored the first of `metrics`;
+    accuracy for classification). The task is the engine's
+    (`keras_lottery.engine.tasks.Task`): the model outputs logits, the
+    cross-entropy names read logits, and metrics see their probabilities.
     Training is not stopped.
 
     Args:
-        validation_data: `(x, y)`, integer class labels.
-        test_data: `(x, y)`, integer class labels.
+        validation_data: `(x, y)`: integer class labels for the default
+            loss, targets of any shape for others.
+        test_data: `(x, y)`, as `validation_data`.
         every_steps: evaluate every this many optimizer steps, > 0.
         batch_size: the evaluation batch size, > 0.
-        loss: `fn(y, logits) -> per-example losses`; by default sparse
-            categorical cross-entropy on logits.
+        loss: a Keras loss name (`"mse"`, `"binary_crossentropy"`), a
+            `"package.module:function"` or a `keras.losses.Loss` object
+            (serialisable, as `run_experiment` takes it); or a function
+            `fn(y, logits) -> per-example losses` on integer labels (the
+            default task's metrics). By default sparse categorical
+            cross-entropy on logits.
+        metrics: Keras metric names, each recorded as `validation_<name>`
+            and `test_<name>`.
+        monitor: `"val_loss"` or `"val_<metric>"`: what early stopping
+            keeps.
+        monitor_mode: `"auto"` (the metric's own direction), `"min"` or
+            `"max"`.
 
     Attributes:
         history: one dict per evaluation: `step`, `validation_loss`,
-            `validation_accuracy`, `test_accuracy`.
+            `validation_<metric>` and `test_<metric>` for each metric (and
+            the compared one); by default `validation_accuracy` and
+            `test_accuracy`.
+        compared_metric: the metric tickets are judged on (`"accuracy"`
+            by default).
+        compared_mode: `"max"` or `"min"`: its direction.
 
     Raises:
         ValueError: for an `every_steps` or `batch_size` that is not an
-            int > 0.
+            int > 0, an unknown loss or metric, or a monitor that is never
+            recorded, in one line.
     """
 
     def __init__(self, validation_data: tuple, test_data: tuple,
                  every_steps: int = 100, batch_size: int = 1000,
-                 loss: Callable | None = None):
+                 loss: str | keras.losses.Loss | Callable | None = None,
+                 metrics: Sequence[str] = tasks.DEFAULT_METRICS,
+                 monitor: str = tasks.DEFAULT_MONITOR,
+                 monitor_mode: str = "auto"):
         super().__init__()
         for name, value in (("every_steps", every_steps),
                             ("batch_size", batch_size)):
@@ -122,24 +152,47 @@ class EarlyStop(keras.callbacks.Callback):
         self.test_data = test_data
         self.every_steps = int(every_steps)
         self.batch_size = int(batch_size)
-        self.loss = loss or keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction=None)
+        function = loss if callable(loss) and not isinstance(
+            loss, keras.losses.Loss) else None
+        spec = tasks.DEFAULT_LOSS if loss is None or function else (
+            tasks.serialise_loss(loss))
+        self.task = tasks.Task(spec, metrics, monitor, monitor_mode,
+                               field="argument")
+        self.compared_metric = self.task.compared
+        self.compared_mode = self.task.compared_mode
+        if function is not None:
+            self.loss = function
+        elif self.task.is_default:  # the operations it always used
+            self.loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction=None)
+        else:
+            self.loss = self.task.per_example_loss
         self.history: list[dict] = []
 
     @property
     def early_stop_step(self) -> int:
-        """The step of minimum validation loss."""
+        """The step of the best monitored value."""
         return self._best()["step"]
+
+    @property
+    def test_value(self) -> float:
+        """The test value of the compared metric at the early-stop step."""
+        return self._best()[f"test_{self.compared_metric}"]
+
+    @property
+    def final_test_value(self) -> float:
+        """The test value of the compared metric at the last step."""
+        return self._best(last=True)[f"test_{self.compared_metric}"]
 
     @property
     def test_accuracy(self) -> float:
         """The test accuracy at the early-stop step."""
-        return self._best()["test_accuracy"]
+        return self._best()[self._accuracy_key()]
 
     @property
     def final_test_accuracy(self) -> float:
         """The test accuracy at the last step."""
-        return self._best(last=True)["test_accuracy"]
+        return self._best(last=True)[self._accuracy_key()]
 
     def on_train_begin(self, logs=None):
         self.history = []
@@ -158,24 +211,47 @@ class EarlyStop(keras.callbacks.Callback):
         return bool(self.history) and self.history[-1]["step"] == step
 
     def _evaluate(self, step: int) -> None:
-        val_loss, val_accuracy = self._loss_and_accuracy(
-            *self.validation_data)
-        _, test_accuracy = self._loss_and_accuracy(*self.test_data)
-        self.history.append({
-            "step": step, "validation_loss": val_loss,
-            "validation_accuracy": val_accuracy,
-            "test_accuracy": test_accuracy})
+        validation = self._values(*self.validation_data)
+        test = self._values(*self.test_data)
+        record = {"step": step}
+        record.update({f"validation_{k}": v for k, v in validation.items()})
+        for name in dict.fromkeys([*self.task.metric_names,
+                                   self.compared_metric]):
+            record[f"test_{name}"] = test[name]
+        self.history.append(record)
 
-    def _loss_and_accuracy(self, x, y) -> tuple[float, float]:
-        y = np.asarray(y).reshape(-1)
-        losses, correct = 0.0, 0
+    def _values(self, x, y) -> dict[str, float]:
+        """`loss` (the mean per-example loss) and each metric on `(x, y)`.
+        """
+        y = np.asarray(y)
+        if self.task.sparse:
+            y = y.reshape(-1)
+        losses, correct, outputs = 0.0, 0, []
         for start in range(0, len(y), self.batch_size):
             batch = slice(start, start + self.batch_size)
             logits = self.model.predict_on_batch(x[batch])
             losses += float(np.sum(keras.ops.convert_to_numpy(
                 self.loss(y[batch], logits))))
-            correct += int(np.sum(np.argmax(logits, axis=-1) == y[batch]))
-        return losses / len(y), correct / len(y)
+            if self.task.is_default:
+                correct += int(np.sum(np.argmax(logits, axis=-1) ==
+                                      y[batch]))
+            else:
+                outputs.append(keras.ops.convert_to_numpy(logits))
+        values = {"loss": losses / len(y)}
+        if self.task.is_default:
+            values["accuracy"] = correct / len(y)
+        else:
+            values.update(self.task.metric_values(
+                y, np.concatenate(outputs).astype("float32")))
+        return values
+
+    def _accuracy_key(self) -> str:
+        if "accuracy" not in self.task.metric_names:
+            raise ValueError(
+                "`EarlyStop` records no accuracy: use `test_value` (test "
+                f"{self.compared_metric}). Received: metrics="
+                f"{list(self.task.metric_names)!r}")
+        return "test_accuracy"
 
     def _best(self, last: bool = False) -> dict:
         if not self.history:
@@ -184,22 +260,34 @@ class EarlyStop(keras.callbacks.Callback):
                 "(`callbacks=[...]`) and train first.")
         if last:
             return self.history[-1]
-        return min(self.history,
-                   key=lambda h: (h["validation_loss"], h["step"]))
+        return self.task.best(self.history)
 
 
 def is_winning_ticket(ticket: EarlyStop, dense: EarlyStop) -> bool:
-    """Frankle & Carbin's verdict: as accurate, as fast as the dense round.
+    """Frankle & Carbin's verdict: as good, as fast as the dense round.
 
-    A pruned round is a winning ticket when its test accuracy at early
-    stop is at least the dense round's and its early-stop step at most the
-    dense round's (the rule of `summary.json`'s `winning_ticket`).
+    A pruned round is a winning ticket when its test value of the compared
+    metric at early stop (accuracy by default) is at least as good as the
+    dense round's, in the metric's direction, and its early-stop step at
+    most the dense round's (the rule of `summary.json`'s
+    `winning_ticket`).
 
     Args:
         ticket: the pruned round's `EarlyStop`, after `fit`.
         dense: the dense round's `EarlyStop`, after `fit`.
+
+    Raises:
+        ValueError: if the two compare different metrics.
     """
-    return bool(ticket.test_accuracy >= dense.test_accuracy
+    if (ticket.compared_metric, ticket.compared_mode) != (
+            dense.compared_metric, dense.compared_mode):
+        raise ValueError(
+            "`ticket` and `dense` must compare the same metric. Received: "
+            f"ticket compares {ticket.compared_metric} "
+            f"({ticket.compared_mode}), dense {dense.compared_metric} "
+            f"({dense.compared_mode})")
+    return bool(tasks.at_least_as_good(ticket.test_value, dense.test_value,
+                                       ticket.compared_mode)
                 and ticket.early_stop_step <= dense.early_stop_step)
 
 

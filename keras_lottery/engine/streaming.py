@@ -2,16 +2,26 @@
 
 `StreamedData(source, count, batch_size, seed, shuffle_buffer)` is what
 `Trainer.train` takes as its `start_step -> dataset`: epoch `e` reads the
-source from its start through a shuffle buffer seeded by `(seed, e)` and
-batches it (the last partial batch of an epoch is left out, as
-`keras_lottery.engine.feeding` does), so the batch at step `s` depends only
-on `(seed, s)` and the source's order. A run resumed at step `s` rebuilds
-the pipeline there: it reads epoch `s // batches_per_epoch` again and skips
-its first `s % batches_per_epoch` batches' examples. Nothing of the
-pipeline is checkpointed, and a kill at any moment resumes to the batches
-of an uninterrupted run. Under one replica `Trainer.train` takes each
-call's batches at once and trains on them in its compiled loop
+source from its start in blocks of `shuffle_buffer` examples (rounded up to
+whole batches), permutes each block with a stateless seed of `(seed, e,
+block)` and cuts it into batches (the last partial batch of an epoch is
+left out, as `keras_lottery.engine.feeding` does), so the batch at step `s`
+depends only on `(seed, s)` and the source's order. A run resumed at step
+`s` rebuilds the pipeline there: it reads epoch `s // batches_per_epoch`
+again, skips the blocks before step `s`'s unpermuted, and skips the
+batches of its block already taken. Nothing of the pipeline is
+checkpointed, and a kill at any moment resumes to the batches of an
+uninterrupted run. Under one replica `Trainer.train` takes each call's
+batches at once and trains on them in its compiled loop
 (`Trainer._train_fetched`).
+
+A block is permuted as one tensor (a gather) and cut into batches with
+one slice per batch, so past reading the source the pipeline handles each
+example twice (`take`, and gathering it into its block), where a `tf.data`
+shuffle buffer, `take`, `flat_map` and `batch` handled it four times: less
+CPU per step (docs/STREAMED.md). A block mixes as a shuffle buffer of its
+size does: examples move within about a block of where the source has
+them. It holds up to two blocks in memory.
 """
 
 from __future__ import annotations
@@ -23,8 +33,8 @@ import tensorflow as tf
 from keras_lottery.engine import augment as augmentation
 from keras_lottery.engine import feeding
 
-# Any fixed nonzero graph seed: see `_epoch`.
-_GRAPH_SEED = 1
+# Mixes `(seed, epoch)` into the first word of a block's stateless seed.
+_EPOCH_STRIDE = 1_000_003
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -36,7 +46,8 @@ class StreamedData:
         count: how many examples `source` yields.
         batch_size: the global batch.
         seed: seeds each epoch's shuffle (the round's seed).
-        shuffle_buffer: examples in the shuffle buffer (1: none).
+        shuffle_buffer: examples in a permuted block, rounded up to whole
+            batches (1: batches of consecutive examples, no shuffle).
 
     Example:
         >>> data = StreamedData(dataset, 50000, batch_size=60, seed=0,
@@ -59,16 +70,24 @@ class StreamedData:
     def batches_per_epoch(self) -> int:
         return feeding._batches_per_epoch(self.count, self.batch_size)
 
+    @property
+    def block_size(self) -> int:
+        """Examples permuted together: `shuffle_buffer`, in whole batches.
+        """
+        batches = max(1, -(-self.shuffle_buffer // self.batch_size))
+        return batches * self.batch_size
+
     def __call__(self, start_step: int = 0) -> tf.data.Dataset:
         """Batches of `(x, y)` forever, from step `start_step`."""
-        per_epoch = self.batches_per_epoch
-        first_epoch, skip = divmod(start_step, per_epoch)
+        first_epoch, skip = divmod(start_step, self.batches_per_epoch)
+        skip_blocks, skip_batches = divmod(
+            skip, self.block_size // self.batch_size)
         dataset = (
-            tf.data.Dataset.range(first_epoch, 2**62)
-            .flat_map(self._epoch)
-            .skip(skip * self.batch_size)
-            .batch(self.batch_size, drop_remainder=True,
-                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            tf.data.Dataset.from_tensors(tf.constant(first_epoch, tf.int64))
+            .flat_map(lambda epoch: self._epoch(epoch, skip_blocks))
+            .skip(skip_batches)
+            .concatenate(tf.data.Dataset.range(first_epoch + 1, 2**62)
+                         .flat_map(lambda epoch: self._epoch(epoch, 0)))
         )
         if self.augment is not None:
             dataset = dataset.enumerate(start_step).map(
@@ -78,17 +97,25 @@ class StreamedData:
         return (dataset.prefetch(tf.data.AUTOTUNE)
                 .with_options(feeding._data_options()))
 
-    def _epoch(self, epoch: tf.Tensor) -> tf.data.Dataset:
-        """The examples of `epoch`, shuffled, as many as fill its batches."""
-        # `shuffle` pairs its seed with the graph's seed, which a function
-        # traced here takes from the process's global seed (set by
-        # `keras.utils.set_random_seed` wherever a model is built): pinning
-        # it makes the order a function of (seed, epoch) alone.
-        tf.compat.v1.get_default_graph().seed = _GRAPH_SEED
-        seed = tf.random.stateless_uniform(
-            [], tf.stack([tf.constant(self.seed, tf.int64), epoch]),
-            minval=1, maxval=2**31 - 1, dtype=tf.int64)
+    def _epoch(self, epoch: tf.Tensor, first_block: int) -> tf.data.Dataset:
+        """The batches of `epoch` from block `first_block` on: as many
+        examples as fill its batches, permuted block by block."""
+        batch_size = self.batch_size
+        base = (tf.constant(self.seed, tf.int64) * _EPOCH_STRIDE + epoch)
+
+        def batches(index, block):
+            x, y = block
+            order = tf.argsort(tf.random.stateless_uniform(
+                tf.shape(y)[:1], tf.stack([base, index])))
+            x, y = tf.gather(x, order), tf.gather(y, order)
+            # A block holds whole batches (the epoch's examples do too).
+            return tf.data.Dataset.from_tensor_slices((
+                tf.reshape(x, [-1, batch_size, *x.shape[1:]]),
+                tf.reshape(y, [-1, batch_size, *y.shape[1:]])))
+
         return (self.source
-                .shuffle(self.shuffle_buffer, seed=seed,
-                         reshuffle_each_iteration=False)
-                .take(self.batches_per_epoch * self.batch_size))
+                .take(self.batches_per_epoch * batch_size)
+                .batch(self.block_size)
+                .enumerate()
+                .skip(first_block)
+                .flat_map(batches))

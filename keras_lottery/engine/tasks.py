@@ -149,6 +149,17 @@ class Task:
         return losses if rank == 1 else tf.reduce_mean(
             losses, axis=list(range(1, rank)))
 
+    def scoring_loss(self):
+        """What data-driven pruning criteria differentiate
+        (`keras_lottery.pruning.scoring`'s `loss`): `(labels, outputs) ->
+        the mean loss over the batch`; None for the default task, whose
+        criteria keep the sparse categorical cross-entropy they always
+        used."""
+        if self.is_default:
+            return None
+        return lambda labels, outputs: tf.reduce_mean(
+            self.per_example_loss(labels, outputs))
+
     def metric_values(self, labels, logits) -> dict[str, float]:
         """Each metric over all of `labels` and `logits` (eager)."""
         outputs = logits

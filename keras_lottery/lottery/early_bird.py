@@ -37,6 +37,7 @@ import numpy as np
 
 from keras_lottery.base import faults
 from keras_lottery.base import files
+from keras_lottery.engine import tasks
 from keras_lottery.pruning import criteria
 from keras_lottery.pruning import pruner
 from keras_lottery.pruning import selection
@@ -91,7 +92,8 @@ def watch(config: ml_collections.ConfigDict, round_index: int,
     needs = criteria.get(config.prune.method).needs_data
     return Watch(settings, plan(), config.seed + round_index + 1,
                  data if needs else None,
-                 config.prune.rewind_step if round_index == 0 else 0)
+                 config.prune.rewind_step if round_index == 0 else 0,
+                 tasks.from_config(config).scoring_loss())
 
 
 class Watch:
@@ -105,11 +107,14 @@ class Watch:
             criterion that reads none; called once, at the first check.
         rewind_step: no check before this step (its weights are the
             rewind point: a round may not end before it is set).
+        loss: what a criterion that reads data differentiates
+            (`pruner.prune`'s `loss`; the run's task's).
     """
 
     def __init__(self, settings: ml_collections.ConfigDict,
                  plan: pruner.Plan, seed: int,
-                 data: Callable[[], list] | None, rewind_step: int = 0):
+                 data: Callable[[], list] | None, rewind_step: int = 0,
+                 loss: Callable | None = None):
         self.every_steps = settings.every_steps
         self.threshold = settings.threshold
         self.window = settings.window
@@ -118,6 +123,7 @@ class Watch:
         self._data = data
         self._batches = None
         self.rewind_step = rewind_step
+        self.loss = loss
         self.masks: list[dict[str, np.ndarray]] = []
         self.checks: list[dict] = []  # {"step", "max_distance"}
         self.stopped_at: int | None = None
@@ -134,7 +140,7 @@ class Watch:
         if self._data is not None and self._batches is None:
             self._batches = self._data()
         masks = pruner.next_masks(model, self.plan, self.seed,
-                                 self._batches)
+                                 self._batches, self.loss)
         self.seconds += time.perf_counter() - start
         faults.point("early_bird")
         self.masks = [*self.masks, masks][-self.window:]

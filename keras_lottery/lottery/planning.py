@@ -34,8 +34,9 @@ def layer_fractions(prune: ml_collections.ConfigDict,
     """
     if prune.scope != "layerwise":
         return {}
-    return _conv_and_output(model, prune.get("conv_fraction_per_round"),
-                            prune.output_fraction_per_round)
+    return {**_conv_and_output(model, prune.get("conv_fraction_per_round"),
+                               prune.output_fraction_per_round),
+            **dict.fromkeys(prune.get("dense_layers", ()), 0.0)}
 
 
 def layer_granularities(prune: ml_collections.ConfigDict,
@@ -43,10 +44,14 @@ def layer_granularities(prune: ml_collections.ConfigDict,
     """Per-layer granularities for `pruner.prune`, from the `prune` config.
 
     The output layer prunes at `output_granularity`, convolutions at
-    `conv_granularity` when set, the rest at `granularity`.
+    `conv_granularity` when set, the rest at `granularity`; the layers of
+    `dense_layers` by weight (at rate 0: `layer_fractions`), so that a
+    granularity they do not have, such as "2:4" on a patch embedding of
+    49 inputs, leaves them alone.
     """
-    return _conv_and_output(model, prune.get("conv_granularity"),
-                            prune.output_granularity)
+    return {**_conv_and_output(model, prune.get("conv_granularity"),
+                               prune.output_granularity),
+            **dict.fromkeys(prune.get("dense_layers", ()), "weight")}
 
 
 def _conv_and_output(model: keras.Model, conv, output) -> dict:
@@ -66,10 +71,18 @@ def pruning_plan(config: ml_collections.ConfigDict,
     """`pruner.plan_pruning` for the config's `prune` section on `model`.
 
     Raises:
-        ValueError: for a granularity a layer does not have, or a
+        ValueError: for a granularity a layer does not have, a layer of
+            `prune.dense_layers` the model does not have, or a
             criterion that needs data with `prune.score_batches` 0.
     """
     prune = config.prune
+    names = {wrapper.name for wrapper in wrapping.wrapped_layers(model)}
+    unknown = [n for n in prune.get("dense_layers", ()) if n not in names]
+    if unknown:
+        raise ValueError(
+            f"`prune.dense_layers` must name wrapped layers of the model "
+            f"({', '.join(sorted(names))}). Received: "
+            f"prune.dense_layers={tuple(prune.dense_layers)!r}")
     if criteria.get(prune.method, "prune.method").needs_data and not (
             prune.score_batches):
         raise ValueError(

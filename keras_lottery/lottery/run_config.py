@@ -17,6 +17,8 @@ import ml_collections
 from keras_lottery.base import files
 from keras_lottery.base import paths
 from keras_lottery.data import datasets
+from keras_lottery.data import readers
+from keras_lottery.data import streams
 from keras_lottery.engine import augment
 from keras_lottery.engine import precision
 from keras_lottery.engine import tasks
@@ -48,6 +50,9 @@ _ADDED_FIELDS = {
     "data.generation_seed": 42,
     "data.shuffle_buffer": 10000,
     "data.augment": "none",
+    "data.train_split": "train",
+    "data.test_split": "test",
+    "data.validation_split": "",
     "prune.at_init": False,
     "prune.early_bird": {"enabled": False, "every_steps": 1000,
                          "threshold": 0.1, "window": 5},
@@ -59,6 +64,7 @@ _ADDED_FIELDS = {
     "eval.metrics": list(tasks.DEFAULT_METRICS),
     "eval.monitor": tasks.DEFAULT_MONITOR,
     "eval.monitor_mode": "auto",
+    "prune.dense_layers": [],
 }
 
 
@@ -146,6 +152,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.prune.get("conv_granularity") is not None:
         selection.parse_granularity(config.prune.conv_granularity,
                                   "prune.conv_granularity")
+    _check_dense_layers(config.prune)
     score_batches = config.prune.score_batches
     if (isinstance(score_batches, bool)
             or not isinstance(score_batches, numbers.Integral)
@@ -163,13 +170,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                          training.SCHEDULES)
     training.check_keras_optimizer(config.train.get("keras_optimizer"))
     task = tasks.from_config(config)  # the loss, metrics and monitor
-    if not task.sparse and criteria.get(config.prune.method).needs_data:
+    if task.activation is None and "hessian_gradient" in criteria.get(
+            config.prune.method).needs:
+        # GraSP softens logits (divides them by a temperature) before the
+        # loss; a loss of the outputs as they are has no logits to soften.
         raise ValueError(
-            "`prune.method` scores weights with sparse categorical "
-            "cross-entropy on the training labels, and this run's loss "
-            f"takes targets (train.loss={task.loss_spec!r}): use a "
-            "criterion that reads only weights, such as 'magnitude'. "
-            f"Received: prune.method={config.prune.method!r}")
+            "`prune.method` 'grasp' softens logits before the loss, and "
+            "this run's loss reads the outputs as values, not logits "
+            f"(train.loss={task.loss_spec!r}): use a cross-entropy on "
+            "logits, or another criterion ('snip', 'gradient', "
+            "'magnitude'). Received: prune.method="
+            f"{config.prune.method!r}")
     if not task.is_default and (
             config.train.strategy == "multi_worker_mirrored"):
         # Its metrics are computed over the outputs the local replicas
@@ -237,6 +248,18 @@ def _check_data_variant(data: ml_collections.ConfigDict) -> None:
             "`data.shuffle_buffer` must be an int >= 1. Received: "
             f"data.shuffle_buffer={buffer!r}")
     augment.check(data.get("augment", "none"))
+    for field, default in streams.TFDS_SPLITS.values():
+        split = data.get(field, default)
+        if not isinstance(split, str) or not (split or field == (
+                "validation_split")):
+            raise ValueError(
+                f"`data.{field}` must be a tfds split string, e.g. "
+                f"'train[:90%]'. Received: data.{field}={split!r}")
+        if split != default and not readers.is_tfds(data.name):
+            raise ValueError(
+                f"`data.{field}` chooses a split of a tfds dataset "
+                f"(data.name='tfds:NAME'); {data.name!r} is not one. "
+                f"Received: data.{field}={split!r}")
 
 
 def _check_early_bird(config: ml_collections.ConfigDict) -> None:
@@ -333,3 +356,20 @@ def differences(a: dict, b: dict, prefix: str = ""):
             yield from differences(x, y, name + ".")
         elif x != y:
             yield name, x, y
+
+
+def _check_dense_layers(prune: ml_collections.ConfigDict) -> None:
+    """`prune.dense_layers`: a tuple of layer names, layerwise scope only
+    (a global threshold has no per-layer rate to set to 0)."""
+    names = prune.get("dense_layers", ())
+    if not isinstance(names, (tuple, list)) or not all(
+            isinstance(name, str) and name for name in names):
+        raise ValueError(
+            "`prune.dense_layers` must be a tuple of layer names. "
+            f"Received: prune.dense_layers={names!r}")
+    if names and prune.scope != "layerwise":
+        raise ValueError(
+            "`prune.dense_layers` needs prune.scope='layerwise': a global "
+            "threshold has no per-layer rate to keep at 0. Received: "
+            f"prune.dense_layers={tuple(names)!r}, "
+            f"prune.scope={prune.scope!r}")

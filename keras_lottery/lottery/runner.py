@@ -129,17 +129,20 @@ def _ticket_model(experiment: trainer.Experiment, workdir: str,
     granularities = planning.layer_granularities(config.prune, model)
     needs_data = criteria.get(config.prune.method).needs_data
     data = experiment.score_data(round_index) if needs_data else None
+    loss = experiment.task.scoring_loss()  # the task's, for gradients
     with experiment.strategy.scope():
         if config.prune.get("at_init"):
             at_init.prune(model, planning.pruning_plan(config, model),
                           round_index,
-                          seed=config.seed + round_index, data=data)
+                          seed=config.seed + round_index, data=data,
+                          loss=loss)
         for _ in range(prunes):
             pruner.prune(model, config.prune.fraction_per_round,
                         method=config.prune.method, scope=config.prune.scope,
                         fractions=fractions, seed=config.seed + round_index,
                         granularity=config.prune.granularity,
-                        granularities=granularities, data=data)
+                        granularities=granularities, data=data,
+                        loss=loss)
         faults.point("pruned")
         state.rewind(model)
     return model

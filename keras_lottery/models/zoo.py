@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from keras_lottery.base import imports
+from keras_lottery.models import vit
 
 OUTPUT_LAYER_NAME = "output"
 
@@ -389,6 +390,19 @@ def _mnist1d_cnn(
                         fan_in=x.shape[-1])(x)
 
 
+def _vit_tiny(
+    inputs: keras.KerasTensor,
+    num_classes: int,
+    weight_decay: float,
+    seed: int | None,
+) -> keras.KerasTensor:
+    """A ViT of 7x7 patches, hidden 64, 4 heads, 4 blocks, MLP 128."""
+    layers = _LayerFactory(keras.initializers.GlorotUniform, weight_decay,
+                           seed)
+    return vit.vision_transformer(inputs, num_classes, layers,
+                                  output_name=OUTPUT_LAYER_NAME)
+
+
 # name -> function(inputs, num_classes, weight_decay, seed) -> logits.
 _BUILDERS: dict[
     str,
@@ -405,6 +419,7 @@ _BUILDERS: dict[
     "mnist1d_lottery_mlp": functools.partial(
         _mnist1d_mlp, hidden=500, prunable_biases=True),
     "mnist1d_cnn": _mnist1d_cnn,
+    "vit_tiny": _vit_tiny,
 }
 
 
@@ -530,7 +545,9 @@ def build(
             of `names()`: "lenet_300_100", "conv2", "conv4", "conv6",
             "vgg19", "resnet20", or for MNIST-1D "mnist1d_mlp",
             "mnist1d_cnn" and "mnist1d_lottery_mlp" (whose dense layers
-            prune their biases too: `BiasPrunableDense`).
+            prune their biases too: `BiasPrunableDense`), or "vit_tiny"
+            (a small Vision Transformer of plain Keras layers,
+            `keras_lottery.models.vit`).
         input_shape: Shape of one example, without the batch dimension, e.g.
             `(28, 28, 1)`. Convolutional models need `(height, width,
             channels)`; LeNet flattens whatever it gets.

@@ -189,6 +189,12 @@ def _gradient_units(data: WeightData, axis: int, outputs: bool
 
 
 def _activation(data: WeightData) -> np.ndarray:
+    norm = data.input_norm
+    if norm is not None and norm.ndim > 1:
+        # The kernel's leading input axes: an attention output
+        # projection's (heads, dim), one norm per entry.
+        return np.abs(data.weight) * norm.reshape(
+            norm.shape + (1,) * (data.weight.ndim - norm.ndim))
     if data.channel_axis is None:
         raise ValueError(
             "Criterion 'activation' scores a weight by the norm of its "

@@ -190,7 +190,10 @@ def score(model: keras.Model, plan: Plan, seed: int | None = None,
             channel_axis=_positive(shape.channel_axis, variable),
             rng=rng,
             gradient=gradients.get(id(variable)),
-            **layers.get(wrapper.name, {}),
+            # A sublayer's kernel (an attention projection) reads its own
+            # inputs; the layer's outputs are the layer's.
+            **{**layers.get(wrapper.name, {}),
+               **layers.get(scoring.sublayer_key(wrapper, variable), {})},
             **per_weight.get(id(variable), {}))
         scores[key] = plan.criterion.score(data_of_weight, grouping)
         if key in plan.coupled:

@@ -17,9 +17,11 @@ same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 
 import keras
 import numpy as np
@@ -43,6 +45,7 @@ class _Channels:
     absolutes: np.ndarray | None = None
     zeros: np.ndarray | None = None
     count: int = 0
+    shape: tuple[int, ...] | None = None  # of the entries, if not 1-D
 
     def add(self, values: np.ndarray, axis: int) -> None:
         values = np.moveaxis(np.asarray(values, np.float64), axis, -1)
@@ -57,12 +60,18 @@ class _Channels:
             self.zeros += sums[2]
         self.count += values.shape[0]
 
+    def add_trailing(self, values: np.ndarray, axes: int) -> None:
+        """Adds `values` per entry of their last `axes` axes together."""
+        self.shape = values.shape[-axes:]
+        self.add(np.reshape(values, (-1, int(np.prod(self.shape)))), -1)
+
     def summary(self, prefix: str) -> dict[str, np.ndarray]:
         count = max(self.count, 1)
+        shape = self.shape or self.squares.shape
         return {
-            f"{prefix}_norm": np.sqrt(self.squares),
-            f"{prefix}_mean_abs": self.absolutes / count,
-            f"{prefix}_zero_fraction": self.zeros / count,
+            f"{prefix}_norm": np.sqrt(self.squares).reshape(shape),
+            f"{prefix}_mean_abs": (self.absolutes / count).reshape(shape),
+            f"{prefix}_zero_fraction": (self.zeros / count).reshape(shape),
         }
 
 
@@ -112,6 +121,7 @@ def statistics(
 
     examples = _concatenated(data)
     recorder = record if "activations" in needs else None
+    lent = _lent_kernels(model) if recorder else []
     # One pass over all the batches together: a tenth of the eager calls
     # of a pass per batch, for the same statistics (the gradient of the
     # mean loss over every example is that of the batches' mean losses,
@@ -121,7 +131,8 @@ def statistics(
     # mirrored variable has no gradient handle outside `strategy.run`,
     # and its value is the same on every replica.
     values = [tf.convert_to_tensor(v.value) for v in variables]
-    with masking.recording(recorder), tf.GradientTape() as tape, (
+    with masking.recording(recorder), _recording_inputs(lent, inputs), (
+            tf.GradientTape()) as tape, (
             keras.StatelessScope(list(zip(variables, values)))):
         tape.watch(values)
         value = loss(labels, model(x, training=False))
@@ -134,9 +145,71 @@ def statistics(
     layers = {
         name: {**inputs[name].summary("input"),
                **outputs[name].summary("output")}
-        for name in inputs
+        for name in outputs
     }
+    layers.update({key: inputs[key].summary("input")
+                   for key, _, _ in lent if key in inputs})
     return gradients, layers
+
+
+def sublayer_key(wrapper, variable) -> str:
+    """Where `statistics` puts the input statistics of a kernel that a
+    sublayer of `wrapper`'s layer holds (an attention projection, a Dense
+    layer inside a composite block): its inputs are not the layer's."""
+    return f"{wrapper.name}:{variable.path}"
+
+
+def _lent_kernels(model: keras.Model) -> list[tuple]:
+    """`(key, sublayer, kernel)` of every masked kernel a sublayer holds."""
+    found = []
+    for wrapper in wrapping.wrapped_layers(model):
+        for variable in wrapper.masked_variables:
+            for sub in wrapper.layer._flatten_layers(include_self=False):
+                if getattr(sub, "kernel", None) is variable:
+                    found.append((sublayer_key(wrapper, variable), sub,
+                                  variable))
+                    break
+    return found
+
+
+def _input_axes(sublayer) -> int:
+    """How many trailing axes of the sublayer's input its kernel's leading
+    axes contract: 2 for an attention output projection's (heads, dim)
+    (EinsumDense "abcd,cde->abe"), else 1 (the channels)."""
+    equation = getattr(sublayer, "equation", None)
+    if not isinstance(equation, str) or "->" not in equation:
+        return 1
+    operands, output = equation.split("->")
+    source, kernel = operands.split(",")
+    contracted = [a for a in kernel if a in source and a not in output]
+    k = len(contracted)
+    if k and kernel[:k] == "".join(contracted) == source[-k:]:
+        return k
+    return 1
+
+
+@contextlib.contextmanager
+def _recording_inputs(lent: list[tuple], inputs: dict) -> Iterator[None]:
+    """Within this context, each sublayer of `lent` adds its calls' inputs
+    to `inputs[key]`, per entry of its kernel's input axes."""
+    patched = []
+    try:
+        for key, sub, _ in lent:
+            axes = _input_axes(sub)
+
+            def call(*args, _call=sub.call, _key=key, _axes=axes, **kwargs):
+                x = args[0] if args else kwargs.get("inputs")
+                if tf.is_tensor(x):
+                    inputs.setdefault(_key, _Channels()).add_trailing(
+                        _numpy(x), _axes)
+                return _call(*args, **kwargs)
+
+            object.__setattr__(sub, "call", call)
+            patched.append(sub)
+        yield
+    finally:
+        for sub in patched:
+            sub.__dict__.pop("call", None)
 
 
 def weight_statistics(

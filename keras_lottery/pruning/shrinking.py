@@ -18,7 +18,8 @@ LayerScale, Reshape, Flatten, merges and concatenations. Channels that meet
 at an elementwise merge (`Add`, `Multiply`, ...) form one channel space and
 go together or not at all; a concatenation's slices stay their producers'.
 A channel that reaches a model output, or any layer the analysis does not
-understand, is kept. See docs/SHRINK.md.
+understand, is kept. A MultiHeadAttention loses its dead heads
+(`keras_lottery.pruning.heads`). See docs/SHRINK.md.
 
 Example:
     >>> small = keras_lottery.shrink(model)
@@ -37,6 +38,7 @@ import numpy as np
 from keras_lottery.core import masking
 from keras_lottery.core import wrapping
 from keras_lottery.pruning import dependency
+from keras_lottery.pruning import heads
 from keras_lottery.pruning import zeros_maths
 
 # The zero maths has a module of its own; these names stay here for their
@@ -58,11 +60,15 @@ def shrink(model: keras.Model) -> keras.Model:
     `filters` in those layers; their consumers lose the matching kernel
     rows, and the layers that carry the channel on the way lose it too
     (BatchNormalization, DepthwiseConv, LayerScale, a Reshape's last axis,
-    every branch of a residual add, the slice of a concatenation). It
-    computes what `model` computes up to float rounding. A model holding
-    `MaskedWrapper` layers is stripped first (`keras_lottery.strip`), so
-    pruned weights count as zeros. Channels that reach a layer the analysis
-    does not understand stay, with one warning naming the layer.
+    every branch of a residual add, the slice of a concatenation). A
+    MultiHeadAttention whose heads are dead (their output kernel rows, or
+    their value kernel slice and bias, all 0; `granularity="head"` leaves
+    the former) has fewer `num_heads`. It computes what `model` computes
+    up to float rounding. A model holding `MaskedWrapper` layers is
+    stripped first (`keras_lottery.strip`), so pruned weights count as
+    zeros. Channels that reach a layer the analysis does not understand
+    stay, and dead heads that cannot go (a KerasHub block's), with one
+    warning naming the layer.
 
     Args:
         model: a built Sequential or Functional `keras.Model`, plain or
@@ -85,12 +91,15 @@ def shrink(model: keras.Model) -> keras.Model:
     dependency.graph_of(model, "shrink")
     if wrapping.wrapped_layers(model):
         model = wrapping.strip(model)
-    found = dependency.analyse(dependency.graph_of(model), zeros=True)
+    graph = dependency.graph_of(model)
+    found = dependency.analyse(graph, zeros=True)
     for layer, why in found.blockers:
         warnings.warn(
             f"shrink keeps the channels around layer {layer.name!r} "
             f"(class {type(layer).__name__}) dense: {why}.", stacklevel=2)
     plan = _plan(found)
+    for layer in graph.layers:
+        _plan_heads(layer, plan)
     pairs = []
 
     def clone(layer):
@@ -121,7 +130,10 @@ class _Plan:
         keep_params: for followers that lose channels (BatchNormalization,
             DepthwiseConv, LayerScale), a bool array over their channels.
         config: `{key: value}` to change in a layer's config (`units`,
-            `filters`, `projection_dim`, a Reshape's `target_shape`).
+            `filters`, `projection_dim`, a Reshape's `target_shape`,
+            `num_heads`).
+        keep_heads: for MultiHeadAttention layers that lose heads, a bool
+            array over their heads.
     """
 
     keep_out: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
@@ -129,6 +141,25 @@ class _Plan:
     keep_params: dict[int, np.ndarray] = dataclasses.field(
         default_factory=dict)
     config: dict[int, dict] = dataclasses.field(default_factory=dict)
+    keep_heads: dict[int, np.ndarray] = dataclasses.field(
+        default_factory=dict)
+
+
+def _plan_heads(layer, plan: _Plan) -> None:
+    """Adds the heads a MultiHeadAttention keeps to `plan`, or warns why
+    a layer's dead heads stay."""
+    # Private: Keras 3 exposes no public list of a layer's calls.
+    outputs = max((len(node.output_tensors)
+                   for node in layer._inbound_nodes), default=1)
+    keep, why = heads.kept_heads(layer, outputs)
+    why = why or heads.composite_heads(layer)
+    if why:
+        warnings.warn(
+            f"shrink keeps the attention heads of layer {layer.name!r} "
+            f"(class {type(layer).__name__}): {why}.", stacklevel=3)
+    if keep is not None:
+        plan.keep_heads[id(layer)] = keep
+        plan.config[id(layer)] = {"num_heads": int(keep.sum())}
 
 
 def _plan(found: dependency.Analysis) -> _Plan:
@@ -186,6 +217,8 @@ def _plan(found: dependency.Analysis) -> _Plan:
 
 def _sliced_weights(layer, plan: _Plan) -> list[np.ndarray]:
     """`layer`'s weights with the channels `plan` removes sliced away."""
+    if id(layer) in plan.keep_heads:
+        return heads.sliced_weights(layer, plan.keep_heads[id(layer)])
     weights = layer.get_weights()
     if id(layer) in plan.keep_params:
         keep = plan.keep_params[id(layer)]

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from keras_lottery.base import files
 from keras_lottery.studies import early
 from keras_lottery.studies import grid
+from keras_lottery.studies import lenet300
+from keras_lottery.studies import mnist1d
 from keras_lottery.studies import structure
+from keras_lottery.studies import transfer
 
 _MARK = "study.json"
 
@@ -55,12 +58,37 @@ def _early(options: Options) -> grid.Study:
                        else (0, 1, 2), options.data_dir, options.smoke)
 
 
+def _lenet300(options: Options) -> grid.Study:
+    return lenet300.study(options.workdir, options.records, options.seeds,
+                          options.data_dir, options.smoke)
+
+
+def _mnist1d(options: Options) -> grid.Study:
+    return mnist1d.study(options.workdir, options.records, options.seeds,
+                         options.smoke)
+
+
+def _transfer(parts: tuple[str, ...]) -> Callable[[Options], grid.Study]:
+    def build(options: Options) -> grid.Study:
+        return transfer.study(options.workdir, options.records,
+                              options.seeds, options.data_dir,
+                              options.smoke, parts)
+    return build
+
+
 BUILT_IN: dict[str, Callable[[Options], grid.Study]] = {
+    "lenet300": _lenet300,
     "early": _early,
+    "mnist1d": _mnist1d,
     "structure": _structure(("lenet", "conv2", "conv2_long")),
     "structure_lenet": _structure(("lenet",)),
     "structure_conv2": _structure(("conv2",)),
     "structure_conv2_long": _structure(("conv2_long",)),
+    # Issue 38: the structure study of a small Vision Transformer
+    # (docs/TRANSFORMER.md); its records sit beside the other parts'.
+    "transformer": _structure(("vit",)),
+    "transfer": _transfer(transfer.PARTS),
+    "transfer_mnist1d": _transfer(("mnist1d",)),
 }
 
 

@@ -226,26 +226,11 @@ class _Plan:
     def _instability(self, name: str, workdir: str, round_index: int,
                      steps: Sequence[int], after: tuple[grid.Run, ...]
                      ) -> None:
-        """One run per rewind step (they run side by side), then one that
-        writes the table and records it."""
         record = os.path.join(os.path.dirname(self.records), "instability",
                               f"{name}.json")
-        folder = paths.instability_dir(workdir, round_index)
-
-        def command(ks: Sequence[int]) -> grid.Command:
-            return grid.Command((
-                "-m", "binaries.instability", f"--workdir={workdir}",
-                f"--round={round_index}",
-                f"--rewind_steps={','.join(map(str, ks))}"))
-
-        rows = tuple(self.add(grid.Run(
-            f"{name}_k{k:05d}", (command([k]),),
-            outputs=(paths.path_file(folder, k),), after=after))
-            for k in steps)
-        self.add(grid.Run(
-            name, (command(steps), grid.Call(copy_file, (
-                os.path.join(folder, "instability.json"), record))),
-            records=(record,), after=rows))
+        for run in instability_runs(name, workdir, round_index, steps,
+                                    after, record):
+            self.add(run)
 
     def _conv2(self) -> None:
         workdir = os.path.join(self.workdirs, "conv2_dense")
@@ -261,6 +246,29 @@ class _Plan:
             outputs=grid.rounds_done(workdir, [0])))
         steps = [0, 2, 5] if self.smoke else CONV2_REWIND_STEPS
         self._instability("conv2_round00", workdir, 0, steps, (dense,))
+
+
+def instability_runs(name: str, workdir: str, round_index: int,
+                     steps: Sequence[int], after: tuple[grid.Run, ...],
+                     record: str) -> list[grid.Run]:
+    """The instability analysis (binaries.instability) of a round: one run
+    per rewind step (they run side by side), then one that writes the
+    table and copies its instability.json to `record`."""
+    folder = paths.instability_dir(workdir, round_index)
+
+    def command(ks: Sequence[int]) -> grid.Command:
+        return grid.Command((
+            "-m", "binaries.instability", f"--workdir={workdir}",
+            f"--round={round_index}",
+            f"--rewind_steps={','.join(map(str, ks))}"))
+
+    rows = [grid.Run(f"{name}_k{k:05d}", (command([k]),),
+                     outputs=(paths.path_file(folder, k),), after=after)
+            for k in steps]
+    return [*rows, grid.Run(
+        name, (command(steps), grid.Call(copy_file, (
+            os.path.join(folder, "instability.json"), record))),
+        records=(record,), after=tuple(rows))]
 
 
 def copy_file(source: str, target: str) -> None:

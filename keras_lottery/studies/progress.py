@@ -1,7 +1,8 @@
 """The progress of a study: one live display, or log lines.
 
 On a terminal, one `rich` live line for the whole study: runs done,
-running, waiting, failed, runs done per node, and the time left (ETA):
+running, waiting, failed, per node the runs running there and those that
+ended there, and the time left (ETA):
 the mean seconds of the runs that ended this session, times the runs
 left, over the runs the cluster holds at once. Elsewhere (a log file, a
 pipe, CI) one line per run that ends or fails, and the same summary
@@ -34,6 +35,7 @@ class Display:
         self.done = self.failed = self.running = 0
         self.seconds: list[float] = []
         self.nodes: collections.Counter = collections.Counter()
+        self.running_on: collections.Counter = collections.Counter()
         self._last_line = time.monotonic()
         if total == 0:
             print(f"{name}: nothing to run, every run is recorded",
@@ -51,6 +53,10 @@ class Display:
         self.running += 1
         if not self._live:
             print(f"==> {time.strftime('%H:%M:%S')} {name}", flush=True)
+
+    def placed(self, nodes: collections.Counter) -> None:
+        """The runs running on each node now (those whose node is known)."""
+        self.running_on = nodes
 
     def skip(self, name: str) -> None:
         self.skipped.append(name)
@@ -88,8 +94,9 @@ class Display:
         if self.seconds and capacity:
             mean = sum(self.seconds) / len(self.seconds)
             eta = _duration(mean * left / capacity)
-        nodes = ", ".join(f"{node} {count}" for node, count in
-                          sorted(self.nodes.items()))
+        nodes = ", ".join(
+            f"{node} {self.running_on[node]} running {self.nodes[node]} "
+            "ended" for node in sorted({*self.nodes, *self.running_on}))
         return (f"{self.name}: {self.done}/{self.total} done, "
                 f"{self.running} running, {max(0, waiting)} waiting, "
                 f"{self.failed} failed; ETA {eta}"

@@ -8,7 +8,8 @@ record of each instead:
   RECORD/rounds.json     per round: metrics.json without the history, and
                          `shrunk`: what `keras_lottery.shrink` makes of the
                          round's ticket (parameters, nonzero kernel
-                         entries in all and per layer, units per layer)
+                         entries in all and per layer, units per layer:
+                         an attention layer's are its heads)
   RECORD/models.json     the shrunk models' Keras configs, one per shape,
                          by `structure_table.shape_key(units)`
   RECORD/summary.json    the run's summary, written last
@@ -82,14 +83,20 @@ def shrunk_stats(model_path: str) -> dict:
 
     model = keras.models.load_model(model_path, compile=False)
     small = shrinking.shrink(model)
-    kernels = {layer.name: w for layer in small.layers
+    # By the kernel's path less its name: the layer's name, or an
+    # attention layer's projection ("block1_attention/query_dense").
+    kernels = {w.path.rsplit("/", 1)[0]: w for layer in small.layers
                for w in layer.weights
                if w.name in ("kernel", "depthwise_kernel")}
     nonzero = {name: int(np.count_nonzero(w.numpy()))
                for name, w in kernels.items()}
-    units = {layer.name: int(getattr(layer, "units", None) or layer.filters)
+    # Units, filters, or an attention layer's heads.
+    units = {layer.name: int(getattr(layer, "units", None)
+                             or getattr(layer, "filters", None)
+                             or layer.num_heads)
              for layer in small.layers
-             if hasattr(layer, "units") or hasattr(layer, "filters")}
+             if any(hasattr(layer, a)
+                    for a in ("units", "filters", "num_heads"))}
     return {
         "parameters": int(small.count_params()),
         "kernel_entries": int(sum(np.prod(w.shape)

@@ -22,6 +22,7 @@ study resumes it.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import signal
@@ -105,6 +106,8 @@ def execute(name: str, steps: tuple, logs: str, folder: str,
     they all succeeded, their seconds and the node that ran them."""
     os.makedirs(logs, exist_ok=True)
     log = os.path.join(logs, f"{name}.log")
+    with open(node_file(logs, name), "w", encoding="utf-8") as f:
+        f.write(socket.gethostname())  # where it runs, for the display
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
            "TF_FORCE_GPU_ALLOW_GROWTH": "true", **thread_env(threads)}
     start = time.time()
@@ -170,6 +173,8 @@ def run_study(study: grid.Study, threads: int = 1, retries: int = 3,
         for run in schedule.next_runs(max(0, capacity - len(running))):
             if on_start:
                 on_start(run)
+            if os.path.exists(node_file(study.logs, run.name)):
+                os.remove(node_file(study.logs, run.name))  # an old run's
             running[task.remote(run.name, run.steps, study.logs, folder,
                                 threads)] = (run, time.time())
             display.started(run.name)
@@ -190,6 +195,7 @@ def run_study(study: grid.Study, threads: int = 1, retries: int = 3,
             schedule.ended(run, result["ok"])
             ran.append(run.name)
             display.ended(run.name, result, len(running), capacity)
+        display.placed(_placed(study.logs, [r for r, _ in running.values()]))
         display.tick(len(running), len(schedule.todo), capacity)
     for run in schedule.skipped[len(display.skipped):]:
         display.skip(run.name)
@@ -207,6 +213,25 @@ def run_study(study: grid.Study, threads: int = 1, retries: int = 3,
                       report, time.time() - start)
     display.finish(outcome.failed, outcome.skipped, report, study.logs)
     return outcome
+
+
+def node_file(logs: str, name: str) -> str:
+    """The file that names the node a run's task runs on (LOGS/NAME.node,
+    written as the task starts: on a cluster, on shared storage)."""
+    return os.path.join(logs, f"{name}.node")
+
+
+def _placed(logs: str, runs: list[grid.Run]) -> collections.Counter:
+    """How many of these runs run on each node, of those whose task has
+    started (a task queued in Ray has no node yet)."""
+    nodes: collections.Counter = collections.Counter()
+    for run in runs:
+        try:
+            with open(node_file(logs, run.name), encoding="utf-8") as f:
+                nodes[f.read().strip() or "?"] += 1
+        except FileNotFoundError:
+            pass
+    return nodes
 
 
 def _capacity(threads: int) -> int:

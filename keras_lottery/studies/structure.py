@@ -26,8 +26,11 @@ import os
 from collections.abc import Sequence
 
 from keras_lottery.base import files
+from keras_lottery.studies import early
 from keras_lottery.studies import grid
+from keras_lottery.studies.structure_cells import INSTABILITY
 from keras_lottery.studies.structure_cells import PARTS
+from keras_lottery.studies.structure_cells import SMOKE_REWIND_STEPS
 from keras_lottery.studies.structure_cells import Cell
 
 RECORDS = "docs/results_structure/runs"
@@ -64,7 +67,9 @@ def study(name: str, parts: Sequence[str], workdir: str,
             config, config_flags = config + ":smoke", []
             part_cells = [_smoke(cell) for cell in part_cells]
         plan = _Plan(config, config_flags, os.path.join(workdir, part),
-                     os.path.join(records, part), data_dir, part)
+                     os.path.join(records, part), data_dir, part,
+                     ((SMOKE_REWIND_STEPS if smoke else INSTABILITY[part])
+                      if part in INSTABILITY else ()))
         runs += plan.runs(part_cells, seeds)
     return grid.Study(
         name, runs, records, workdir,
@@ -89,12 +94,14 @@ class _Plan:
     records: str
     data_dir: str
     part: str
+    rewind_steps: tuple[int, ...] = ()  # the instability analysis's
 
     def runs(self, cells: Sequence[Cell], seeds: Sequence[int]
              ) -> list[grid.Run]:
         """For each seed, its dense round, then each cell followed by its
         controls (a control round coming before the later cells takes the
-        next free slot once it can start)."""
+        next free slot once it can start); the first seed's dense round's
+        instability at `rewind_steps`, if any."""
         runs = []
         for seed in seeds:
             dense_dir = self.dense_dir(seed)
@@ -103,6 +110,13 @@ class _Plan:
                 (self.lottery(dense_dir, seed, {}, 0),),
                 outputs=grid.rounds_done(dense_dir, [0]))
             runs.append(dense)
+            if self.rewind_steps and seed == min(seeds):
+                name = f"dense_seed{seed}_round00"
+                runs += early.instability_runs(
+                    self.name(f"instability_{name}"), dense_dir, 0,
+                    self.rewind_steps, (dense,),
+                    os.path.join(self.records, "instability",
+                                 f"{name}.json"))
             for cell in cells:
                 runs += self.cell_runs(cell, seed, dense)
         return runs

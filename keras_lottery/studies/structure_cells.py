@@ -83,6 +83,34 @@ CONV2 = (
 _LONG_STEPS = 3 * _CONV_STEPS
 CONV2_LONG = tuple(cell for cell in CONV2
                    if cell.name in ("filter_magnitude", "channel_magnitude"))
+# The small Vision Transformer on MNIST (configs/vit_mnist.py; issue 38):
+# weights by magnitude and by Wanda's |W| x ||X|| ("activation"), 20% per
+# round for 11 rounds (8.6% of the weights); attention heads (a head's
+# query, key, value and output slices together) by magnitude, a quarter of
+# each layer's 4 heads per round until one is left (3 rounds); MLP neurons
+# (the first MLP Dense's units, with the second's input rows) by
+# magnitude, 20% per round for 10 rounds (10.7% of them); 2:4 in every
+# Dense and attention kernel of the blocks, one round. Structured cells
+# and 2:4 leave the output layer dense, and 2:4 the patch embedding too
+# (its 49 inputs are not a multiple of 4).
+_KEEP_OUTPUT = {"output_fraction_per_round": 0.0}
+VIT = (
+    Cell("weight_magnitude", {"method": "magnitude"}, 11, (4, 8, 11)),
+    Cell("weight_activation", {"method": "activation"}, 11, (4, 8, 11)),
+    Cell("head_magnitude", {**_KEEP_OUTPUT, "granularity": "head",
+                            "fraction_per_round": 0.25,
+                            "method": "magnitude"}, 3, (1, 2, 3)),
+    Cell("neuron_magnitude", {**_KEEP_OUTPUT, "granularity": "neuron",
+                              "method": "magnitude"}, 10, (3, 6, 10)),
+    Cell("2-4_magnitude", {**_KEEP_OUTPUT, "granularity": "2:4",
+                           "dense_layers": "patch_embed",
+                           "method": "magnitude"}, 1, (1,)),
+)
+# Parts whose first seed's dense round gets an instability analysis
+# (binaries.instability; Frankle et al., ICML 2020) at these rewind steps,
+# and at SMOKE_REWIND_STEPS in a smoke study.
+INSTABILITY = {"vit": (0, 100, 500, 2000)}
+SMOKE_REWIND_STEPS = (0, 5, 20)
 PARTS = {
     "lenet": ("configs/lenet300_mnist.py", LENET,
               ["--config.train.num_steps=20000"]),
@@ -92,4 +120,5 @@ PARTS = {
     "conv2_long": ("configs/conv2_mnist.py", CONV2_LONG,
                    [f"--config.train.num_steps={_LONG_STEPS}",
                     "--config.eval.every_steps=400"]),
+    "vit": ("configs/vit_mnist.py", VIT, []),
 }

@@ -1,1 +1,2 @@
-"""The keras-tuner search over lottery configs (`search`)."""
+"""The keras-tuner search over lottery configs (`search`), and what a
+trial scores (`objectives`)."""

@@ -11,15 +11,10 @@ search space and the objective come from the config's `tune` section:
         "type": "float", "min_value": 3e-4, "max_value": 3e-3,
         "sampling": "log"})
 
-Objectives (the score of one trial, from its lottery summary):
-
-- `sparsest_winning_ticket` (minimised): the smallest remaining fraction
-  among the rounds whose ticket wins: test accuracy at early stop at least
-  the dense round's minus `tune.accuracy_tolerance`, and early-stop step at
-  most the dense round's. 1.0 (the dense network) when no round wins.
-- `accuracy_at_sparsity` (maximised): the best test accuracy at early stop
-  among the rounds with at most `tune.max_remaining_fraction` of the weights
-  left; 0.0 when no round is that sparse.
+Objectives (the score of one trial, from its lottery summary; `objectives`):
+`sparsest_winning_ticket` (minimised) and `accuracy_at_sparsity`, which judge
+rounds by the run's compared metric in its direction (test accuracy for
+classification, the task's monitored metric otherwise, e.g. `mae`).
 
 Hyperband's budget is the number of pruning rounds: a trial with budget r
 runs rounds 0..r, and a trial that continues an earlier one (successive
@@ -72,10 +67,12 @@ from absl import logging
 
 from keras_lottery.base import files
 from keras_lottery.base import paths
+from keras_lottery.engine import tasks
 from keras_lottery.lottery import run_config
 from keras_lottery.lottery import runner
 from keras_lottery.lottery import trainer
 from keras_lottery.pruning import selection
+from keras_lottery.tuning import objectives
 
 # Hyperparameter name (a key of `tune.space`) -> the config field it sets.
 HYPERPARAMETERS = {
@@ -84,11 +81,6 @@ HYPERPARAMETERS = {
     "scope": "prune.scope",
     "rewind_step": "prune.rewind_step",
     "learning_rate": "train.learning_rate",
-}
-# Objective name -> the direction keras-tuner optimises it in.
-OBJECTIVES = {
-    "sparsest_winning_ticket": "min",
-    "accuracy_at_sparsity": "max",
 }
 TUNERS = ("random", "bayesian", "hyperband")
 TYPES = ("float", "int", "choice")
@@ -221,69 +213,24 @@ class LotteryTuner(keras_tuner.Tuner):
                 f"Trial {trial.trial_id} crashed in {workdir}: "
                 f"{type(e).__name__}: {e}") from e
         tune = self.config.tune
-        value, ticket = pick_ticket(summary, tune.objective,
-                                    tune.accuracy_tolerance,
-                                    tune.max_remaining_fraction)
+        value, ticket = objectives.pick_ticket(summary, tune.objective,
+                                               tune.accuracy_tolerance,
+                                               tune.max_remaining_fraction)
+        key = f"test_{objectives.compared(summary)[0]}"
         logging.info("Trial %s: %s = %.6g (round %d, %.4f of the weights "
-                     "left, test accuracy %.4f).", trial.trial_id,
-                     tune.objective, value, ticket["round"],
-                     ticket["remaining_fraction"], ticket["test_accuracy"])
+                     "left, %s %.4f).", trial.trial_id, tune.objective,
+                     value, ticket["round"], ticket["remaining_fraction"],
+                     key.replace("_", " "), ticket[key])
         dense = summary[0]
         return {
             tune.objective: value,
             "ticket_round": ticket["round"],
             "remaining_fraction": ticket["remaining_fraction"],
-            "test_accuracy": ticket["test_accuracy"],
+            key: ticket[key],
             "early_stop_step": ticket["early_stop_step"],
-            "dense_test_accuracy": dense["test_accuracy"],
+            f"dense_{key}": dense[key],
             "dense_early_stop_step": dense["early_stop_step"],
         }
-
-
-def pick_ticket(summary: list[dict], objective: str,
-                accuracy_tolerance: float,
-                max_remaining_fraction: float) -> tuple[float, dict]:
-    """Scores a lottery run and picks the round that gives the score.
-
-    Args:
-        summary: the entries of a run's `summary.json`; the entry of round
-            0 (the dense network) must be first.
-        objective: a key of `OBJECTIVES`.
-        accuracy_tolerance: a round wins when its test accuracy at early
-            stop is at least round 0's minus this, and its early-stop step
-            at most round 0's.
-        max_remaining_fraction: the sparsity budget of
-            `accuracy_at_sparsity`: rounds with more weights left than this
-            do not count.
-
-    Returns:
-        `(value, entry)`: the objective's value and the summary entry of the
-        chosen round (round 0 when no round qualifies for
-        `sparsest_winning_ticket`, the sparsest round for
-        `accuracy_at_sparsity`).
-    """
-    selection.check_choice("tune.objective", objective, tuple(OBJECTIVES))
-    dense = summary[0]
-    if dense["round"] != 0:
-        raise ValueError(f"`summary` must start with round 0. Received: "
-                         f"round={dense['round']!r}")
-    if objective == "sparsest_winning_ticket":
-        winners = [
-            e for e in summary[1:]
-            if e["test_accuracy"] >= dense["test_accuracy"]
-            - accuracy_tolerance
-            and e["early_stop_step"] <= dense["early_stop_step"]
-        ]
-        ticket = min(winners, key=lambda e: e["remaining_fraction"],
-                     default=dense)
-        return float(ticket["remaining_fraction"]), ticket
-    within = [e for e in summary
-              if e["remaining_fraction"] <= max_remaining_fraction]
-    if not within:
-        return 0.0, min(summary, key=lambda e: e["remaining_fraction"])
-    ticket = max(within, key=lambda e: (e["test_accuracy"],
-                                        -e["remaining_fraction"]))
-    return float(ticket["test_accuracy"]), ticket
 
 
 def trial_config(config: ml_collections.ConfigDict,
@@ -341,9 +288,10 @@ def make_oracle(config: ml_collections.ConfigDict, tuner: str,
     """keras-tuner's oracle called `tuner`, over `config.tune.space`."""
     selection.check_choice("tuner", tuner, TUNERS)
     tune = config.tune
+    direction = objectives.direction(tune.objective,
+                                     tasks.compared(config)[1])
     common = {
-        "objective": keras_tuner.Objective(tune.objective,
-                                           OBJECTIVES[tune.objective]),
+        "objective": keras_tuner.Objective(tune.objective, direction),
         "hyperparameters": make_space(tune.space),
         "allow_new_entries": False,
         "tune_new_entries": False,
@@ -388,12 +336,17 @@ def check_search(config: ml_collections.ConfigDict, tuner: str,
             f"{sorted(config.keys())}")
     run_config.check_config(config)
     tune = config.tune
-    selection.check_choice("tune.objective", tune.objective, tuple(OBJECTIVES))
+    selection.check_choice("tune.objective", tune.objective,
+                           objectives.OBJECTIVES)
+    # The tolerance is in the compared metric's units: at most 1 for one
+    # that rises (accuracy, auc), any size for one that falls (mae).
+    rises = tasks.compared(config)[1] == "max"
     checks = [
         ("prune.num_rounds", config.prune.num_rounds, lambda v: v >= 1,
          "at least 1 for a search"),
         ("tune.accuracy_tolerance", tune.accuracy_tolerance,
-         lambda v: 0 <= v <= 1, "in [0, 1]"),
+         lambda v: 0 <= v <= (1 if rises else math.inf),
+         "in [0, 1]" if rises else "at least 0"),
         ("tune.max_remaining_fraction", tune.max_remaining_fraction,
          lambda v: 0 < v <= 1, "in (0, 1]"),
         ("tune.seed", tune.seed, lambda v: v >= 1,
@@ -571,8 +524,9 @@ def trial_rows(config: ml_collections.ConfigDict,
                oracle: keras_tuner.Oracle) -> list[dict]:
     """One row per trial of `oracle`, in the order the trials started."""
     names = list(config.tune.space.keys())
+    key = f"test_{tasks.compared(config)[0]}"
     metrics = [config.tune.objective, "ticket_round", "remaining_fraction",
-               "test_accuracy", "early_stop_step", "dense_test_accuracy",
+               key, "early_stop_step", f"dense_{key}",
                "dense_early_stop_step"]
     order = list(dict.fromkeys(oracle.start_order)) + sorted(
         set(oracle.trials) - set(oracle.start_order))
