@@ -237,7 +237,8 @@ def test_unknown_name_lists_known_names():
         match=re.escape(
             "Unknown model `name`. Received: name='resnet50'. Known names: "
             "['conv2', 'conv4', 'conv6', 'lenet_300_100', 'mnist1d_cnn', "
-            "'mnist1d_lottery_mlp', 'mnist1d_mlp', 'resnet20', 'vgg19']"
+            "'mnist1d_lottery_mlp', 'mnist1d_mlp', 'resnet20', 'vgg19', "
+            "'vit_tiny']"
         ),
     ):
         zoo.build("resnet50", CIFAR, NUM_CLASSES)
