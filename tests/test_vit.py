@@ -194,3 +194,39 @@ def test_wanda_scores_each_attention_kernel_by_its_own_inputs():
         scores["block1_mlp2/kernel"],
         np.abs(_numpy(plain.get_layer("block1_mlp2").kernel)) * norm[:, None],
         rtol=1e-4)
+
+
+def test_the_transformer_study_declares_its_cells_then_the_instability():
+    from keras_lottery.studies import catalog
+    from keras_lottery.studies import grid
+    study = catalog.load("transformer", catalog.Options(
+        workdir="/tmp/w", seeds=(0, 1), data_dir="/data"))
+    names = [run.name for run in study.runs]
+    cells = ("weight_magnitude", "weight_activation", "head_magnitude",
+             "neuron_magnitude", "2-4_magnitude")
+    for seed in (0, 1):
+        assert [n for n in names if n in {
+            f"vit_{cell}_seed{seed}" for cell in cells}] == [
+                f"vit_{cell}_seed{seed}" for cell in cells]
+    # The instability of seed 0's dense round comes last: the longest
+    # chains (the weight cells) take the first slots.
+    assert names[-5:] == [
+        *(f"vit_instability_dense_seed0_round00_k{k:05d}"
+          for k in (0, 100, 500, 2000)),
+        "vit_instability_dense_seed0_round00"]
+    runs = {run.name: run for run in study.runs}
+
+    def flags(name):
+        return [a for step in runs[name].steps
+                if isinstance(step, grid.Command) for a in step.args]
+
+    assert "--config.prune.dense_layers=patch_embed" in flags(
+        "vit_2-4_magnitude_seed0")
+    assert "--config.prune.granularity=2:4" in flags(
+        "vit_2-4_magnitude_seed0")
+    head = flags("vit_head_magnitude_seed0")
+    assert "--config.prune.fraction_per_round=0.25" in head
+    assert "--config.prune.num_rounds=3" in head
+    assert "--config=configs/vit_mnist.py" in head
+    assert "--rewind_steps=0,100,500,2000" in flags(
+        "vit_instability_dense_seed0_round00")

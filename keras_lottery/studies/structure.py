@@ -100,9 +100,10 @@ class _Plan:
              ) -> list[grid.Run]:
         """For each seed, its dense round, then each cell followed by its
         controls (a control round coming before the later cells takes the
-        next free slot once it can start); the first seed's dense round's
-        instability at `rewind_steps`, if any."""
-        runs = []
+        next free slot once it can start); last, the first seed's dense
+        round's instability at `rewind_steps`, if any (after the cells:
+        the longest chains start first)."""
+        runs, first_dense = [], None
         for seed in seeds:
             dense_dir = self.dense_dir(seed)
             dense = grid.Run(
@@ -110,15 +111,16 @@ class _Plan:
                 (self.lottery(dense_dir, seed, {}, 0),),
                 outputs=grid.rounds_done(dense_dir, [0]))
             runs.append(dense)
-            if self.rewind_steps and seed == min(seeds):
-                name = f"dense_seed{seed}_round00"
-                runs += early.instability_runs(
-                    self.name(f"instability_{name}"), dense_dir, 0,
-                    self.rewind_steps, (dense,),
-                    os.path.join(self.records, "instability",
-                                 f"{name}.json"))
+            first_dense = first_dense or (seed, dense_dir, dense)
             for cell in cells:
                 runs += self.cell_runs(cell, seed, dense)
+        if self.rewind_steps and first_dense:
+            seed, dense_dir, dense = first_dense
+            name = f"dense_seed{seed}_round00"
+            runs += early.instability_runs(
+                self.name(f"instability_{name}"), dense_dir, 0,
+                self.rewind_steps, (dense,),
+                os.path.join(self.records, "instability", f"{name}.json"))
         return runs
 
     def cell_runs(self, cell: Cell, seed: int, dense: grid.Run
