@@ -19,17 +19,21 @@ bias; output: axis 0 of the kernel). If every head is dead (the output is
 then the output bias whatever the input), one head stays: dead, it still
 adds 0, so the layer still computes its bias.
 
-Only the exact class is rebuilt: a subclass may compute something else. A
-composite layer holding attention (KerasHub's `TransformerEncoder`,
-`TransformerDecoder`, ViT's blocks) is rebuilt from its own config, which
-derives `key_dim = hidden_dim // num_heads`: it cannot hold fewer heads of
-the same size, so its heads stay, named in a warning (`composite_heads`).
+Only the exact class is rebuilt at the top of a model: a subclass may
+compute something else. A composite layer holding attention (KerasHub's
+`TransformerEncoder`, `TransformerDecoder`, `ViTEncoder`) derives
+`key_dim = hidden_dim // num_heads` from its own config, so it is rebuilt
+as a subclass that replaces the attention sublayers with fewer heads
+(`keras_lottery.pruning.block_heads`; `composite_heads` says which). Heads
+inside a nested model stay, named in a warning.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+
+from keras_lottery.pruning import block_heads
 
 # The projections whose kernels are (input, heads, dim) and biases
 # (heads, dim); the output projection's kernel is (heads, dim, output).
@@ -95,41 +99,58 @@ def _special(layer) -> bool:
                       layer.output_dense))
 
 
-def sliced_weights(layer: keras.layers.MultiHeadAttention,
-                   keep: np.ndarray) -> list[np.ndarray]:
-    """`layer.get_weights()` with the heads `keep` drops sliced away."""
+def sliced_weights(layer, keeps) -> list[np.ndarray]:
+    """`layer.get_weights()` with the heads dropped by `keeps`, a list of
+    `(attention, keep)` for `layer` itself or attention sublayers of it,
+    sliced away."""
     axes = {}
-    for name in _PER_HEAD:
-        dense = getattr(layer, name, None)
-        if dense is not None:
-            axes[id(dense.kernel)] = 1
-            if dense.bias is not None:
-                axes[id(dense.bias)] = 0
-    axes[id(layer.output_dense.kernel)] = 0
-    return [np.compress(keep, _value(w), axis=axes[id(w)])
+    for attention, keep in keeps:
+        for name in _PER_HEAD:
+            dense = getattr(attention, name, None)
+            if dense is not None:
+                axes[id(dense.kernel)] = (1, keep)
+                if dense.bias is not None:
+                    axes[id(dense.bias)] = (0, keep)
+        axes[id(attention.output_dense.kernel)] = (0, keep)
+    return [np.compress(axes[id(w)][1], _value(w), axis=axes[id(w)][0])
             if id(w) in axes else _value(w) for w in layer.weights]
 
 
-def composite_heads(layer) -> str | None:
-    """Why the dead heads inside a composite `layer` stay, or None.
+def composite_heads(layer) -> tuple[dict, str | None]:
+    """The heads a composite `layer` keeps in its attention sublayers.
 
-    A layer that is not a MultiHeadAttention but holds one at any depth
-    (a KerasHub block, a nested model) with a dead head.
+    For a layer that is not a MultiHeadAttention but holds one at any depth
+    (a KerasHub block) with dead heads.
+
+    Returns:
+        `({path: (attention, keep)}, None)` for the attention sublayers
+        that lose heads (`block_heads.path_of`; one head stays if all are
+        dead), or `({}, why)` when the dead heads must stay.
     """
     if isinstance(layer, keras.layers.MultiHeadAttention):
-        return None
+        return {}, None
+    keeps = {}
     for sub in layer._flatten_layers(include_self=False, recursive=True):
-        if (isinstance(sub, keras.layers.MultiHeadAttention) and sub.built
+        if not (isinstance(sub, keras.layers.MultiHeadAttention) and sub.built
                 and not _special(sub)):
-            dead = dead_heads(sub)
-            if not dead.any():
-                continue
-            why = (f"{int(dead.sum())} of {dead.size} heads of its "
-                   f"attention {sub.name!r} are dead, but ")
-            if isinstance(layer, keras.Model):
-                return why + "nested models are not analysed"
-            return why + (
-                "the layer is rebuilt from its own config, which cannot "
-                "hold fewer heads of the same size (KerasHub's blocks "
-                "derive key_dim = hidden_dim // num_heads)")
-    return None
+            continue
+        dead = dead_heads(sub)
+        if not dead.any():
+            continue
+        why = (f"{int(dead.sum())} of {dead.size} heads of its attention "
+               f"{sub.name!r} are dead, but ")
+        if isinstance(layer, keras.Model):
+            return {}, why + "nested models are not analysed"
+        if not block_heads.rebuildable(sub):
+            return {}, why + (f"its class {type(sub).__name__} may compute "
+                              "something else than independent heads")
+        path = block_heads.path_of(layer, sub)
+        if path is None:
+            return {}, why + ("the layer holds it where a rebuilt one "
+                              "cannot be put back (not an attribute of "
+                              "its parent, or a name twice)")
+        keep = ~dead
+        if not keep.any():
+            keep[0] = True
+        keeps[path] = (sub, keep)
+    return keeps, None

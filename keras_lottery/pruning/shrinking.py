@@ -37,6 +37,7 @@ import numpy as np
 
 from keras_lottery.core import masking
 from keras_lottery.core import wrapping
+from keras_lottery.pruning import block_heads
 from keras_lottery.pruning import dependency
 from keras_lottery.pruning import heads
 from keras_lottery.pruning import zeros_maths
@@ -66,9 +67,11 @@ def shrink(model: keras.Model) -> keras.Model:
     the former) has fewer `num_heads`. It computes what `model` computes
     up to float rounding. A model holding `MaskedWrapper` layers is
     stripped first (`keras_lottery.strip`), so pruned weights count as
-    zeros. Channels that reach a layer the analysis does not understand
-    stay, and dead heads that cannot go (a KerasHub block's), with one
-    warning naming the layer.
+    zeros. A composite layer (a KerasHub block) loses the dead heads of
+    its attention sublayers (`keras_lottery.pruning.block_heads`).
+    Channels that reach a layer the analysis does not understand stay, and
+    dead heads that cannot go (a nested model's), with one warning naming
+    the layer.
 
     Args:
         model: a built Sequential or Functional `keras.Model`, plain or
@@ -106,7 +109,14 @@ def shrink(model: keras.Model) -> keras.Model:
         config = masking.loadable_config(layer)
         for key, value in plan.config.get(id(layer), {}).items():
             config[key] = value
-        copy = layer.__class__.from_config(config)
+        cls = layer.__class__
+        if id(layer) in plan.block_heads:
+            cls = block_heads.kept_heads_class(block_heads.base_of(cls))
+            config["kept_heads"] = {
+                **config.get("kept_heads", {}),
+                **{path: int(keep.sum()) for path, (_, keep)
+                   in plan.block_heads[id(layer)].items()}}
+        copy = cls.from_config(config)
         if isinstance(layer, keras.layers.Layer):
             pairs.append((layer, copy))  # not `x + y`: it has no weights
         return copy
@@ -134,6 +144,8 @@ class _Plan:
             `num_heads`).
         keep_heads: for MultiHeadAttention layers that lose heads, a bool
             array over their heads.
+        block_heads: for composite layers whose attention sublayers lose
+            heads, `{path: (attention, keep)}` (`heads.composite_heads`).
     """
 
     keep_out: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
@@ -143,6 +155,7 @@ class _Plan:
     config: dict[int, dict] = dataclasses.field(default_factory=dict)
     keep_heads: dict[int, np.ndarray] = dataclasses.field(
         default_factory=dict)
+    block_heads: dict[int, dict] = dataclasses.field(default_factory=dict)
 
 
 def _plan_heads(layer, plan: _Plan) -> None:
@@ -152,7 +165,10 @@ def _plan_heads(layer, plan: _Plan) -> None:
     outputs = max((len(node.output_tensors)
                    for node in layer._inbound_nodes), default=1)
     keep, why = heads.kept_heads(layer, outputs)
-    why = why or heads.composite_heads(layer)
+    inside, why_inside = heads.composite_heads(layer)
+    why = why or why_inside
+    if inside:
+        plan.block_heads[id(layer)] = inside
     if why:
         warnings.warn(
             f"shrink keeps the attention heads of layer {layer.name!r} "
@@ -218,7 +234,11 @@ def _plan(found: dependency.Analysis) -> _Plan:
 def _sliced_weights(layer, plan: _Plan) -> list[np.ndarray]:
     """`layer`'s weights with the channels `plan` removes sliced away."""
     if id(layer) in plan.keep_heads:
-        return heads.sliced_weights(layer, plan.keep_heads[id(layer)])
+        return heads.sliced_weights(layer,
+                                    [(layer, plan.keep_heads[id(layer)])])
+    if id(layer) in plan.block_heads:
+        return heads.sliced_weights(
+            layer, list(plan.block_heads[id(layer)].values()))
     weights = layer.get_weights()
     if id(layer) in plan.keep_params:
         keep = plan.keep_params[id(layer)]
