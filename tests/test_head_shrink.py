@@ -11,6 +11,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import test_keras_hub
 
 import keras_lottery
@@ -239,6 +240,14 @@ def test_keras_hub_blocks_lose_their_dead_heads(name, tmp_path):
         # the SavedModel checks itself against `small` at batch 1 and 7.
         assert export.export_saved_model(small, str(tmp_path / "serve"))
         return
+    # Dict inputs: a SavedModel through Keras' own export.
+    small.export(str(tmp_path / "serve"), format="tf_saved_model",
+                 verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "serve"))  # kept alive
+    outputs = served.serve(
+        {key: tf.constant(value, tf.int32) for key, value in x.items()})
+    _assert_close(test_keras_hub._sequence(outputs),
+                  test_keras_hub._sequence(small(x)))
     path = str(tmp_path / "small.keras")
     small.save(path)
     block_heads._CLASSES.clear()  # as in a new process
