@@ -12,7 +12,9 @@ import keras_lottery
 from keras_lottery.analysis import report
 from keras_lottery.base import files
 from keras_lottery.base import paths
+from keras_lottery.data import streams
 from keras_lottery.lottery import controls
+from keras_lottery.lottery import runner
 
 _SHAPE = (20, 1)
 _CLASSES = 3
@@ -104,19 +106,45 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_masks(tmp_path):
         assert all(np.array_equal(whole[k], cut[k]) for k in whole)
 
 
-def test_datasets_batched_or_not_are_saved_as_the_arrays(tmp_path):
+def _untimed(summary):
+    return [{k: v for k, v in entry.items() if not k.endswith("seconds")}
+            for entry in summary]
+
+
+def test_arrays_are_saved_and_datasets_streamed_in_place(tmp_path):
     x, y = _data()
     validation = _data(30, seed=2)
-    for name, train in (
-            ("arrays", (x, y)),
-            ("batched", tf.data.Dataset.from_tensor_slices((x, y)).batch(7)),
-            ("unbatched", tf.data.Dataset.from_tensor_slices((x, y)))):
-        _run(tmp_path / name, train=train, num_steps=10, prune={
-            "num_rounds": 0}, validation_data=validation)
-        saved = files.read_arrays(str(tmp_path / name / "data/train.npz"))
-        assert np.array_equal(saved["x"], x) and np.array_equal(saved["y"], y)
+    examples = tf.data.Dataset.from_tensor_slices((x, y))
+    results = {}
+    for name, train in (("arrays", (x, y)), ("batched", examples.batch(7)),
+                        ("unbatched", examples)):
+        results[name] = _run(tmp_path / name, train=train, prune={
+            "num_rounds": 1}, validation_data=validation)
         config = files.read_json(paths.config_file(str(tmp_path / name)))
         assert config["data"]["validation_size"] == 30
+        saved = os.path.isdir(tmp_path / name / "data")
+        if name == "arrays":
+            assert saved and config["data"]["name"] == "npz"
+            continue
+        # Nothing of a dataset is written; the config names it as given.
+        assert not saved
+        assert (config["data"]["name"], config["data"]["dir"]) == (
+            streams.GIVEN_LOADER, "given:train,test,validation")
+    # Batches or single examples: the same examples, the same run.
+    assert _untimed(results["batched"]) == _untimed(results["unbatched"])
+    # Run again with them, it resumes; in a process not given them (a
+    # binary's), the run says what to do in one line.
+    again = _run(tmp_path / "batched", train=examples.batch(7), prune={
+        "num_rounds": 1}, validation_data=validation)
+    assert _untimed(again) == _untimed(results["batched"])
+    streams._GIVEN.clear()
+    config = files.read_json(paths.config_file(str(tmp_path / "batched")))
+    with pytest.raises(ValueError, match=(
+            r"^`data.dir` names datasets given as objects to "
+            r"keras_lottery.run_experiment, .*Received: data.dir="
+            r"'given:train,test,validation'$")):
+        runner.run(ml_collections.ConfigDict(config),
+                   str(tmp_path / "batched"))
 
 
 @keras.saving.register_keras_serializable(package="test_experiment")
@@ -169,13 +197,17 @@ _X, _Y = _data()
      r"^`train_data` has labels out of range: the model outputs 3 logits,"
      r" and a label is 3"),
     (dict(train=tf.data.Dataset.from_tensor_slices({"x": _X, "y": _Y})),
-     r"^`train_data` must be a dataset of \(x, y\) pairs of tensors; it "
-     r"yields \{"),
+     r"^`train_data` must yield \(x, y\) pairs of tensors. Received: a "
+     r"dataset of \{"),
     (dict(train=tf.data.Dataset.from_tensor_slices(
         (_X[:, :10], _Y)).batch(8)),
-     r"^`train_data` must yield x of the model's input shape \(20, 1\)"),
+     r"^`train_data` must yield examples of the model's input shape "
+     r"\(20, 1\)"),
     (dict(train=tf.data.Dataset.from_tensor_slices((_X, _Y)).repeat()),
-     r"^`train_data` must be a finite dataset"),
+     r"^`train_data` must be finite \(no repeat\(\)\)"),
+    (dict(test_data=tf.data.Dataset.from_tensor_slices((_X, _Y)).map(
+        lambda x, y: (x, tf.cast(y, tf.float32)))),
+     r"^`test_data` must yield integer labels as y"),
     (dict(test_data=(_X[:, :10], _Y)),
      r"^`test_data` must hold examples of the model's input shape"),
     (dict(prune={"rounds": 3}),

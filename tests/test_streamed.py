@@ -85,6 +85,33 @@ def test_the_order_at_a_step_is_the_order_of_a_run_from_the_start():
         next(other(0).as_numpy_iterator())[0], whole[0])
 
 
+def test_batches_from_the_loader_stream_as_its_examples_would():
+    # A loader's batches (of 7, the last one short) give the run the
+    # validation and test sets, the count and the training batches at
+    # every step that its examples one at a time give.
+    x = tf.random.stateless_uniform([130, 3], seed=[1, 2])
+    examples = tf.data.Dataset.from_tensor_slices((x, tf.range(130) % 4))
+    data = {"validation_size": 11, "normalization": "none"}
+    test = examples.take(20)
+    one, batched = (streams.from_loader(splits, "m:f", data) for splits in (
+        (examples, test), (examples.batch(7), test.batch(7))))
+    assert (one.batched, batched.batched) == (False, True)
+    assert batched.train_count == one.train_count == 119
+    for name in ("validation_x", "validation_y", "test_x", "test_y"):
+        np.testing.assert_array_equal(getattr(batched, name),
+                                      getattr(one, name))
+    assert batched.input_shape == (3,)
+    streamed = [streaming.StreamedData(s.train, s.train_count, 20, seed=0,
+                                       shuffle_buffer=40)
+                for s in (one, batched)]
+    assert [d.batched for d in streamed] == [False, True]
+    for step in (0, 3, 7):  # mid-block, then the second epoch
+        a, b = ([x for x, _ in d(step).take(8).as_numpy_iterator()]
+                for d in streamed)
+        for got, want in zip(b, a, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_streamed_batches_train_as_the_same_batches_through_tf_data():
     # The trainer takes a call's streamed batches at once and trains on
     # them in its compiled loop; the weights are those of one XLA-free
@@ -103,7 +130,8 @@ def test_streamed_batches_train_as_the_same_batches_through_tf_data():
         trainer = training.Trainer(model, training.make_strategy("default"),
                                    keras.optimizers.Adam(0.01), 20,
                                    jit_compile=False, steps_per_loop=10)
-        losses = [trainer.train(feed, n) for n in (10, 7, 10)]
+        # 7 + 10 spans two chunks of 10 batches; 7 + 3 ends one.
+        losses = [trainer.train(feed, n) for n in (10, 7, 10, 3, 10)]
         return losses, [v.numpy() for v in model.weights]
 
     fetched = trained(data)
@@ -176,8 +204,8 @@ def bad_loader(data_dir):
     good = tf.data.Dataset.from_tensor_slices((x, y))
     if data_dir == "x_only":
         return tf.data.Dataset.from_tensor_slices(x), good
-    if data_dir == "batched":
-        return good.batch(10), good
+    if data_dir == "ragged":  # examples of different lengths
+        return good.map(lambda x, y: (x[:y + 1], y)), good
     if data_dir == "infinite_test":
         return good, good.repeat()
     if data_dir == "float_labels":
@@ -188,9 +216,9 @@ def bad_loader(data_dir):
 @pytest.mark.parametrize("data_dir, normalization, message", [
     ("x_only", "none", "`data.name`'s train dataset must yield (x, y) pairs"
      " of tensors. Received: a dataset of TensorSpec(shape=(4,)"),
-    ("batched", "none", "`data.name`'s train dataset must yield single "
-     "examples of one fixed shape (call unbatch() on a batched dataset). "
-     "Received: x of shape (None, 4)"),
+    ("ragged", "none", "`data.name`'s train dataset must yield examples of "
+     "one fixed shape, one at a time or in batches (x and y with an "
+     "unknown first axis). Received: x of shape (None,), y of shape ()"),
     ("infinite_test", "none", "`data.name`'s test dataset must be finite "
      "(no repeat())"),
     ("float_labels", "none", "`data.name`'s train dataset must yield integer"

@@ -47,7 +47,8 @@ def write(x: np.ndarray, y: np.ndarray, folder: str, split: str,
 
 
 def load(data_dir: str):
-    """`(train, test)` datasets of `(x, y)`: x float32 in [0, 1], y int32.
+    """`(train, test)` datasets of `(x, y)` batches: x float32 in [0, 1],
+    y int32.
 
     Adds the validation dataset as a third value when `validation-*`
     shards exist (else the run holds out the first
@@ -70,10 +71,11 @@ def load(data_dir: str):
         # seeded shuffle and a resumed run rely on.
         paths = sorted(glob.glob(os.path.join(data_dir,
                                               f"{name}-*.tfrecord")))
+        # Batches of 256 examples go on as they are: the run cuts them
+        # into its own (docs/STREAMED.md).
         return (tf.data.TFRecordDataset(paths).batch(256)
                 .map(parse, num_parallel_calls=tf.data.AUTOTUNE,
-                     deterministic=True)
-                .unbatch())
+                     deterministic=True))
 
     splits = [split("train"), split("test")]
     if glob.glob(os.path.join(data_dir, "validation-*.tfrecord")):

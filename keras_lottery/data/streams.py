@@ -3,9 +3,12 @@
 A loader named by import path (`data.name="package.module:function"`,
 called with `data_dir`) may return datasets instead of arrays:
 `(train, test)` or `(train, test, validation)`, each a finite
-`tf.data.Dataset` of single `(x, y)` examples of one fixed shape (x
-numbers, channels last; y an integer label for sparse categorical
-cross-entropy, else a target of any shape). TFRecord files, say:
+`tf.data.Dataset` of `(x, y)` examples of one fixed shape (x numbers,
+channels last; y an integer label for sparse categorical cross-entropy,
+else a target of any shape), one at a time or in batches of any size
+(`is_batched`: x and y both have an unknown first axis; batches are read
+as they come, which spares the pipeline an `unbatch` and a `batch` of
+every example). TFRecord files, say:
 
     def load(data_dir):
         def split(pattern):
@@ -48,8 +51,9 @@ class Streams:
     """A streamed training set and the evaluation sets in memory.
 
     Attributes:
-        train: the training examples, `(x, y)` one at a time, finite.
-        train_count: how many there are.
+        train: the training examples, `(x, y)`, finite: one at a time, or
+            in batches if `batched`.
+        train_count: how many examples there are.
         validation_x, validation_y, test_x, test_y: as `datasets.Splits`.
         num_classes: the number of classes (the largest label + 1), or the
             values of one target.
@@ -64,6 +68,7 @@ class Streams:
     test_y: np.ndarray
     num_classes: int
     source: str
+    batched: bool = False  # `train` yields batches of examples
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -77,9 +82,44 @@ def holds_datasets(result: object) -> bool:
         isinstance(part, tf.data.Dataset) for part in result)
 
 
+def is_batched(dataset: tf.data.Dataset) -> bool:
+    """Whether `dataset` yields batches: x and y both have an unknown
+    first axis, and their other axes are known. (Single examples must
+    have a fixed shape, so they never look like this.)"""
+    x, y = dataset.element_spec
+    return all(s.shape.rank >= 1 and s.shape[0] is None
+               and s.shape[1:].is_fully_defined() for s in (x, y)) and (
+        x.shape.rank >= 2)
+
+
+def example_shapes(dataset: tf.data.Dataset) -> tuple[tuple, tuple]:
+    """The shapes of one example's x and y."""
+    x, y = dataset.element_spec
+    skip = 1 if is_batched(dataset) else 0
+    return tuple(x.shape[skip:]), tuple(y.shape[skip:])
+
+
+def _batches(dataset: tf.data.Dataset, size: int = 4096) -> tf.data.Dataset:
+    """`dataset`'s examples in batches: its own, or of `size`."""
+    return dataset if is_batched(dataset) else dataset.batch(size)
+
+
+def skip_examples(dataset: tf.data.Dataset, count: int) -> tf.data.Dataset:
+    """A batched `dataset` without its first `count` examples."""
+
+    def cut(seen, batch):
+        size = tf.shape(batch[1], out_type=tf.int64)[0]
+        start = tf.clip_by_value(count - seen, 0, size)
+        return seen + size, tuple(t[start:] for t in batch)
+
+    return dataset.scan(tf.constant(0, tf.int64), cut).filter(
+        lambda x, y: tf.shape(y)[0] > 0)
+
+
 def check_dataset(dataset: object, name: str,
                   integer_labels: bool = True) -> tf.data.Dataset:
-    """Checks that `dataset` is a finite dataset of single `(x, y)` examples.
+    """Checks that `dataset` is a finite dataset of `(x, y)` examples, one
+    at a time or in batches (`is_batched`).
 
     Args:
         dataset: what a loader returned for one split.
@@ -103,12 +143,14 @@ def check_dataset(dataset: object, name: str,
             f"{name} must yield (x, y) pairs of tensors. Received: a "
             f"dataset of {spec}")
     x, y = spec
-    if not (x.shape.is_fully_defined() and x.shape.rank >= 1
-            and y.shape.is_fully_defined()):
+    if not (is_batched(dataset) or (
+            x.shape.is_fully_defined() and x.shape.rank >= 1
+            and y.shape.is_fully_defined())):
         raise readers.DataError(
-            f"{name} must yield single examples of one fixed shape (call "
-            "unbatch() on a batched dataset). Received: x of shape "
-            f"{x.shape}, y of shape {y.shape}")
+            f"{name} must yield examples of one fixed shape, one at a time "
+            "or in batches (x and y with an unknown first axis). Received:"
+            f" x of shape {x.shape}, y of shape {y.shape}")
+    y = tf.TensorSpec(example_shapes(dataset)[1], y.dtype)
     if not (x.dtype.is_floating or x.dtype.is_integer):
         raise readers.DataError(
             f"{name} must yield numbers as x. Received: x of {x.dtype.name}")
@@ -132,7 +174,7 @@ def arrays(dataset: tf.data.Dataset, name: str) -> tuple[np.ndarray,
         readers.DataError: if it is empty.
     """
     xs, ys = [], []
-    for x, y in dataset.batch(4096).as_numpy_iterator():
+    for x, y in _batches(dataset).as_numpy_iterator():
         xs.append(x)
         ys.append(y)
     if not xs:
@@ -143,7 +185,7 @@ def arrays(dataset: tf.data.Dataset, name: str) -> tuple[np.ndarray,
 def _labels_seen(dataset: tf.data.Dataset) -> tuple[int, int]:
     """How many examples `dataset` has, and its largest label (or -1)."""
     count, largest = 0, -1
-    labels = dataset.map(lambda x, y: y).batch(4096)
+    labels = _batches(dataset).map(lambda x, y: y)
     for y in labels.as_numpy_iterator():
         count += len(y)
         if y.dtype.kind in "iu" and y.size:
@@ -187,10 +229,8 @@ def from_loader(result: object, name: str, data,
     splits = dict(zip(("train", "test", "validation"), result))
     for split, dataset in splits.items():
         check_dataset(dataset, naming.format(split), integer_labels)
-    shapes = {split: tuple(d.element_spec[0].shape)
-              for split, d in splits.items()}
-    targets = {split: tuple(d.element_spec[1].shape)
-               for split, d in splits.items()}
+    shapes = {split: example_shapes(d)[0] for split, d in splits.items()}
+    targets = {split: example_shapes(d)[1] for split, d in splits.items()}
     for what, seen in (("examples", shapes), ("targets", targets)):
         if len(set(seen.values())) > 1:
             raise readers.DataError(
@@ -201,7 +241,11 @@ def from_loader(result: object, name: str, data,
         validation = splits["validation"]
     else:
         size = data["validation_size"]
-        validation, train = train.take(size), train.skip(size)
+        if is_batched(train):
+            validation = train.unbatch().take(size)
+            train = skip_examples(train, size)
+        else:
+            validation, train = train.take(size), train.skip(size)
     where = naming + f" ({name})"
     validation_x, validation_y = arrays(validation,
                                         where.format("validation"))
@@ -218,7 +262,8 @@ def from_loader(result: object, name: str, data,
         num_classes = int(np.prod(targets["train"]))
     return Streams(train, count, validation_x, validation_y, test_x,
                    test_y, num_classes,
-                   source=f"{name}(data_dir={data.get('dir', '')!r})")
+                   source=f"{name}(data_dir={data.get('dir', '')!r})",
+                   batched=is_batched(train))
 
 
 # tfds split fields: (config field, default). An empty validation split
@@ -272,11 +317,11 @@ def from_tfds(data, integer_labels: bool = True) -> Streams:
         return x, tf.cast(y, tf.int32 if y.dtype.is_integer else tf.float32)
 
     def converted(dataset):
-        # A batch at a time: one map call per 256 examples, not per one.
+        # A batch at a time: one map call per 256 examples, not per one;
+        # the batches go on as they are (`is_batched`).
         return (dataset.batch(256)
                 .map(cast, num_parallel_calls=tf.data.AUTOTUNE,
-                     deterministic=True)
-                .unbatch())
+                     deterministic=True))
 
     result = tuple(converted(opened[role]) for role in wanted)
     plain = {"validation_size": data["validation_size"],
@@ -341,8 +386,45 @@ def from_functions(data_dir: str) -> tuple[tf.data.Dataset, ...]:
                  for split in _SPLITS if split in paths)
 
 
+# The loader `keras_lottery.run_experiment` names for datasets given as
+# objects: only the process that was given them holds them (`give`), so
+# the binaries cannot rebuild them.
+GIVEN_LOADER = "keras_lottery.data.streams:from_given"
+_GIVEN_PREFIX = "given:"
+_GIVEN: dict[str, tf.data.Dataset] = {}
+
+
+def give(datasets: dict[str, tf.data.Dataset]) -> str:
+    """Holds `datasets` (`{split: dataset}`, train and test at least) for
+    `from_given` in this process, in place of any given before; returns
+    the `data.dir` that names them."""
+    _GIVEN.clear()
+    _GIVEN.update(datasets)
+    return _GIVEN_PREFIX + ",".join(s for s in _SPLITS if s in datasets)
+
+
+def from_given(data_dir: str) -> tuple[tf.data.Dataset, ...]:
+    """A loader: the datasets `give` holds, as `data_dir` names them.
+
+    Raises:
+        ValueError: in a process that was not given them (a binary run on
+            the workdir, or a new Python process).
+    """
+    splits = data_dir.removeprefix(_GIVEN_PREFIX).split(",")
+    if not (data_dir.startswith(_GIVEN_PREFIX) and _GIVEN
+            and splits == [s for s in _SPLITS if s in _GIVEN]):
+        raise ValueError(
+            "`data.dir` names datasets given as objects to "
+            "keras_lottery.run_experiment, which only the process that "
+            "called it holds: call run_experiment with them again (it "
+            "resumes), or give it the import paths ('pkg.mod:fn') of "
+            "functions that return them, which the binaries can call. "
+            f"Received: data.dir={data_dir!r}")
+    return tuple(_GIVEN[s] for s in splits)
+
+
 def count(dataset: tf.data.Dataset) -> int:
     """How many examples a finite `dataset` yields (reads it once, unless
-    its cardinality is known)."""
-    known = int(dataset.cardinality())
+    it yields single examples and its cardinality is known)."""
+    known = -1 if is_batched(dataset) else int(dataset.cardinality())
     return known if known >= 0 else _labels_seen(dataset)[0]

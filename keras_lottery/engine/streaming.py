@@ -30,6 +30,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from keras_lottery.data import streams
 from keras_lottery.engine import augment as augmentation
 from keras_lottery.engine import feeding
 
@@ -42,7 +43,8 @@ class StreamedData:
     """A streamed training set and its order.
 
     Attributes:
-        source: single `(x, y)` examples, finite, in a fixed order.
+        source: `(x, y)` examples, finite, in a fixed order: one at a
+            time, or in batches of any sizes (`streams.is_batched`).
         count: how many examples `source` yields.
         batch_size: the global batch.
         seed: seeds each epoch's shuffle (the round's seed).
@@ -65,6 +67,11 @@ class StreamedData:
 
     def __post_init__(self):
         feeding._batches_per_epoch(self.count, self.batch_size)
+
+    @property
+    def batched(self) -> bool:
+        """Whether `source` yields batches of examples."""
+        return streams.is_batched(self.source)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -113,9 +120,24 @@ class StreamedData:
                 tf.reshape(x, [-1, batch_size, *x.shape[1:]]),
                 tf.reshape(y, [-1, batch_size, *y.shape[1:]])))
 
-        return (self.source
-                .take(self.batches_per_epoch * batch_size)
-                .batch(self.block_size)
+        return (self._blocks()
                 .enumerate()
                 .skip(first_block)
                 .flat_map(batches))
+
+    def _blocks(self) -> tf.data.Dataset:
+        """The source's first `batches_per_epoch * batch_size` examples,
+        in blocks of `block_size` (the last may be shorter)."""
+        used = self.batches_per_epoch * self.batch_size
+        if not self.batched:
+            return self.source.take(used).batch(self.block_size)
+        # Cut the source's batches into blocks with no element per example.
+        blocks = -(-used // self.block_size)
+        last = used - (blocks - 1) * self.block_size
+
+        def cut(index, block):
+            size = tf.where(index == blocks - 1, last, self.block_size)
+            return tuple(t[:size] for t in block)
+
+        return (self.source.rebatch(self.block_size).take(blocks)
+                .enumerate().map(cut))

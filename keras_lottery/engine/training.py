@@ -380,7 +380,7 @@ class Trainer:
         self._iterator = None
         self._iterator_step = None
         self._placed = None  # (data, x, y): `TrainingData` on the device
-        self._fetch_fn = tf.function(self._fetch)
+        self._chunk = None  # streamed: the chunk of batches being taken
 
     def _zero_pruned(self) -> None:
         # Pruned weights are zeroed once per round and their gradients
@@ -577,39 +577,48 @@ class Trainer:
             self._compute.store()
         return loss
 
-    def _fetch(self, iterator, count):
-        """The next `count` batches, stacked and padded with zeros to
-        `steps_per_loop` batches: one shape for every count."""
-        xs, ys = (tf.TensorArray(s.dtype, size=count, element_shape=s.shape)
-                  for s in iterator.element_spec)
-        for i in tf.range(count):
-            x, y = next(iterator)
-            xs, ys = xs.write(i, x), ys.write(i, y)
-        pad = self.steps_per_loop - count
-        return tuple(
-            tf.reshape(tf.pad(t.stack(), [[0, pad]] + [[0, 0]] * len(
-                s.shape)), [-1, *s.shape[1:]])
-            for t, s in zip((xs, ys), iterator.element_spec))
-
     def _train_fetched(self, data: streaming.StreamedData,
                        num_steps: int) -> float:
-        """Streamed batches under one replica: each call's batches are
-        taken from the pipeline in one call, then trained on in the
-        compiled loop `_train_indexed` uses (no XLA call per step)."""
+        """Streamed batches under one replica: the pipeline stacks each
+        `steps_per_loop` batches into one chunk in its own threads, and
+        each call trains on rows of a chunk in the compiled loop
+        `_train_indexed` uses (no XLA call, no host work per step)."""
+        per, size = self.steps_per_loop, data.batch_size
         if self._iterator is None or self._iterator_step != self.step:
-            # A call's worth of batches ahead: the pipeline fills the
-            # next call's batches while this one trains.
-            self._iterator = iter(data(self.step).prefetch(
-                self.steps_per_loop))
-        rows = np.arange(self.steps_per_loop * data.batch_size,
-                         dtype=np.int32).reshape(self.steps_per_loop, -1)
+            chunks = data(self.step).batch(per, drop_remainder=True).map(
+                lambda x, y: (tf.reshape(x, [per * size, *x.shape[2:]]),
+                              tf.reshape(y, [per * size, *y.shape[2:]])))
+            # The next chunk is made while this one trains.
+            self._iterator = iter(chunks.prefetch(1))
+            self._chunk = None  # (x, y, batches of it already taken)
         total = tf.constant(0.0)
-        for start in range(0, num_steps, self.steps_per_loop):
-            count = tf.constant(min(self.steps_per_loop, num_steps - start))
-            x, y = self._fetch_fn(self._iterator, count)
-            total += self._indexed_fn(x, y, rows, count)
+        for start in range(0, num_steps, per):
+            count = min(per, num_steps - start)
+            x, y, first = self._take_batches(count, per, size)
+            rows = np.zeros((per, size), np.int32)
+            rows[:count] = (np.arange(first, first + count)[:, None] * size
+                            + np.arange(size))
+            total += self._indexed_fn(x, y, rows, tf.constant(count))
         self._iterator_step = self.step
         return float(total) / num_steps
+
+    def _take_batches(self, count, per, size):
+        """`(x, y, first)`: a chunk of `per` batches holding the next
+        `count` batches from its batch `first` on."""
+        if self._chunk is None:
+            self._chunk = (*next(self._iterator), 0)
+        x, y, used = self._chunk
+        if used + count <= per:
+            self._chunk = (x, y, used + count) if used + count < per else (
+                None)
+            return x, y, used
+        # The rest of this chunk, then the start of the next one: one
+        # chunk's rows again, so one compiled loop serves every call.
+        next_x, next_y = next(self._iterator)
+        self._chunk = (next_x, next_y, used + count - per)
+        rows = used * size
+        return (tf.concat([x[rows:], next_x[:rows]], 0),
+                tf.concat([y[rows:], next_y[:rows]], 0), 0)
 
     def _train_indexed(self, data: TrainingData, num_steps: int) -> float:
         if self._placed is None or self._placed[0] is not data:

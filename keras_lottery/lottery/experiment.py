@@ -11,11 +11,15 @@ How the workdir stays usable without the Python objects: those binaries
 read only `config.json`. So the call saves what they need into the
 workdir before training, and `config.json` names it:
 
-- the data, as `data/train.npz`, `data/validation.npz` and
-  `data/test.npz` (arrays `x`, `y`), named by `data.name="npz"` and
-  `data.dir=<the workdir's absolute path>/data`; data given by import
-  path (`"pkg.mod:fn"`, streamed) is not saved: `data.dir` names the
-  functions, which must then be importable by the binaries;
+- the data, if it is arrays, as `data/train.npz`, `data/validation.npz`
+  and `data/test.npz` (arrays `x`, `y`), named by `data.name="npz"` and
+  `data.dir=<the workdir's absolute path>/data`. Datasets are streamed in
+  place and never saved: given by import path (`"pkg.mod:fn"`),
+  `data.dir` names the functions, which the binaries then call; given as
+  `tf.data.Dataset` objects, `data.dir` says so (`given:train,test`) and
+  only this process holds them, so rerunning `run_experiment` with them
+  resumes, and a binary run on the workdir says in one line that it
+  cannot read them;
 - the model `build_model` returns, at its initialization, as `init.keras`,
   named by `model.name=<absolute path>/init.keras`. Every round already
   saves and reloads its model as a `.keras` file, so this asks nothing
@@ -121,22 +125,24 @@ def run_experiment(
             saved in the workdir (see the module docstring). Sequential and
             Functional models are wrapped for pruning; a subclassed model
             must hold its own `keras_lottery.MaskedWrapper` layers.
-        train_data: `(x, y)` NumPy arrays, or a finite `tf.data.Dataset`
-            of `(x, y)` pairs, batched or not; `y` integer class labels in
+        train_data: `(x, y)` NumPy arrays, saved in the workdir and
+            shuffled there by step; `y` integer class labels in
             `[0, logits)` for sparse categorical cross-entropy, else
             targets of any shape (floats for a regression, 0/1 for a
-            binary or multi-label task, one-hot rows). It must fit in
-            memory: it is saved in the workdir and shuffled there by step.
-            Or streamed, never copied: `"package.module:function"`, the
-            import path of a function of no argument that returns a
-            finite dataset of single `(x, y)` examples, read in place by
-            this call and by the binaries (docs/STREAMED.md); then
-            `test_data` (and `validation_data`, if given) too.
+            binary or multi-label task, one-hot rows). Or streamed, never
+            copied (docs/STREAMED.md): a finite `tf.data.Dataset` of
+            `(x, y)` examples, one at a time or in batches, read in place
+            by this process (the binaries cannot read it; arrays given
+            beside it are streamed too); or `"package.module:function"`,
+            the import path of a function of no argument that returns
+            one, read in place by this call and by the binaries (then
+            `test_data`, and `validation_data` if given, too).
         test_data: as `train_data`; the metrics every round reports.
         workdir: the folder for every output; the same one resumes.
         num_steps: training steps per round.
         validation_data: as `train_data`; early stopping's data. None holds
-            out `validation_split` of `train_data` (seeded by `seed`).
+            out `validation_split` of `train_data`: a sample seeded by
+            `seed` of arrays, the first examples of a stream.
         validation_split: the fraction held out when `validation_data` is
             None.
         optimizer: `"sgd"`, `"momentum"`, `"adam"`, `"adamw"`, or any
@@ -224,9 +230,14 @@ def run_experiment(
     input_shape, num_logits = _check_model(model)
     labels = task.sparse
     spec = _functions_spec(train_data, test_data, validation_data)
+    loader = streams.FUNCTIONS_LOADER
+    given = (train_data, test_data, validation_data)
+    if not spec and any(isinstance(d, tf.data.Dataset) for d in given):
+        spec = streams.give(_datasets(*given, input_shape, labels))
+        loader = streams.GIVEN_LOADER
     if spec:  # streamed: nothing of the data is saved
-        splits, first = _stream_splits(spec, validation_split, input_shape,
-                                       num_logits, labels)
+        splits, first = _stream_splits(spec, loader, validation_split,
+                                       input_shape, num_logits, labels)
     else:
         splits = {"train": _arrays(train_data, "train_data", input_shape,
                                    labels),
@@ -249,7 +260,7 @@ def run_experiment(
         rewind_step=rewind_step, seed=seed, jit_compile=jit_compile,
         export=export)
     if spec:
-        config.data.name, config.data.dir = streams.FUNCTIONS_LOADER, spec
+        config.data.name, config.data.dir = loader, spec
         splits = {}
     # The model's own dtype policy: a mixed_float16 model trains with a
     # loss scale.
@@ -303,10 +314,8 @@ def _check_model(model: object) -> tuple[tuple[int, ...] | None, int]:
 
 def _arrays(data: object, name: str,
             input_shape: tuple[int, ...] | None, labels: bool) -> tuple:
-    """`(x, y)` NumPy arrays of `data`, arrays or a dataset; `labels`:
-    whether `y` holds class labels (else targets of any shape)."""
-    if isinstance(data, tf.data.Dataset):
-        return _dataset_arrays(data, name, input_shape, labels)
+    """`(x, y)` NumPy arrays of `data`; `labels`: whether `y` holds class
+    labels (else targets of any shape)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise ValueError(
             f"`{name}` must be (x, y) arrays or a tf.data.Dataset of (x, y)"
@@ -320,42 +329,17 @@ def _arrays(data: object, name: str,
     return x, y
 
 
-def _dataset_arrays(dataset: tf.data.Dataset, name: str,
-                    input_shape: tuple[int, ...] | None,
-                    labels: bool) -> tuple:
-    spec = dataset.element_spec
-    if not (isinstance(spec, tuple) and len(spec) == 2 and all(
-            isinstance(s, tf.TensorSpec) for s in spec)):
-        raise ValueError(
-            f"`{name}` must be a dataset of (x, y) pairs of tensors; it "
-            f"yields {spec}. Received: {name}={dataset!r}")
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            f"`{name}` must be a finite dataset (no `repeat()`): it is "
-            f"saved in the workdir. Received: {name}={dataset!r}")
-    shape = tuple(spec[0].shape)
-    if input_shape is None:
-        batched = shape[:1] == (None,)
-    elif tf.TensorShape(shape).is_compatible_with(input_shape):
-        batched = False
-    elif tf.TensorShape(shape[1:]).is_compatible_with(input_shape):
-        batched = True
-    else:
-        raise ValueError(
-            f"`{name}` must yield x of the model's input shape "
-            f"{tuple(input_shape)} (or batches of it); it yields "
-            f"{spec[0].shape}. Received: {name}={dataset!r}")
-    xs, ys = [], []
-    for x, y in dataset.as_numpy_iterator():
-        xs.append(x if batched else x[None])
-        if not labels:
-            ys.append(y if batched else np.asarray(y)[None])
-        else:
-            ys.append(np.reshape(y, (-1,)) if batched
-                      else np.reshape(y, (1,)))
-    if not xs:
-        raise ValueError(f"`{name}` is empty. Received: {name}={dataset!r}")
-    return np.concatenate(xs), np.concatenate(ys)
+def _datasets(train_data: object, test_data: object,
+              validation_data: object, input_shape: tuple[int, ...] | None,
+              labels: bool) -> dict[str, tf.data.Dataset]:
+    """The splits as datasets, when one of them is a dataset: those as
+    they are (streamed in place), arrays as datasets over them."""
+    given = {"train": train_data, "test": test_data,
+             "validation": validation_data}
+    return {split: data if isinstance(data, tf.data.Dataset) else (
+                tf.data.Dataset.from_tensor_slices(_arrays(
+                    data, f"{split}_data", input_shape, labels)))
+            for split, data in given.items() if data is not None}
 
 
 def _functions_spec(train_data: object, test_data: object,
@@ -375,14 +359,18 @@ def _functions_spec(train_data: object, test_data: object,
     return streams.functions_spec(given)
 
 
-def _stream_splits(spec: str, validation_split: object,
+def _stream_splits(spec: str, loader: str, validation_split: object,
                    input_shape: tuple[int, ...] | None,
                    num_logits: int, labels: bool) -> tuple[dict, object]:
-    """The datasets `spec` names, checked against the model without
-    being saved; returns `_config`'s splits (their sizes only) and one
-    example to build a subclassed model on."""
-    result = streams.from_functions(spec)
-    train = spec.split(";")[0].partition("=")[2]  # its import path
+    """The datasets `spec` names (as `data.dir` of `loader`), checked
+    against the model without being saved; returns `_config`'s splits
+    (their sizes only) and one example to build a subclassed model on."""
+    if loader == streams.GIVEN_LOADER:
+        result = streams.from_given(spec)
+        train = result[0]  # named by its repr
+    else:
+        result = streams.from_functions(spec)
+        train = spec.split(";")[0].partition("=")[2]  # its import path
     if len(result) == 3:
         held = 0
     else:
@@ -391,16 +379,19 @@ def _stream_splits(spec: str, validation_split: object,
         ok = (isinstance(validation_split, numbers.Real)
               and 0 < validation_split < 1)
         held = max(1, round(validation_split * total)) if ok else 1
+    for split, dataset in zip(("train", "test", "validation"), result):
+        name = f"`{split}_data`"
+        streams.check_dataset(dataset, name, labels)
+        shape = streams.example_shapes(dataset)[0]
+        if input_shape is not None and shape != tuple(input_shape):
+            raise ValueError(
+                f"{name} must yield examples of the model's input shape "
+                f"{tuple(input_shape)}; they have shape {shape}. Received: "
+                f"{split}_data={train if split == 'train' else dataset!r}")
     data = {"validation_size": held, "normalization": "none"}
     # Raises DataError, a ValueError naming the argument.
     streamed = streams.from_loader(result, spec, data, labels,
                                    naming="`{}_data`")
-    if input_shape is not None and streamed.input_shape != tuple(
-            input_shape):
-        raise ValueError(
-            "`train_data` must yield examples of the model's input shape "
-            f"{tuple(input_shape)}; they have shape {streamed.input_shape}."
-            f" Received: train_data={train!r}")
     if labels and num_logits and streamed.num_classes > num_logits:
         raise ValueError(
             f"`train_data` has labels out of range: the model outputs "
