@@ -7,7 +7,7 @@ r"""Runs a study's grid of lottery runs on Ray, here or on a cluster.
       --records=R --address=10.0.0.1:6379
 
 NAME is a built-in study (lenet300, early, structure, structure_lenet,
-structure_conv2, structure_conv2_long, mnist1d, transfer,
+structure_conv2, structure_conv2_long, transformer, mnist1d, transfer,
 transfer_mnist1d) or module:function returning a
 `keras_lottery.studies.Study` (docs/STUDIES.md). Without --address, Ray
 runs embedded on this machine (on 127.0.0.1); with it, the study joins

@@ -445,3 +445,13 @@ def test_the_docs_example_study_declares_its_grid(tmp_path):
     assert schedule.next_runs(4) == [runs[0], runs[2]]  # reinits wait
     assert runs[1].ready == (str(tmp_path / "seed0" / "round_03" /
                                  "metrics.json"),)
+
+
+def test_the_binary_names_every_built_in_study():
+    import re
+
+    from binaries import study
+
+    listed = re.search(r"NAME is a built-in study \((.*?)\)", study.__doc__,
+                       re.S).group(1)
+    assert sorted(re.split(r",\s*", listed)) == sorted(catalog.BUILT_IN)
