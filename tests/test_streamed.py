@@ -95,7 +95,8 @@ def test_batches_from_the_loader_stream_as_its_examples_would():
     test = examples.take(20)
     one, batched = (streams.from_loader(splits, "m:f", data) for splits in (
         (examples, test), (examples.batch(7), test.batch(7))))
-    assert (one.batched, batched.batched) == (False, True)
+    assert [streams.is_batched(s.train) for s in (one, batched)] == [
+        False, True]
     assert batched.train_count == one.train_count == 119
     for name in ("validation_x", "validation_y", "test_x", "test_y"):
         np.testing.assert_array_equal(getattr(batched, name),

@@ -52,7 +52,7 @@ class Streams:
 
     Attributes:
         train: the training examples, `(x, y)`, finite: one at a time, or
-            in batches if `batched`.
+            in batches (`is_batched`).
         train_count: how many examples there are.
         validation_x, validation_y, test_x, test_y: as `datasets.Splits`.
         num_classes: the number of classes (the largest label + 1), or the
@@ -68,7 +68,6 @@ class Streams:
     test_y: np.ndarray
     num_classes: int
     source: str
-    batched: bool = False  # `train` yields batches of examples
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -262,8 +261,7 @@ def from_loader(result: object, name: str, data,
         num_classes = int(np.prod(targets["train"]))
     return Streams(train, count, validation_x, validation_y, test_x,
                    test_y, num_classes,
-                   source=f"{name}(data_dir={data.get('dir', '')!r})",
-                   batched=is_batched(train))
+                   source=f"{name}(data_dir={data.get('dir', '')!r})")
 
 
 # tfds split fields: (config field, default). An empty validation split

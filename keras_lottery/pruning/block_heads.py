@@ -111,7 +111,7 @@ def _shrink_attention(layer, kept_heads: dict[str, int]) -> None:
     that many heads, built on the shapes the old one was built on."""
     for path, num_heads in kept_heads.items():
         names = path.split("/")
-        parent = _find(layer, names[:-1]) if len(names) > 1 else layer
+        parent = _find(layer, names[:-1])  # `layer` itself for no names
         old = _find(parent, names[-1:]) if parent is not None else None
         if old is None or not rebuildable(old):
             raise ValueError(
