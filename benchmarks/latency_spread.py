@@ -28,7 +28,7 @@ from absl import flags
 from benchmarks import common
 from benchmarks import structure_latency as structure_report
 from keras_lottery.studies import structure_table
-from keras_lottery.studies.structure_cells import PARTS
+from keras_lottery.studies.structure_cells import cell_names
 
 _SHAPES = flags.DEFINE_multi_string(
     "shape", [], "A shrunk shape as latency.json names it "
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
     part = flags.FLAGS.part  # the report's --part and --records
     records = os.path.join(flags.FLAGS.records, part)
     configs = structure_report.shape_configs(
-        structure_table.load_cells(records, PARTS[part][1]))
+        structure_table.load_cells(records, cell_names(part)))
     unknown = [s for s in _SHAPES.value if s not in configs]
     if not _SHAPES.value or unknown:
         sys.exit(f"--shape must name shapes recorded in {records}. "
@@ -55,17 +55,20 @@ def main(argv: list[str]) -> None:
     shapes = list(dict.fromkeys(_SHAPES.value))  # once each, in order
     todo = {f"{shape} #{i}": configs[shape]
             for shape in shapes for i in range(_INSTANCES.value)}
+    columns = structure_report.COLUMNS.get(part,
+                                           structure_table.LATENCY_COLUMNS)
     with tempfile.TemporaryDirectory(prefix="latency_spread_") as tmp:
-        best = common.interleaved(structure_report.timed_calls(todo, tmp),
-                                  flags.FLAGS.repeats, best=min)
+        best = common.interleaved(structure_report.timed_calls(
+            todo, {name: list(columns) for name in todo}, tmp),
+            flags.FLAGS.repeats, best=min)
     print(structure_report.latency_note())
-    print("| Shape | Batch | Each instance, µs | Largest / smallest |")
+    print("| Shape | Column | Each instance, µs | Largest / smallest |")
     print("|---|---|---|---|")
     for shape in shapes:
-        for batch in structure_table.BATCH_SIZES:
-            times = [best[f"{shape} #{i}", batch]
+        for column in columns:
+            times = [best[f"{shape} #{i}", column]
                      for i in range(_INSTANCES.value)]
-            print(f"| {shape} | {batch} | "
+            print(f"| {shape} | {structure_table.column_label(column)} | "
                   f"{', '.join(f'{1e6 * t:,.0f}' for t in times)} | "
                   f"{max(times) / min(times):.2f} |")
 

@@ -1,17 +1,21 @@
-r"""The structure study's latency: batch-1 and batch-256 latency of every
-shrunk shape its records hold, into OUTPUT/PART/latency.json, then the
-study's report again (`keras_lottery.studies.structure_report`) with a
-latency column and latency.png.
+r"""The structure study's latency: the latency of every shrunk shape its
+records hold, into OUTPUT/PART/latency.json, then the study's report again
+(`keras_lottery.studies.structure_report`) with a latency column and
+latency.png.
 
 Each distinct shrunk shape is rebuilt from its recorded Keras config with
 fresh weights (latency depends on the shapes only), exported as a
-SavedModel (keras_lottery.export) and timed through its serving signature
-at batch 1 and 256, interleaved, best of --repeats medians, on --threads
-threads. Measured shapes are kept in latency.json and measured again only
-with --remeasure: run it on a quiet machine. How far two measurements of
-one shape can differ: benchmarks/latency_spread.py.
+SavedModel (keras_lottery.export), and as a TFLite model where the part's
+columns ask for it, and timed at each column's batch size: LeNet and
+Conv-2 through the SavedModel's serving signature at batch 1 and 256; the
+ViT also through the TFLite interpreter, at batch 1 and 64 (issue 38).
+Calls are interleaved, best of --repeats medians, on --threads threads.
+Measured (shape, column) pairs are kept in latency.json and measured again
+only with --remeasure: run it on a quiet machine. How far two measurements
+of one shape can differ: benchmarks/latency_spread.py.
 
   python -m benchmarks.structure_latency --part=lenet [--remeasure]
+  python -m benchmarks.structure_latency --part=vit [--cells=head_magnitude]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from keras_lottery.base import files
 from keras_lottery.studies import structure_report
 from keras_lottery.studies import structure_table
 from keras_lottery.studies.structure_cells import PARTS
+from keras_lottery.studies.structure_cells import cell_names
 
 _PART = flags.DEFINE_enum("part", "lenet", list(PARTS),
                           "Which network's cells.")
@@ -43,6 +48,8 @@ _OUTPUT = flags.DEFINE_string("output", "docs/results_structure",
                               "Where the report goes.", allow_override=True)
 _REMEASURE = flags.DEFINE_bool("remeasure", False,
                                "Measure every shape again.")
+_CELLS = flags.DEFINE_list("cells", None, "Only the shapes of these cells "
+                           "(default: every cell recorded).")
 _THREADS = flags.DEFINE_integer("threads", 1, "CPU threads for latency.",
                                 allow_override=True)
 _CALLS = flags.DEFINE_integer("calls", 300, "Timed calls at batch 1 (a "
@@ -53,7 +60,10 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Measurements per shape.",
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.",
                             allow_override=True)
 
-BATCH_SIZES = structure_table.BATCH_SIZES
+# latency.json's columns per part (`structure_table.LATENCY_COLUMNS`: "B"
+# the SavedModel at batch B, "tflite_B" the TFLite model); the others:
+# the default.
+COLUMNS = {"vit": ("1", "64", "tflite_1", "tflite_64")}
 
 
 def main(argv: list[str]) -> None:
@@ -61,37 +71,55 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     records = os.path.join(_RECORDS.value, _PART.value)
     output = os.path.join(_OUTPUT.value, _PART.value)
-    cells = structure_table.load_cells(records, PARTS[_PART.value][1])
+    names = cell_names(_PART.value)
+    unknown = [c for c in _CELLS.value or () if c not in names]
+    if unknown:
+        raise app.UsageError(
+            f"--cells must be cells of part {_PART.value} ({', '.join(names)})"
+            f". Received: --cells={','.join(_CELLS.value)}")
+    cells = structure_table.load_cells(records, _CELLS.value or names)
     if not cells:
         raise app.UsageError(f"No finished run in {records}.")
     latency_path = os.path.join(output, "latency.json")
     latency = (files.read_json(latency_path)
                if os.path.exists(latency_path) else {"shapes": {}})
-    latency = measure_latency(cells, latency, _REMEASURE.value)
+    latency = measure_latency(
+        cells, latency, _REMEASURE.value,
+        COLUMNS.get(_PART.value, structure_table.LATENCY_COLUMNS))
     os.makedirs(output, exist_ok=True)
     files.write_json(latency_path, latency)
     structure_report.write(_PART.value, _RECORDS.value, _OUTPUT.value)
 
 
 def measure_latency(cells: dict[str, list[dict]], latency: dict,
-                    remeasure: bool) -> dict:
-    """Adds the batch-1 and batch-256 latency of every shrunk shape."""
+                    remeasure: bool, columns: tuple[str, ...]) -> dict:
+    """Adds each column's latency of every shrunk shape, where missing
+    (every one with `remeasure`)."""
     set_threads()
     configs = shape_configs(cells)
-    todo = {key: config for key, config in configs.items()
-            if remeasure or key not in latency["shapes"]}
+    todo = {key: [c for c in columns
+                  if remeasure or c not in latency["shapes"].get(key, {})]
+            for key in configs}
+    todo = {key: wanted for key, wanted in todo.items() if wanted}
     with tempfile.TemporaryDirectory(prefix="structure_latency_") as tmp:
-        best = common.interleaved(timed_calls(todo, tmp), _REPEATS.value,
-                                  best=min)
+        best = common.interleaved(timed_calls(
+            {key: configs[key] for key in todo}, todo, tmp),
+            _REPEATS.value, best=min)
     shapes = dict(latency["shapes"])
-    for key in todo:
-        shapes[key] = {str(b): best[key, b] for b in BATCH_SIZES}
-    return {"note": latency_note(), "shapes": shapes}
+    for key, wanted in todo.items():
+        merged = {**shapes.get(key, {}),
+                  **{column: best[key, column] for column in wanted}}
+        shapes[key] = {column: merged[column] for column in columns}
+    result = {"note": latency_note(), "shapes": shapes}
+    if columns != structure_table.LATENCY_COLUMNS:
+        result["columns"] = list(columns)
+    return result
 
 
 def shape_configs(cells: dict[str, list[dict]]) -> dict[str, dict]:
     """`{shape: Keras config}` of every shrunk shape the records have."""
-    return {key: config for runs in cells.values() for run in runs
+    return {structure_table.sorted_shape_key(key): config
+            for runs in cells.values() for run in runs
             for key, config in run["models"].items()}
 
 
@@ -102,28 +130,39 @@ def set_threads() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
 
 
-def timed_calls(configs: dict[str, dict], folder: str
-                ) -> dict[tuple[str, int], Callable[[], float]]:
-    """`{(name, batch): measurement}`: each config rebuilt with fresh
-    weights, exported as a SavedModel under folder, and a median of
-    --calls calls of its serving signature (a tenth at batch 256)."""
+def timed_calls(configs: dict[str, dict], columns: dict[str, list[str]],
+                folder: str) -> dict[tuple[str, str], Callable[[], float]]:
+    """`{(name, column): measurement}`: each config rebuilt with fresh
+    weights, exported under folder (as a SavedModel, and a TFLite model
+    if a column of it asks), and a median of --calls calls at the
+    column's batch size (a tenth of them above batch 1)."""
     import keras  # noqa: PLC0415
 
     from keras_lottery.serving import export  # noqa: PLC0415
 
-    images = common.mnist(_DATA.value).test_x[:max(BATCH_SIZES)]
+    batches = {int(c.rpartition("_")[2]) for cs in columns.values()
+               for c in cs}
+    images = common.mnist(_DATA.value).test_x[:max(batches, default=1)]
     runs = {}
     for i, (name, config) in enumerate(sorted(configs.items())):
         model = keras.saving.deserialize_keras_object(
             json.loads(json.dumps(config)))
-        written = export.export_model(model, folder, ("saved_model",),
+        formats = ("saved_model", *(
+            ("tflite",) if any(c.startswith("tflite_")
+                               for c in columns[name]) else ()))
+        written = export.export_model(model, folder, formats,
                                       model_name=f"shape{i}")
-        for batch in BATCH_SIZES:
-            call = export_benchmark.saved_model_call(
-                written["saved_model"], images[:batch])
-            calls = _CALLS.value if batch == 1 else max(
+        for column in columns[name]:
+            fmt, _, batch = column.rpartition("_")
+            x = images[:int(batch)]
+            call = (export_benchmark.tflite_call(written["tflite"], x,
+                                                 _THREADS.value)
+                    if fmt == "tflite" else
+                    export_benchmark.saved_model_call(
+                        written["saved_model"], x))
+            calls = _CALLS.value if batch == "1" else max(
                 1, _CALLS.value // 10)
-            runs[name, batch] = functools.partial(
+            runs[name, column] = functools.partial(
                 export_benchmark.median_latency, call, calls)
     return runs
 

@@ -14,7 +14,9 @@ runs embedded on this machine (on 127.0.0.1); with it, the study joins
 the cluster whose head is there (`ray start --head`), which shares the
 workdir, the records and this folder. Each finished run is recorded
 under --records; what is recorded is not run again, and a run lost with
-its node starts again elsewhere from its last checkpoint. Shows the
+its node starts again elsewhere from its last checkpoint. Runs a study
+declares once earlier runs are recorded (the transformer study's
+late-rewind cell) run in a further pass of the same command. Shows the
 progress, then prints the report's path. Bad input (an unknown study, bad
 --seeds, no Ray at --address, records of another study) ends in one line,
 exit status 1, nothing written.
@@ -76,9 +78,9 @@ def main(argv: list[str]) -> None:
     from keras_lottery.studies import grid  # noqa: PLC0415
 
     try:
-        study = catalog.load(_NAME[0], catalog.Options(
-            _WORKDIR.value, _RECORDS.value, seeds, _SMOKE.value,
-            _DATA_DIR.value))
+        options = catalog.Options(_WORKDIR.value, _RECORDS.value, seeds,
+                                  _SMOKE.value, _DATA_DIR.value)
+        study = catalog.load(_NAME[0], options)
         catalog.check_records(study)
     except ValueError as e:
         cli.fail("study", e)
@@ -95,8 +97,9 @@ def main(argv: list[str]) -> None:
         except ValueError as e:
             cli.fail("study", e)
     catalog.claim(study)
-    outcome = runner.run_study(study, threads=_THREADS.value,
-                               retries=_RETRIES.value)
+    outcome = runner.run_passes(
+        lambda: catalog.load(_NAME[0], options), threads=_THREADS.value,
+        retries=_RETRIES.value)
     if outcome.failed or outcome.skipped:
         sys.exit(1)
 

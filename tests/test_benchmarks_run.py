@@ -148,11 +148,11 @@ def test_latency_spread_measures_each_instance_of_a_shape(mnist_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     note, header, rule, *rows = _lines(result)
     assert "1 thread(s), best of 1 medians of 5 calls" in note
-    assert header == ("| Shape | Batch | Each instance, µs | "
+    assert header == ("| Shape | Column | Each instance, µs | "
                       "Largest / smallest |")
     assert rule == "|---" * 4 + "|"
     assert [row.split(" | ")[:2] for row in rows] == [
-        [f"| {s}", b] for s in _LENET_SHAPES for b in ("1", "256")]
+        [f"| {s}", b] for s in _LENET_SHAPES for b in ("b1", "b256")]
     for row in rows:
         times, ratio = row.strip("| ").split(" | ")[2:]
         times = [float(t.replace(",", "")) for t in times.split(", ")]

@@ -157,6 +157,34 @@ def test_latency_measures_only_the_shapes_not_yet_measured(recorded):
     assert report("--remeasure")["shapes"][kept]["1"] < 1
 
 
+def test_vit_latency_adds_tflite_and_batch_64_column_by_column(tmp_path):
+    # The committed 2:4 cell of the ViT: one shape (2:4 removes no unit).
+    def measure():
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.structure_latency",
+             "--part=vit", "--cells=2-4_magnitude", f"--output={tmp_path}",
+             "--calls=2", "--repeats=1"], cwd=_REPO_ROOT,
+            capture_output=True, text=True, timeout=600,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        return files.read_json(str(tmp_path / "vit" / "latency.json"))
+
+    first = measure()
+    assert first["columns"] == ["1", "64", "tflite_1", "tflite_64"]
+    (shape, times), = first["shapes"].items()
+    assert list(times) == first["columns"] and all(
+        0 < t < 1 for t in times.values())
+    del times["tflite_64"]
+    times["1"] = 7.0
+    files.write_json(str(tmp_path / "vit" / "latency.json"), first)
+    again = measure()["shapes"][shape]
+    assert again["1"] == 7.0 and 0 < again["tflite_64"] < 1
+    with open(tmp_path / "vit" / "comparison.md", encoding="utf-8") as f:
+        text = f.read()
+    assert "SavedModel serving signature and TFLite interpreter" in text
+    assert "| b1 / b64 / TFLite b1 / TFLite b64 latency µs |" in text
+
+
 def test_unknown_cells_are_named(tmp_path):
     with pytest.raises(ValueError, match="`cells` must be cells of part "
                        "lenet .*Received: cells=nope"):

@@ -76,3 +76,23 @@ def test_wins_by_fewer_than_ten_test_images_are_marked_narrow():
     text = structure_table.format_comparison(table, {})
     assert "| 2/2 (narrow: 1) |" in text
     assert "| 1/2 |" in text
+
+
+def test_a_late_rewind_cell_and_the_instability_are_reported():
+    rewound = [_run(0, [0.98, 0.981])]
+    rewound[0]["config"]["prune"] = {"rewind_step": 500}
+    rows = [{"rewind_step": k, "alphas": [0.0, 1.0],
+             "test_errors": [0.02, 0.02], "end_errors": [0.02, 0.021],
+             "max_error": 0.02 + gap, "instability": gap - 0.0005,
+             "stable": gap < 0.02} for k, gap in ((0, 0.05), (500, 0.01))]
+    table = structure_table.compare(
+        {"weight_magnitude": [_run(0, [0.98, 0.97])],
+         "weight_magnitude_rewind": rewound}, {},
+        {"dense_seed0_round00": {"round": 0, "rows": rows, "files": []}})
+    assert "rewind_step" not in table["cells"]["weight_magnitude"]
+    text = structure_table.format_comparison(table, {})
+    assert "## weight_magnitude_rewind (rewinding to iteration 500)" in text
+    assert text.index("## Instability: dense_seed0_round00") > text.index(
+        "## weight_magnitude_rewind")
+    assert "| 0 | 2.00 | 2.10 | 7.00 | 4.95 | no |" in text
+    assert "| 500 | 2.00 | 2.10 | 3.00 | 0.95 | yes |" in text

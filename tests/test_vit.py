@@ -196,11 +196,13 @@ def test_wanda_scores_each_attention_kernel_by_its_own_inputs():
         rtol=1e-4)
 
 
-def test_the_transformer_study_declares_its_cells_then_the_instability():
+def test_the_transformer_study_declares_its_cells_then_the_instability(
+        tmp_path):
     from keras_lottery.studies import catalog
     from keras_lottery.studies import grid
     study = catalog.load("transformer", catalog.Options(
-        workdir="/tmp/w", seeds=(0, 1), data_dir="/data"))
+        workdir="/tmp/w", records=str(tmp_path), seeds=(0, 1),
+        data_dir="/data"))
     names = [run.name for run in study.runs]
     cells = ("weight_magnitude", "weight_activation", "head_magnitude",
              "neuron_magnitude", "2-4_magnitude")
@@ -208,12 +210,15 @@ def test_the_transformer_study_declares_its_cells_then_the_instability():
         assert [n for n in names if n in {
             f"vit_{cell}_seed{seed}" for cell in cells}] == [
                 f"vit_{cell}_seed{seed}" for cell in cells]
-    # The instability of seed 0's dense round comes last: the longest
-    # chains (the weight cells) take the first slots.
-    assert names[-5:] == [
+    # The instability of seed 0's dense round comes after seed 0's cells,
+    # before seed 1's: the late-rewind cell waits for it.
+    instability = [
         *(f"vit_instability_dense_seed0_round00_k{k:05d}"
           for k in (0, 100, 500, 2000)),
         "vit_instability_dense_seed0_round00"]
+    at = names.index("vit_dense_seed1")
+    assert names[at - 5:at] == instability
+    assert not any("rewind" in name for name in names)  # not recorded yet
     runs = {run.name: run for run in study.runs}
 
     def flags(name):
@@ -230,3 +235,38 @@ def test_the_transformer_study_declares_its_cells_then_the_instability():
     assert "--config=configs/vit_mnist.py" in head
     assert "--rewind_steps=0,100,500,2000" in flags(
         "vit_instability_dense_seed0_round00")
+
+
+@pytest.mark.parametrize("stable_from, declared", [(100, True), (0, False)])
+def test_the_weight_cell_reruns_with_late_rewinding_once_instability_picks_it(
+        tmp_path, stable_from, declared):
+    from keras_lottery.base import files
+    from keras_lottery.studies import catalog
+    from keras_lottery.studies import grid
+    rows = [{"rewind_step": k, "instability": 0.05 if k < stable_from
+             else 0.01, "stable": k >= stable_from}
+            for k in (0, 100, 500, 2000)]
+    files.write_json(str(tmp_path / "vit" / "instability" /
+                         "dense_seed0_round00.json"), {"rows": rows})
+    study = catalog.load("transformer", catalog.Options(
+        workdir="/tmp/w", records=str(tmp_path), seeds=(0, 1),
+        data_dir="/data"))
+    names = [run.name for run in study.runs]
+    rewound = [n for n in names if "rewind" in n]
+    if not declared:
+        assert rewound == []
+        return
+    # For each seed, last: the cell, then its controls at rounds 4, 8, 11
+    # (a run per control round, then one that records the control).
+    assert rewound[:1] + rewound[9:10] == ["vit_weight_magnitude_rewind_seed0",
+                                          "vit_weight_magnitude_rewind_seed1"]
+    assert names.index(rewound[0]) == names.index(
+        "vit_instability_dense_seed0_round00") + 1
+    assert names.index(rewound[9]) > names.index("vit_2-4_magnitude_seed1")
+    ticket = next(r for r in study.runs if r.name == rewound[0])
+    # Round 0 is its own (it keeps W_100), not a copy of the dense run's.
+    assert ticket.after == ()
+    assert all(isinstance(step, grid.Command) for step in ticket.steps)
+    assert "--config.prune.rewind_step=100" in ticket.steps[0].args
+    assert str(tmp_path / "vit" / "weight_magnitude_rewind" / "seed0" /
+               "summary.json") in ticket.records

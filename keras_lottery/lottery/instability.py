@@ -302,22 +302,28 @@ def format_table(table: dict[str, Any]) -> str:
         f"trainings on different data orders, and its maximum over "
         f"{table['points']} points; stable when the instability (maximum "
         f"minus the mean of the ends) is under "
-        f"{100 * table['stable_under']:g}%.", "",
-        "| rewind step k | error, end 1 | error, end 2 | max on path | "
-        "instability | stable |",
-        "|---:|---:|---:|---:|---:|:---:|",
-    ]
-    for row in table["rows"]:
+        f"{100 * table['stable_under']:g}%.", "", *table_lines(
+            table["rows"])]
+    k = table["smallest_stable_rewind_step"]
+    lines += ["", f"Smallest stable rewind step: {k:,}." if k is not None
+              else "No rewind step tried is stable."]
+    return "\n".join(lines) + "\n"
+
+
+def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """A markdown table of `rows` (`summarize_path`'s), one per rewind
+    step: test error (%) at the ends, its maximum on the path, the
+    instability, whether stable."""
+    lines = ["| rewind step k | error, end 1 | error, end 2 | max on path | "
+             "instability | stable |", "|---:|---:|---:|---:|---:|:---:|"]
+    for row in rows:
         a, b = row["end_errors"]
         lines.append(
             f"| {row['rewind_step']:,} | {100 * a:.2f} | {100 * b:.2f} | "
             f"{100 * row['max_error']:.2f} | "
             f"{100 * row['instability']:.2f} | "
             f"{'yes' if row['stable'] else 'no'} |")
-    k = table["smallest_stable_rewind_step"]
-    lines += ["", f"Smallest stable rewind step: {k:,}." if k is not None
-              else "No rewind step tried is stable."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot_path(row: dict[str, Any], path: str, round_index: int) -> None:

@@ -65,9 +65,8 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
                      100 * rows[-1]["instability"])
         if rows[-1]["stable"]:
             break
-    k = instability.smallest_stable(rows)
-    if k is None:
-        k = min(rows, key=lambda row: row["instability"])["rewind_step"]
+    k = pick(rows)
+    if instability.smallest_stable(rows) is None:
         logging.warning(
             "No rewind step of prune.auto_rewind_steps=%s is stable (under "
             "%g%%); rewinding to the least unstable, %d.",
@@ -86,6 +85,16 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
     files.write_json(path, choice)
     logging.info("prune.rewind_step=auto: rewinding to step %d.", k)
     return choice
+
+
+def pick(rows: list[dict[str, Any]]) -> int:
+    """The rewind step an analysis's rows (`rewind_step`, `instability`,
+    `stable` each) choose: the smallest stable one, else the least
+    unstable."""
+    k = instability.smallest_stable(rows)
+    if k is None:
+        k = min(rows, key=lambda row: row["instability"])["rewind_step"]
+    return int(k)
 
 
 def resolved(config: ml_collections.ConfigDict,

@@ -262,13 +262,16 @@ def instability_runs(name: str, workdir: str, round_index: int,
             f"--round={round_index}",
             f"--rewind_steps={','.join(map(str, ks))}"))
 
+    # A rewind step's run trains two copies (and, for k > 0, the run to
+    # W_k): a cost of 2 rounds; the table's run trains nothing.
     rows = [grid.Run(f"{name}_k{k:05d}", (command([k]),),
-                     outputs=(paths.path_file(folder, k),), after=after)
+                     outputs=(paths.path_file(folder, k),), after=after,
+                     cost=2)
             for k in steps]
     return [*rows, grid.Run(
         name, (command(steps), grid.Call(copy_file, (
             os.path.join(folder, "instability.json"), record))),
-        records=(record,), after=tuple(rows))]
+        records=(record,), after=tuple(rows), cost=0)]
 
 
 def copy_file(source: str, target: str) -> None:

@@ -64,6 +64,9 @@ class Run:
         done: files whose existence also means it need not run (a
             control's round done in the control's workdir, not yet
             recorded).
+        cost: its share of the study's work (e.g. how many rounds it
+            trains), for the time left shown while the study runs; 0 for
+            bookkeeping (a record of finished rounds).
     """
     name: str
     steps: tuple[Command | Call, ...]
@@ -73,6 +76,7 @@ class Run:
     alongside: tuple[Run, ...] = ()
     ready: tuple[str, ...] = ()
     done: tuple[str, ...] = ()
+    cost: float = 1.0
 
     def recorded(self) -> bool:
         return (bool(self.records) and _exist(self.records)) or (

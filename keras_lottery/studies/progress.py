@@ -2,9 +2,10 @@
 
 On a terminal, one `rich` live line for the whole study: runs done,
 running, waiting, failed, per node the runs running there and those that
-ended there, and the time left (ETA):
-the mean seconds of the runs that ended this session, times the runs
-left, over the runs the cluster holds at once. Elsewhere (a log file, a
+ended there, and the time left (ETA): the seconds per unit of cost
+(`grid.Run.cost`, e.g. rounds trained) of the runs that ended this
+session, times the cost of the runs left, over the runs the cluster
+holds at once. Elsewhere (a log file, a
 pipe, CI) one line per run that ends or fails, and the same summary
 every `every_seconds`.
 """
@@ -30,10 +31,14 @@ class Display:
         self.skipped: list[str] = []
         self._live = None
 
-    def begin(self, name: str, total: int) -> None:
+    def begin(self, name: str, total: int,
+              costs: dict[str, float] | None = None) -> None:
+        """`costs`: each run's `grid.Run.cost` (default 1 each)."""
         self.name, self.total = name, total
         self.done = self.failed = self.running = 0
-        self.seconds: list[float] = []
+        self.costs = costs or {}
+        self.cost_left = sum(self.costs.values()) + total - len(self.costs)
+        self.seconds = self.cost_done = 0.0
         self.nodes: collections.Counter = collections.Counter()
         self.running_on: collections.Counter = collections.Counter()
         self._last_line = time.monotonic()
@@ -60,15 +65,19 @@ class Display:
 
     def skip(self, name: str) -> None:
         self.skipped.append(name)
+        self.cost_left -= self.costs.get(name, 1.0)
         self._print(f"skipped {name}: a run it reads failed")
 
     def ended(self, name: str, result: dict, running: int,
               capacity: int) -> None:
         self.running = running
         self.nodes[result.get("node", "?")] += 1
+        cost = self.costs.get(name, 1.0)
+        self.cost_left -= cost
         if result["ok"]:
             self.done += 1
-            self.seconds.append(result["seconds"])
+            self.seconds += result["seconds"]
+            self.cost_done += cost
             self._print(f"<== {time.strftime('%H:%M:%S')} {name} "
                         f"({result['seconds'] / 60:.1f} min, "
                         f"{result.get('node', '?')})")
@@ -89,11 +98,10 @@ class Display:
     def summary(self, capacity: int) -> str:
         waiting = self.total - self.done - self.failed - self.running - len(
             self.skipped)
-        left = waiting + self.running
         eta = "?"
-        if self.seconds and capacity:
-            mean = sum(self.seconds) / len(self.seconds)
-            eta = _duration(mean * left / capacity)
+        if self.cost_done and capacity:
+            eta = _duration(self.seconds / self.cost_done
+                            * max(0.0, self.cost_left) / capacity)
         nodes = ", ".join(
             f"{node} {self.running_on[node]} running {self.nodes[node]} "
             "ended" for node in sorted({*self.nodes, *self.running_on}))

@@ -8,6 +8,10 @@ needed (`grid.Schedule`) to a Ray task as soon as the runs it reads
 allow, as many at once as the cluster's CPUs hold runs of `threads`
 threads each, in the study's order.
 
+`run_passes(declare)` runs a study whose later runs are declared only
+once earlier runs are recorded: it declares the study again after each
+pass.
+
 A task executes the run's steps: each `Command` a subprocess of this
 Python in the study's folder (a cluster shares it, and the workdirs and
 records, on shared storage), with `threads` CPU threads and its output
@@ -158,7 +162,8 @@ def run_study(study: grid.Study, threads: int = 1, retries: int = 3,
     """
     display = display or progress.Display()
     schedule = grid.Schedule(study.runs)
-    display.begin(study.name, schedule.total)
+    display.begin(study.name, schedule.total,
+                  {run.name: run.cost for run in schedule.todo})
     if schedule.total:
         import ray  # noqa: PLC0415  (not for a finished study)
 
@@ -213,6 +218,27 @@ def run_study(study: grid.Study, threads: int = 1, retries: int = 3,
                       report, time.time() - start)
     display.finish(outcome.failed, outcome.skipped, report, study.logs)
     return outcome
+
+
+def run_passes(declare: Callable[[], grid.Study], threads: int = 1,
+               retries: int = 3) -> Outcome:
+    """Runs the study `declare()` returns (`run_study`), then declares it
+    again and runs what is new, until a pass fails or adds no run: a
+    study may declare a run only once the records of earlier runs exist
+    (the transformer study's late-rewind cell, once its instability
+    analysis picked a rewind step), and one command runs it all."""
+    ran: list[str] = []
+    seconds = 0.0
+    study = declare()
+    while True:
+        outcome = run_study(study, threads=threads, retries=retries)
+        ran += outcome.ran
+        seconds += outcome.seconds
+        if not (outcome.failed or outcome.skipped):
+            study = declare()
+            if {run.name for run in grid.needed(study.runs)} - set(ran):
+                continue
+        return dataclasses.replace(outcome, ran=ran, seconds=seconds)
 
 
 def node_file(logs: str, name: str) -> str:

@@ -15,6 +15,13 @@ A control round starts as soon as the cell's run has trained that round,
 in the next free slot: a cell and its controls end close together. One
 process at a time holds a control's workdir: its rounds run in turn.
 
+A part with an instability analysis (`structure_cells.INSTABILITY`, the
+ViT) measures it on its first seed's dense round after that seed's cells.
+Once it is recorded, if the rewind step it picks is not 0, the part's
+LATE_REWIND cell is declared again for every seed, rewinding to that step
+(`<cell>_rewind`; it trains its own round 0, which keeps W_k): the
+command's next pass runs it (`runner.run_passes`).
+
   keras-lottery study structure_lenet --workdir=workdirs/structure
   keras-lottery study structure --workdir=W --smoke   # every part, minutes
 """
@@ -26,12 +33,15 @@ import os
 from collections.abc import Sequence
 
 from keras_lottery.base import files
+from keras_lottery.lottery import rewind_search
 from keras_lottery.studies import early
 from keras_lottery.studies import grid
 from keras_lottery.studies.structure_cells import INSTABILITY
+from keras_lottery.studies.structure_cells import LATE_REWIND
 from keras_lottery.studies.structure_cells import PARTS
 from keras_lottery.studies.structure_cells import SMOKE_REWIND_STEPS
 from keras_lottery.studies.structure_cells import Cell
+from keras_lottery.studies.structure_cells import late_rewind_cell
 
 RECORDS = "docs/results_structure/runs"
 REPORTS = "docs/results_structure"
@@ -70,7 +80,9 @@ def study(name: str, parts: Sequence[str], workdir: str,
                      os.path.join(records, part), data_dir, part,
                      ((SMOKE_REWIND_STEPS if smoke else INSTABILITY[part])
                       if part in INSTABILITY else ()))
-        runs += plan.runs(part_cells, seeds)
+        rewound = plan.late_rewind_cell(part_cells, seeds)
+        runs += plan.runs(part_cells, seeds,
+                          rewound and (_smoke(rewound) if smoke else rewound))
     return grid.Study(
         name, runs, records, workdir,
         report=grid.Command(("-m", "keras_lottery.studies.structure_report",
@@ -96,14 +108,14 @@ class _Plan:
     part: str
     rewind_steps: tuple[int, ...] = ()  # the instability analysis's
 
-    def runs(self, cells: Sequence[Cell], seeds: Sequence[int]
-             ) -> list[grid.Run]:
+    def runs(self, cells: Sequence[Cell], seeds: Sequence[int],
+             rewound: Cell | None = None) -> list[grid.Run]:
         """For each seed, its dense round, then each cell followed by its
         controls (a control round coming before the later cells takes the
-        next free slot once it can start); last, the first seed's dense
-        round's instability at `rewind_steps`, if any (after the cells:
-        the longest chains start first)."""
-        runs, first_dense = [], None
+        next free slot once it can start); after the first seed's cells,
+        its dense round's instability at `rewind_steps`, if any; last for
+        each seed, the `rewound` cell (`late_rewind_cell`), if any."""
+        runs = []
         for seed in seeds:
             dense_dir = self.dense_dir(seed)
             dense = grid.Run(
@@ -111,34 +123,56 @@ class _Plan:
                 (self.lottery(dense_dir, seed, {}, 0),),
                 outputs=grid.rounds_done(dense_dir, [0]))
             runs.append(dense)
-            first_dense = first_dense or (seed, dense_dir, dense)
             for cell in cells:
                 runs += self.cell_runs(cell, seed, dense)
-        if self.rewind_steps and first_dense:
-            seed, dense_dir, dense = first_dense
-            name = f"dense_seed{seed}_round00"
-            runs += early.instability_runs(
-                self.name(f"instability_{name}"), dense_dir, 0,
-                self.rewind_steps, (dense,),
-                os.path.join(self.records, "instability", f"{name}.json"))
+            if self.rewind_steps and seed == seeds[0]:
+                runs += early.instability_runs(
+                    self.name(f"instability_dense_seed{seed}_round00"),
+                    dense_dir, 0, self.rewind_steps, (dense,),
+                    self.instability_record(seed))
+            if rewound:
+                runs += self.cell_runs(rewound, seed, None)
         return runs
 
-    def cell_runs(self, cell: Cell, seed: int, dense: grid.Run
+    def instability_record(self, seed: int) -> str:
+        """Where the instability table of seed's dense round is recorded."""
+        return os.path.join(self.records, "instability",
+                            f"dense_seed{seed}_round00.json")
+
+    def late_rewind_cell(self, cells: Sequence[Cell], seeds: Sequence[int]
+                         ) -> Cell | None:
+        """The part's cell rerun with late rewinding (LATE_REWIND), once
+        the first seed's instability is recorded, if it picks a step
+        other than 0 and the cell is among `cells`."""
+        if (self.part not in LATE_REWIND or not seeds or LATE_REWIND[
+                self.part] not in [cell.name for cell in cells]):
+            return None
+        record = self.instability_record(seeds[0])
+        if not os.path.exists(record):
+            return None
+        k = rewind_search.pick(files.read_json(record)["rows"])
+        return late_rewind_cell(self.part, k) if k else None
+
+    def cell_runs(self, cell: Cell, seed: int, dense: grid.Run | None
                   ) -> list[grid.Run]:
         """The cell's run (then its record), a run per control round, and
-        one per control that records it once all its rounds are done."""
+        one per control that records it once all its rounds are done.
+        The run starts from a copy of the `dense` run's round 0; without
+        one (a late-rewind cell, whose round 0 keeps W_k), it trains its
+        own."""
         name = self.name(f"{cell.name}_seed{seed}")
         workdir = os.path.join(self.workdirs, f"seed{seed}", cell.name)
         record = os.path.join(self.records, cell.name, f"seed{seed}")
+        copy = (grid.Call(files.copy_rounds, (self.dense_dir(seed), workdir,
+                                              (0,))),) if dense else ()
         ticket = grid.Run(
             name,
-            (grid.Call(files.copy_rounds, (self.dense_dir(seed), workdir,
-                                           (0,))),
-             self.lottery(workdir, seed, cell.prune, cell.num_rounds),
+            (*copy, self.lottery(workdir, seed, cell.prune, cell.num_rounds),
              _record(workdir, record)),
             records=grid.recorded(record),
             outputs=grid.rounds_done(workdir, cell.controls),
-            after=(dense,))
+            after=(dense,) if dense else (),
+            cost=cell.num_rounds + (0 if dense else 1))
         runs = [ticket]
         for control in _CONTROLS if cell.controls else ():
             control_dir = os.path.join(workdir, "controls", control)
@@ -159,7 +193,8 @@ class _Plan:
                 # done), then records it.
                 (_control(workdir, control, cell.controls),
                  _record(workdir, record, control)),
-                records=grid.recorded(control_record), after=rounds)]
+                records=grid.recorded(control_record), after=rounds,
+                cost=0)]
         return runs
 
     def name(self, run: str) -> str:

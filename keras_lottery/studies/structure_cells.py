@@ -111,6 +111,12 @@ VIT = (
 # and at SMOKE_REWIND_STEPS in a smoke study.
 INSTABILITY = {"vit": (0, 100, 500, 2000)}
 SMOKE_REWIND_STEPS = (0, 5, 20)
+# The cell of a part that runs again, for every seed, with late rewinding
+# to the step its instability analysis picks (`rewind_search.pick`: the
+# smallest stable step, else the least unstable), once that analysis is
+# recorded, and only if the step is not 0: `late_rewind_cell`.
+LATE_REWIND = {"vit": "weight_magnitude"}
+_REWOUND = "_rewind"
 PARTS = {
     "lenet": ("configs/lenet300_mnist.py", LENET,
               ["--config.train.num_steps=20000"]),
@@ -122,3 +128,20 @@ PARTS = {
                     "--config.eval.every_steps=400"]),
     "vit": ("configs/vit_mnist.py", VIT, []),
 }
+
+
+def late_rewind_cell(part: str, rewind_step: int) -> Cell:
+    """The cell LATE_REWIND[part] rewinding to `rewind_step`, named
+    `<cell>_rewind`."""
+    cell = next(c for c in PARTS[part][1] if c.name == LATE_REWIND[part])
+    return dataclasses.replace(
+        cell, name=cell.name + _REWOUND,
+        prune={**cell.prune, "rewind_step": rewind_step})
+
+
+def cell_names(part: str) -> list[str]:
+    """The names of every cell a part may record, in the report's order."""
+    names = [cell.name for cell in PARTS[part][1]]
+    if part in LATE_REWIND:
+        names.append(LATE_REWIND[part] + _REWOUND)
+    return names

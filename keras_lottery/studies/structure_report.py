@@ -10,9 +10,11 @@ structure`) and writes, under OUTPUT/PART for each part:
                                         once `keras_lottery.shrink` removed
                                         dead units, test accuracy at early
                                         stop and at the end, early-stop
-                                        iteration, winning seeds, latency
+                                        iteration, winning seeds, latency;
+                                        the instability tables recorded
+                                        (RECORDS/PART/instability)
   accuracy.png     test accuracy at early stop vs parameters left
-  latency.png      test accuracy at early stop vs batch-1 latency
+  latency.png      test accuracy at early stop vs each latency column
   layers.png       per-layer fraction of kernel entries left after shrink,
                    across rounds
 
@@ -41,9 +43,7 @@ from keras_lottery.analysis import report
 from keras_lottery.analysis import tables
 from keras_lottery.base import files
 from keras_lottery.studies import structure_table
-from keras_lottery.studies.structure_cells import PARTS
-
-BATCH_SIZES = structure_table.BATCH_SIZES
+from keras_lottery.studies.structure_cells import cell_names
 
 
 def main(argv: list[str]) -> None:
@@ -59,7 +59,7 @@ def write(part: str, records: str, output: str) -> str:
     returns the comparison's path."""
     records = os.path.join(records, part)
     output = os.path.join(output, part)
-    cells = structure_table.load_cells(records, PARTS[part][1])
+    cells = structure_table.load_cells(records, cell_names(part))
     if not cells:
         raise ValueError(f"No finished run of part {part} in `records`. "
                          f"Received: records={records!r}")
@@ -69,7 +69,8 @@ def write(part: str, records: str, output: str) -> str:
     for name, runs in cells.items():
         report.write_report([run["dir"] for run in runs],
                             os.path.join(output, name))
-    table = structure_table.compare(cells, latency["shapes"])
+    table = structure_table.compare(
+        cells, latency["shapes"], structure_table.load_instability(records))
     files.write_json(os.path.join(output, "comparison.json"), table)
     with (files.atomic_path(os.path.join(output, "comparison.md")) as tmp,
           open(tmp, "w", encoding="utf-8") as f):
@@ -77,7 +78,8 @@ def write(part: str, records: str, output: str) -> str:
     plot_accuracy(table, os.path.join(output, "accuracy.png"))
     plot_layers(cells, os.path.join(output, "layers.png"))
     if latency["shapes"]:
-        plot_latency(table, os.path.join(output, "latency.png"))
+        plot_latency(table, structure_table.latency_columns(latency),
+                     os.path.join(output, "latency.png"))
     return os.path.join(output, "comparison.md")
 
 
@@ -104,17 +106,22 @@ def plot_accuracy(table: dict[str, Any], path: str) -> None:
     _save(fig, path)
 
 
-def plot_latency(table: dict[str, Any], path: str) -> None:
-    fig = figure.Figure(figsize=(14, 5), dpi=100, layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, batch in zip(axes, BATCH_SIZES):
+def plot_latency(table: dict[str, Any], columns: tuple[str, ...],
+                 path: str) -> None:
+    """Test accuracy at early stop against each latency column."""
+    fig = figure.Figure(figsize=(7 * len(columns), 5), dpi=100,
+                        layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(columns)))
+    for ax, column in zip(axes, columns):
         for name, cell in table["cells"].items():
             rows = [r for r in cell["rows"] if r.get("latency_s")]
-            ax.plot([1e6 * r["latency_s"][str(batch)] for r in rows],
+            ax.plot([1e6 * r["latency_s"][column] for r in rows],
                     [100 * r["test_accuracy"]["mean"] for r in rows],
                     marker=_marker(name), label=name)
+        fmt, _, batch = column.rpartition("_")
         ax.set_xscale("log")
-        ax.set_xlabel(f"Batch-{batch} latency of the shrunk SavedModel (µs)")
+        ax.set_xlabel(f"Batch-{batch} latency of the shrunk "
+                      f"{'TFLite model' if fmt else 'SavedModel'} (µs)")
         ax.set_ylabel(tables.METRICS["test_accuracy"])
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")

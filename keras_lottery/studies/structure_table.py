@@ -10,31 +10,47 @@ flags and no TensorFlow, so tests import it;
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from keras_lottery.analysis import tables
 from keras_lottery.base import files
+from keras_lottery.lottery import instability
 
 BATCH_SIZES = (1, 256)
+# latency.json's timings per shape, by key: "B" is the SavedModel's serving
+# signature at batch B, "tflite_B" the TFLite model's; a latency.json
+# lists its own ("columns"), else these.
+LATENCY_COLUMNS = tuple(str(b) for b in BATCH_SIZES)
 # A win by fewer test images than this is "narrow": 10 of MNIST's 10,000
 # are 0.1 points, about the sampling error of one accuracy near 99%
 # (sqrt(0.99 * 0.01 / 10,000) = 0.1 points).
 NARROW_WIN_IMAGES, TEST_IMAGES = 10, 10_000
 
 
-def shape_key(units: dict[str, int]) -> str:
-    """`"fc1=240,fc2=80,output=10"`: a shrunk model's shape."""
-    return ",".join(f"{name}={count}" for name, count in units.items())
+def shape_key(units: dict[str, int | str]) -> str:
+    """`"fc1=240,fc2=80,output=10"`: a shrunk model's shape, its layers
+    by name (the order of rounds.json, whose keys are sorted)."""
+    return ",".join(f"{name}={count}"
+                    for name, count in sorted(units.items()))
 
 
-def load_cells(records: str, cells) -> dict[str, list[dict]]:
-    """`{cell: [run]}` for the cells with at least one recorded seed, in
-    the study's order; a run is its record folder's files."""
+def sorted_shape_key(key: str) -> str:
+    """A key of any layer order (records written before `shape_key`
+    sorted) as `shape_key` writes it."""
+    return shape_key(dict(part.split("=") for part in key.split(",")))
+
+
+def load_cells(records: str, names: Sequence[str]
+               ) -> dict[str, list[dict]]:
+    """`{cell: [run]}` for the cells named (`structure_cells.cell_names`)
+    with at least one recorded seed, in that order; a run is its record
+    folder's files."""
     found = {}
-    for cell in cells:
-        folder = os.path.join(records, cell.name)
+    for name in names:
+        folder = os.path.join(records, name)
         runs = []
         for seed_dir in sorted(os.listdir(folder)) if os.path.isdir(
                 folder) else []:
@@ -58,15 +74,27 @@ def load_cells(records: str, cells) -> dict[str, list[dict]]:
                     run["controls"][control] = files.read_json(summary)
             runs.append(run)
         if runs:
-            found[cell.name] = runs
+            found[name] = runs
     return found
 
 
-def compare(cells: dict[str, list[dict]],
-            latency: dict[str, dict]) -> dict[str, Any]:
+def load_instability(records: str) -> dict[str, dict]:
+    """`{name: table}`: the instability tables recorded under
+    RECORDS/instability (e.g. `dense_seed0_round00`), by name."""
+    folder = os.path.join(records, "instability")
+    return {name.removesuffix(".json"): files.read_json(
+        os.path.join(folder, name))
+        for name in (sorted(os.listdir(folder)) if os.path.isdir(folder)
+                     else []) if name.endswith(".json")}
+
+
+def compare(cells: dict[str, list[dict]], latency: dict[str, dict],
+            instabilities: dict[str, dict] | None = None
+            ) -> dict[str, Any]:
     """Per cell and round, means over seeds of what
     `keras_lottery.studies.structure_report`'s docstring lists for
-    comparison.md."""
+    comparison.md; the `instabilities` tables (`load_instability`), if
+    any, by name."""
     table = {"cells": {}}
     dense_kernels = None
     for name, runs in cells.items():
@@ -111,8 +139,8 @@ def compare(cells: dict[str, list[dict]],
                      for s in shrunk]
             if all(times):
                 row["latency_s"] = {
-                    str(b): float(np.mean([t[str(b)] for t in times]))
-                    for b in BATCH_SIZES}
+                    key: float(np.mean([t[key] for t in times]))
+                    for key in times[0]}
             controls = {}
             for control in ("random_reinit", "random_prune"):
                 got = [(e, c) for run, e, _ in per_seed
@@ -140,7 +168,18 @@ def compare(cells: dict[str, list[dict]],
             [run["config"]["seed"] for run in runs])
         table["cells"][name] = {"rows": rows, "seconds": seconds,
                                 "smallest_winning": _smallest_winning(rows)}
+        rewind_step = runs[0]["config"].get("prune", {}).get(
+            "rewind_step", 0)
+        if rewind_step:
+            table["cells"][name]["rewind_step"] = rewind_step
     table["versus_magnitude"] = _versus_magnitude(table["cells"])
+    if instabilities:
+        table["instability"] = {
+            name: {"round": found["round"], "rows": [
+                {key: row[key] for key in (
+                    "rewind_step", "end_errors", "max_error", "instability",
+                    "stable")} for row in found["rows"]]}
+            for name, found in instabilities.items()}
     return table
 
 
@@ -214,14 +253,20 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
              f"{NARROW_WIN_IMAGES} of the {TEST_IMAGES:,} test images "
              f"({100 * NARROW_WIN_IMAGES / TEST_IMAGES:.1f} points), "
              "about the sampling error of one test accuracy near 99%.", ""]
+    columns = latency_columns(latency)
     if latency.get("shapes"):
-        lines += [f"Latency: SavedModel serving signature, {latency['note']}",
-                  ""]
+        served = ("SavedModel serving signature and TFLite interpreter"
+                  if any(c.startswith("tflite_") for c in columns)
+                  else "SavedModel serving signature")
+        lines += [f"Latency: {served}, {latency['note']}", ""]
     for name, cell in table["cells"].items():
-        lines += [f"## {name}", "",
+        rewound = (f" (rewinding to iteration {cell['rewind_step']})"
+                   if cell.get("rewind_step") else "")
+        lines += [f"## {name}{rewound}", "",
                   "| Round | Weights left % | Params left % | Units | "
                   "Test acc. at early stop % | at end % | Early-stop iter. "
-                  "| Winning | b1 / b256 latency µs |",
+                  f"| Winning | {' / '.join(map(column_label, columns))} "
+                  "latency µs |",
                   "|" + "---|" * 9]
         for row in cell["rows"]:
             units = " ".join(str(u) for u in row["units"].values())
@@ -230,8 +275,8 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
             if row.get("narrow_wins"):
                 wins += f" (narrow: {row['narrow_wins']})"
             times = row.get("latency_s")
-            lat = (" / ".join(f"{1e6 * times[str(b)]:,.0f}"
-                              for b in BATCH_SIZES) if times else "—")
+            lat = (" / ".join(f"{1e6 * times[c]:,.0f}" for c in columns)
+                   if times else "—")
             at_end = (f" (end: {row['stopped_at_end']})"
                       if row["stopped_at_end"] else "")
             lines.append(
@@ -279,7 +324,27 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
                          f"{100 * v['worst']:+.2f} | {100 * v['best']:+.2f} "
                          f"| {len(v['rounds'])} | "
                          f"{', '.join(map(str, v['seeds']))} |")
+    for name, found in table.get("instability", {}).items():
+        lines += ["", f"## Instability: {name}", "",
+                  "Test error (%) at the ends of the linear path between "
+                  "two trainings of the dense network from W_k on "
+                  "different data orders, and its maximum on the path; "
+                  "stable when the instability (maximum minus the mean of "
+                  f"the ends) is under {100 * instability.STABLE:g}% "
+                  "(Frankle et al., ICML 2020).", "",
+                  *instability.table_lines(found["rows"])]
     return "\n".join(lines) + "\n"
+
+
+def latency_columns(latency: dict) -> tuple[str, ...]:
+    """The timing keys of a latency.json (`LATENCY_COLUMNS`)."""
+    return tuple(latency.get("columns", LATENCY_COLUMNS))
+
+
+def column_label(column: str) -> str:
+    """`"b64"` for "64", `"TFLite b64"` for "tflite_64"."""
+    fmt, _, batch = column.rpartition("_")
+    return f"TFLite b{batch}" if fmt == "tflite" else f"b{batch}"
 
 
 def _round(cell: dict, round_index: int | None) -> str:
