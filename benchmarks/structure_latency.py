@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 
@@ -74,12 +75,13 @@ def main(argv: list[str]) -> None:
     names = cell_names(_PART.value)
     unknown = [c for c in _CELLS.value or () if c not in names]
     if unknown:
-        raise app.UsageError(
-            f"--cells must be cells of part {_PART.value} ({', '.join(names)})"
-            f". Received: --cells={','.join(_CELLS.value)}")
+        sys.exit(f"--cells must be cells of part {_PART.value} "
+                 f"({', '.join(names)}). Received: "
+                 f"--cells={','.join(_CELLS.value)}")
     cells = structure_table.load_cells(records, _CELLS.value or names)
     if not cells:
-        raise app.UsageError(f"No finished run in {records}.")
+        sys.exit(f"--records holds no finished run of part {_PART.value}. "
+                 f"Received: --records={_RECORDS.value}")
     latency_path = os.path.join(output, "latency.json")
     latency = (files.read_json(latency_path)
                if os.path.exists(latency_path) else {"shapes": {}})

@@ -185,6 +185,22 @@ def test_vit_latency_adds_tflite_and_batch_64_column_by_column(tmp_path):
     assert "| b1 / b64 / TFLite b1 / TFLite b64 latency µs |" in text
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--cells=nope"], "--cells must be cells of part vit (weight_magnitude"),
+    (["--records=/nowhere"], "--records holds no finished run of part vit. "
+     "Received: --records=/nowhere"),
+])
+def test_latency_names_bad_input_in_one_line(tmp_path, args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.structure_latency", "--part=vit",
+         f"--output={tmp_path}", *args], cwd=_REPO_ROOT, capture_output=True,
+        text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert not os.listdir(tmp_path)
+
+
 def test_unknown_cells_are_named(tmp_path):
     with pytest.raises(ValueError, match="`cells` must be cells of part "
                        "lenet .*Received: cells=nope"):
