@@ -253,6 +253,11 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
              f"{NARROW_WIN_IMAGES} of the {TEST_IMAGES:,} test images "
              f"({100 * NARROW_WIN_IMAGES / TEST_IMAGES:.1f} points), "
              "about the sampling error of one test accuracy near 99%.", ""]
+    first = next(iter(table["cells"].values()), None)
+    if first:
+        lines += ["*Units*: what each layer keeps after shrink (units, "
+                  "filters, an attention layer's heads), in this order: "
+                  f"{' '.join(first['rows'][0]['units'])}.", ""]
     columns = latency_columns(latency)
     if latency.get("shapes"):
         served = ("SavedModel serving signature and TFLite interpreter"
