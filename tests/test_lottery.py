@@ -348,6 +348,49 @@ def test_controls_run_from_a_finished_workdir(finished):
                 assert same == (control == "random_reinit"), (control, key)
 
 
+def _weights(model, rewind_point=False):
+    """`{path: (value, mask or None)}` of every wrapped weight: its value,
+    or its rewind point."""
+    from keras_lottery.core import state
+
+    found = {}
+    for wrapper in state.wrappers(model):
+        masks = state._masks_by_variable(wrapper)
+        for variable, copy in wrapper.rewind_pairs:
+            mask = masks.get(id(variable))
+            found[variable.path] = (
+                (copy if rewind_point else variable).numpy(),
+                None if mask is None else mask.numpy())
+    return found
+
+
+def test_random_masks_of_a_late_rewound_run_start_from_its_w_k(mnist_dir,
+                                                              tmp_path):
+    from keras_lottery.lottery import trainer
+
+    workdir = str(tmp_path / "late")
+    config = smoke_config(mnist_dir, prune__rewind_step=10,
+                          prune__num_rounds=1)
+    runner.run(config, workdir)
+    experiment = trainer.Experiment(config)
+    w_k = _weights(experiment.load_model(paths.model_file(workdir, 0)),
+                   rewind_point=True)
+    w_0 = _weights(experiment.build_model(config.seed))
+    for control in ("random_prune", "shuffle", "random_reinit"):
+        got = _weights(controls._control_model(experiment, workdir, 1,
+                                               control))
+        kernel = next(p for p in got if p.endswith("kernel"))
+        assert not np.array_equal(w_k[kernel][0], w_0[kernel][0])
+        if control == "random_reinit":  # a fresh init: not W_k
+            kept = got[kernel][1].astype(bool)
+            assert not np.allclose(got[kernel][0][kept],
+                                   w_k[kernel][0][kept])
+            continue
+        for path, (value, mask) in got.items():
+            np.testing.assert_array_equal(
+                value, w_k[path][0] * (1.0 if mask is None else mask))
+
+
 def test_a_control_runs_on_a_workdir_from_before_a_field_existed(
         finished, tmp_path):
     """config.json of an older version lacks later fields (here

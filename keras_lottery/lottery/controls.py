@@ -39,7 +39,8 @@ def run_control(workdir: str, control: str,
             `"random_prune"` (random masks with the ticket's per-layer
             sparsity, the original init) or `"shuffle"` (each layer's mask
             permuted at random, the original init: Frankle et al. 2021's
-            check of pruning at initialisation).
+            check of pruning at initialisation). With late rewinding,
+            "the original init" is W_k, where the tickets rewind to.
         rounds: the ticket run's rounds to run the control at (each a
             done round >= 1); `()` runs it at every done round.
 
@@ -94,7 +95,13 @@ def _control_model(experiment: trainer.Experiment, workdir: str,
     config = experiment.config
     masks = files.read_arrays(paths.masks_file(workdir, round_index))
     units = paths.units_file(workdir, round_index)
-    model = experiment.build_model(config.seed)  # W0 of the ticket run
+    if control != "random_reinit" and _rewind_step(config, workdir):
+        # Late rewinding: the run's round 0 holds W_k as its rewind point,
+        # which the random and shuffled masks start from, as its tickets
+        # do (Frankle et al. 2020's random pruning at the same k).
+        model = experiment.load_model(paths.model_file(workdir, 0))
+    else:
+        model = experiment.build_model(config.seed)  # W0 of the ticket run
     seed = config.seed + 7919 * round_index
     with experiment.strategy.scope():
         if control == "random_reinit":
@@ -115,3 +122,12 @@ def _control_model(experiment: trainer.Experiment, workdir: str,
             pruner.remove_dead_units(model, plan.output_unit_layers)
             state.rewind(model)
     return model
+
+
+def _rewind_step(config: ml_collections.ConfigDict, workdir: str) -> int:
+    """The step the run rewinds its tickets to (`prune.rewind_step`, or
+    the step its `"auto"` search chose)."""
+    k = config.prune.rewind_step
+    if k == "auto":
+        k = files.read_json(paths.rewind_step_file(workdir))["rewind_step"]
+    return int(k)
