@@ -142,27 +142,25 @@ def timed_calls(configs: dict[str, dict], columns: dict[str, list[str]],
 
     from keras_lottery.serving import export  # noqa: PLC0415
 
-    batches = {int(c.rpartition("_")[2]) for cs in columns.values()
-               for c in cs}
+    batches = {structure_table.parse_column(c)[1]
+               for cs in columns.values() for c in cs}
     images = common.mnist(_DATA.value).test_x[:max(batches, default=1)]
     runs = {}
     for i, (name, config) in enumerate(sorted(configs.items())):
         model = keras.saving.deserialize_keras_object(
             json.loads(json.dumps(config)))
-        formats = ("saved_model", *(
-            ("tflite",) if any(c.startswith("tflite_")
-                               for c in columns[name]) else ()))
+        wanted = {c: structure_table.parse_column(c) for c in columns[name]}
+        formats = sorted({fmt for fmt, _ in wanted.values()})
         written = export.export_model(model, folder, formats,
                                       model_name=f"shape{i}")
-        for column in columns[name]:
-            fmt, _, batch = column.rpartition("_")
-            x = images[:int(batch)]
+        for column, (fmt, batch) in wanted.items():
+            x = images[:batch]
             call = (export_benchmark.tflite_call(written["tflite"], x,
                                                  _THREADS.value)
                     if fmt == "tflite" else
                     export_benchmark.saved_model_call(
                         written["saved_model"], x))
-            calls = _CALLS.value if batch == "1" else max(
+            calls = _CALLS.value if batch == 1 else max(
                 1, _CALLS.value // 10)
             runs[name, column] = functools.partial(
                 export_benchmark.median_latency, call, calls)

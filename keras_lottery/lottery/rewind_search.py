@@ -66,7 +66,8 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
         if rows[-1]["stable"]:
             break
     k = pick(rows)
-    if instability.smallest_stable(rows) is None:
+    stable = k == instability.smallest_stable(rows)
+    if not stable:
         logging.warning(
             "No rewind step of prune.auto_rewind_steps=%s is stable (under "
             "%g%%); rewinding to the least unstable, %d.",
@@ -76,7 +77,7 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
              for m in instability.metrics_files(folder, row["rewind_step"])]
     choice = {
         "rewind_step": k,
-        "stable": k == instability.smallest_stable(rows),
+        "stable": stable,
         "rows": [{name: row[name] for name in
                   ("rewind_step", "instability", "stable")} for row in rows],
         "train_steps": sum(c["train_steps"] for c in spent),

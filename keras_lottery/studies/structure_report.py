@@ -118,10 +118,11 @@ def plot_latency(table: dict[str, Any], columns: tuple[str, ...],
             ax.plot([1e6 * r["latency_s"][column] for r in rows],
                     [100 * r["test_accuracy"]["mean"] for r in rows],
                     marker=_marker(name), label=name)
-        fmt, _, batch = column.rpartition("_")
+        fmt, batch = structure_table.parse_column(column)
         ax.set_xscale("log")
         ax.set_xlabel(f"Batch-{batch} latency of the shrunk "
-                      f"{'TFLite model' if fmt else 'SavedModel'} (µs)")
+                      f"{'TFLite model' if fmt == 'tflite' else 'SavedModel'}"
+                      " (µs)")
         ax.set_ylabel(tables.METRICS["test_accuracy"])
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")

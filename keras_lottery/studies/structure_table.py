@@ -346,9 +346,15 @@ def latency_columns(latency: dict) -> tuple[str, ...]:
     return tuple(latency.get("columns", LATENCY_COLUMNS))
 
 
+def parse_column(column: str) -> tuple[str, int]:
+    """`("saved_model", 64)` for "64", `("tflite", 64)` for "tflite_64"."""
+    fmt, _, batch = column.rpartition("_")
+    return fmt or "saved_model", int(batch)
+
+
 def column_label(column: str) -> str:
     """`"b64"` for "64", `"TFLite b64"` for "tflite_64"."""
-    fmt, _, batch = column.rpartition("_")
+    fmt, batch = parse_column(column)
     return f"TFLite b{batch}" if fmt == "tflite" else f"b{batch}"
 
 
