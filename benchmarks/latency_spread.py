@@ -55,8 +55,7 @@ def main(argv: list[str]) -> None:
     shapes = list(dict.fromkeys(_SHAPES.value))  # once each, in order
     todo = {f"{shape} #{i}": configs[shape]
             for shape in shapes for i in range(_INSTANCES.value)}
-    columns = structure_report.COLUMNS.get(part,
-                                           structure_table.LATENCY_COLUMNS)
+    columns = structure_table.part_latency_columns(part)
     with tempfile.TemporaryDirectory(prefix="latency_spread_") as tmp:
         best = common.interleaved(structure_report.timed_calls(
             todo, {name: list(columns) for name in todo}, tmp),

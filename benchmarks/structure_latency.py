@@ -61,12 +61,6 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Measurements per shape.",
 _DATA = flags.DEFINE_string("data_dir", common.MNIST_DIR, "MNIST IDX files.",
                             allow_override=True)
 
-# latency.json's columns per part (`structure_table.LATENCY_COLUMNS`: "B"
-# the SavedModel at batch B, "tflite_B" the TFLite model); the others:
-# the default.
-COLUMNS = {"vit": ("1", "64", "tflite_1", "tflite_64")}
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -83,11 +77,9 @@ def main(argv: list[str]) -> None:
         sys.exit(f"--records holds no finished run of part {_PART.value}. "
                  f"Received: --records={_RECORDS.value}")
     latency_path = os.path.join(output, "latency.json")
-    latency = (files.read_json(latency_path)
-               if os.path.exists(latency_path) else {"shapes": {}})
     latency = measure_latency(
-        cells, latency, _REMEASURE.value,
-        COLUMNS.get(_PART.value, structure_table.LATENCY_COLUMNS))
+        cells, structure_table.load_latency(latency_path, _PART.value),
+        _REMEASURE.value, structure_table.part_latency_columns(_PART.value))
     os.makedirs(output, exist_ok=True)
     files.write_json(latency_path, latency)
     structure_report.write(_PART.value, _RECORDS.value, _OUTPUT.value)

@@ -96,3 +96,17 @@ def test_a_late_rewind_cell_and_the_instability_are_reported():
         "## weight_magnitude_rewind")
     assert "| 0 | 2.00 | 2.10 | 7.00 | 4.95 | no |" in text
     assert "| 500 | 2.00 | 2.10 | 3.00 | 0.95 | yes |" in text
+
+
+def test_a_report_names_its_parts_latency_columns_before_they_are_measured(
+        tmp_path):
+    table = structure_table.compare(
+        {"neuron_magnitude": [_run(0, [0.98, 0.981])]}, {})
+    missing = str(tmp_path / "latency.json")
+    vit = structure_table.format_comparison(
+        table, structure_table.load_latency(missing, "vit"))
+    assert "| b1 / b64 / TFLite b1 / TFLite b64 latency µs |" in vit
+    lenet = structure_table.format_comparison(
+        table, structure_table.load_latency(missing, "lenet"))
+    assert "| b1 / b256 latency µs |" in lenet
+    assert structure_table.load_latency(missing, "lenet") == {"shapes": {}}

@@ -446,9 +446,8 @@ def test_the_committed_structure_tables_regenerate_from_the_records(part):
     records = os.path.join(docs, "runs", part)
     cells = structure_table.load_cells(records,
                                        structure_cells.cell_names(part))
-    latency = os.path.join(docs, part, "latency.json")
-    latency = (files.read_json(latency) if os.path.exists(latency)
-               else {"shapes": {}})
+    latency = structure_table.load_latency(
+        os.path.join(docs, part, "latency.json"), part)
     table = structure_table.compare(
         cells, latency["shapes"], structure_table.load_instability(records))
     with open(os.path.join(docs, part, "comparison.md"),

@@ -64,8 +64,7 @@ def write(part: str, records: str, output: str) -> str:
         raise ValueError(f"No finished run of part {part} in `records`. "
                          f"Received: records={records!r}")
     latency_path = os.path.join(output, "latency.json")
-    latency = (files.read_json(latency_path)
-               if os.path.exists(latency_path) else {"shapes": {}})
+    latency = structure_table.load_latency(latency_path, part)
     for name, runs in cells.items():
         report.write_report([run["dir"] for run in runs],
                             os.path.join(output, name))

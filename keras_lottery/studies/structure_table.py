@@ -24,6 +24,8 @@ BATCH_SIZES = (1, 256)
 # signature at batch B, "tflite_B" the TFLite model's; a latency.json
 # lists its own ("columns"), else these.
 LATENCY_COLUMNS = tuple(str(b) for b in BATCH_SIZES)
+# The parts whose latency.json has other columns than LATENCY_COLUMNS.
+PART_LATENCY_COLUMNS = {"vit": ("1", "64", "tflite_1", "tflite_64")}
 # A win by fewer test images than this is "narrow": 10 of MNIST's 10,000
 # are 0.1 points, about the sampling error of one accuracy near 99%
 # (sqrt(0.99 * 0.01 / 10,000) = 0.1 points).
@@ -344,6 +346,21 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
 def latency_columns(latency: dict) -> tuple[str, ...]:
     """The timing keys of a latency.json (`LATENCY_COLUMNS`)."""
     return tuple(latency.get("columns", LATENCY_COLUMNS))
+
+
+def part_latency_columns(part: str) -> tuple[str, ...]:
+    """The timing keys a part's latency.json has."""
+    return PART_LATENCY_COLUMNS.get(part, LATENCY_COLUMNS)
+
+
+def load_latency(path: str, part: str) -> dict:
+    """The latency.json at `path`, else one with no shapes yet and the
+    part's columns (so a report names them before they are measured)."""
+    if os.path.exists(path):
+        return files.read_json(path)
+    columns = part_latency_columns(part)
+    return ({"shapes": {}} if columns == LATENCY_COLUMNS
+            else {"shapes": {}, "columns": list(columns)})
 
 
 def parse_column(column: str) -> tuple[str, int]:
