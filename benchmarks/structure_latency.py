@@ -79,17 +79,18 @@ def main(argv: list[str]) -> None:
     latency_path = os.path.join(output, "latency.json")
     latency = measure_latency(
         cells, structure_table.load_latency(latency_path, _PART.value),
-        _REMEASURE.value, structure_table.part_latency_columns(_PART.value))
+        _REMEASURE.value)
     os.makedirs(output, exist_ok=True)
     files.write_json(latency_path, latency)
     structure_report.write(_PART.value, _RECORDS.value, _OUTPUT.value)
 
 
 def measure_latency(cells: dict[str, list[dict]], latency: dict,
-                    remeasure: bool, columns: tuple[str, ...]) -> dict:
-    """Adds each column's latency of every shrunk shape, where missing
-    (every one with `remeasure`)."""
+                    remeasure: bool) -> dict:
+    """Adds each of `latency`'s columns for every shrunk shape, where
+    missing (every one with `remeasure`)."""
     set_threads()
+    columns = structure_table.latency_columns(latency)
     configs = shape_configs(cells)
     todo = {key: [c for c in columns
                   if remeasure or c not in latency["shapes"].get(key, {})]
@@ -104,10 +105,7 @@ def measure_latency(cells: dict[str, list[dict]], latency: dict,
         merged = {**shapes.get(key, {}),
                   **{column: best[key, column] for column in wanted}}
         shapes[key] = {column: merged[column] for column in columns}
-    result = {"note": latency_note(), "shapes": shapes}
-    if columns != structure_table.LATENCY_COLUMNS:
-        result["columns"] = list(columns)
-    return result
+    return {**latency, "note": latency_note(), "shapes": shapes}
 
 
 def shape_configs(cells: dict[str, list[dict]]) -> dict[str, dict]:

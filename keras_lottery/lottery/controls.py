@@ -22,6 +22,7 @@ from keras_lottery.engine import distributed
 from keras_lottery.engine import progress
 from keras_lottery.engine import training
 from keras_lottery.lottery import planning
+from keras_lottery.lottery import rewind_search
 from keras_lottery.lottery import run_config
 from keras_lottery.lottery import runner
 from keras_lottery.lottery import trainer
@@ -129,5 +130,5 @@ def _rewind_step(config: ml_collections.ConfigDict, workdir: str) -> int:
     the step its `"auto"` search chose)."""
     k = config.prune.rewind_step
     if k == "auto":
-        k = files.read_json(paths.rewind_step_file(workdir))["rewind_step"]
+        k = rewind_search.recorded(workdir)["rewind_step"]
     return int(k)

@@ -53,9 +53,9 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
             `prune.rewind_step="auto"`).
         workdir: the run's workdir (the chief's, or a worker's mirror).
     """
-    path = paths.rewind_step_file(workdir)
-    if os.path.exists(path):
-        return files.read_json(path)
+    found = recorded(workdir)
+    if found is not None:
+        return found
     folder = paths.instability_dir(workdir, 0)
     rows = []
     for k in sorted(set(experiment.config.prune.auto_rewind_steps)):
@@ -83,7 +83,7 @@ def choose(experiment, workdir: str) -> dict[str, Any]:
         "train_steps": sum(c["train_steps"] for c in spent),
         "seconds": sum(c["round_seconds"] for c in spent),
     }
-    files.write_json(path, choice)
+    files.write_json(paths.rewind_step_file(workdir), choice)
     logging.info("prune.rewind_step=auto: rewinding to step %d.", k)
     return choice
 
@@ -96,6 +96,13 @@ def pick(rows: list[dict[str, Any]]) -> int:
     if k is None:
         k = min(rows, key=lambda row: row["instability"])["rewind_step"]
     return int(k)
+
+
+def recorded(workdir: str) -> dict[str, Any] | None:
+    """The choice a search recorded in `workdir` (`choose`'s result), or
+    None before it has."""
+    path = paths.rewind_step_file(workdir)
+    return files.read_json(path) if os.path.exists(path) else None
 
 
 def resolved(config: ml_collections.ConfigDict,
