@@ -88,13 +88,18 @@ def test_a_late_rewind_cell_and_the_instability_are_reported():
     table = structure_table.compare(
         {"weight_magnitude": [_run(0, [0.98, 0.97])],
          "weight_magnitude_rewind": rewound}, {},
-        {"dense_seed0_round00": {"round": 0, "rows": rows, "files": []}})
+        {"dense_seed0_round00": {"round": 0, "rows": rows, "files": []},
+         "weight_magnitude_seed0_round11": {"round": 11, "rows": rows}})
     assert "rewind_step" not in table["cells"]["weight_magnitude"]
     text = structure_table.format_comparison(table, {})
     assert "## weight_magnitude_rewind (rewinding to iteration 500)" in text
     assert text.index("## Instability: dense_seed0_round00") > text.index(
         "## weight_magnitude_rewind")
     assert "| 0 | 2.00 | 2.10 | 7.00 | 4.95 | no |" in text
+    dense, sparse = text.split("## Instability: ")[1:]
+    assert "two trainings of the dense network from W_k on" in dense
+    assert "two trainings of round 11's sparse network (its masks on W_k)" \
+        in sparse
     assert "| 500 | 2.00 | 2.10 | 3.00 | 0.95 | yes |" in text
 
 

@@ -210,14 +210,18 @@ def test_the_transformer_study_declares_its_cells_then_the_instability(
         assert [n for n in names if n in {
             f"vit_{cell}_seed{seed}" for cell in cells}] == [
                 f"vit_{cell}_seed{seed}" for cell in cells]
-    # The instability of seed 0's dense round comes after seed 0's cells,
-    # before seed 1's: the late-rewind cell waits for it.
+    # The instability of seed 0's dense round, then of its weight cell's
+    # sparsest round, come after seed 0's cells, before seed 1's: the
+    # late-rewind cell waits for the first.
     instability = [
-        *(f"vit_instability_dense_seed0_round00_k{k:05d}"
-          for k in (0, 100, 500, 2000)),
-        "vit_instability_dense_seed0_round00"]
+        [f"vit_instability_{round_}_k{k:05d}" for k in (0, 100, 500, 2000)]
+        for round_ in ("dense_seed0_round00",
+                       "weight_magnitude_seed0_round11")]
     at = names.index("vit_dense_seed1")
-    assert names[at - 5:at] == instability
+    assert names[at - 10:at] == [
+        *instability[0], "vit_instability_dense_seed0_round00",
+        *instability[1], "vit_instability_weight_magnitude_seed0_round11"]
+    assert not any(n.startswith("vit_instability") for n in names[at:])
     assert not any("rewind" in name for name in names)  # not recorded yet
     runs = {run.name: run for run in study.runs}
 
@@ -235,6 +239,17 @@ def test_the_transformer_study_declares_its_cells_then_the_instability(
     assert "--config=configs/vit_mnist.py" in head
     assert "--rewind_steps=0,100,500,2000" in flags(
         "vit_instability_dense_seed0_round00")
+    sparse = runs["vit_instability_weight_magnitude_seed0_round11_k00500"]
+    assert [step.args for step in sparse.steps] == [(
+        "-m", "binaries.instability",
+        "--workdir=/tmp/w/vit/seed0/weight_magnitude", "--round=11",
+        "--rewind_steps=500")]
+    # It starts once the weight cell's run has its last round.
+    assert [run.name for run in sparse.after] == [
+        "vit_weight_magnitude_seed0"]
+    assert str(tmp_path / "vit" / "instability" /
+               "weight_magnitude_seed0_round11.json") in runs[
+        "vit_instability_weight_magnitude_seed0_round11"].records
 
 
 @pytest.mark.parametrize("stable_from, declared", [(100, True), (0, False)])
@@ -261,7 +276,7 @@ def test_the_weight_cell_reruns_with_late_rewinding_once_instability_picks_it(
     assert rewound[:1] + rewound[9:10] == ["vit_weight_magnitude_rewind_seed0",
                                           "vit_weight_magnitude_rewind_seed1"]
     assert names.index(rewound[0]) == names.index(
-        "vit_instability_dense_seed0_round00") + 1
+        "vit_instability_weight_magnitude_seed0_round11") + 1
     assert names.index(rewound[9]) > names.index("vit_2-4_magnitude_seed1")
     ticket = next(r for r in study.runs if r.name == rewound[0])
     # Round 0 is its own (it keeps W_100), not a copy of the dense run's.

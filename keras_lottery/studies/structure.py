@@ -16,8 +16,9 @@ in the next free slot: a cell and its controls end close together. One
 process at a time holds a control's workdir: its rounds run in turn.
 
 A part with an instability analysis (`structure_cells.INSTABILITY`, the
-ViT) measures it on its first seed's dense round after that seed's cells.
-Once it is recorded, if the rewind step it picks is not 0, the part's
+ViT) measures it on its first seed's dense round after that seed's cells,
+then on the last round of that seed's LATE_REWIND cell. Once the dense
+round's is recorded, if the rewind step it picks is not 0, the part's
 LATE_REWIND cell is declared again for every seed, rewinding to that step
 (`<cell>_rewind`; it trains its own round 0, which keeps W_k): the
 command's next pass runs it (`runner.run_passes`).
@@ -113,8 +114,9 @@ class _Plan:
         """For each seed, its dense round, then each cell followed by its
         controls (a control round coming before the later cells takes the
         next free slot once it can start); after the first seed's cells,
-        its dense round's instability at `rewind_steps`, if any; last for
-        each seed, the `rewound` cell (`late_rewind_cell`), if any."""
+        its dense round's instability at `rewind_steps`, if any, then its
+        LATE_REWIND cell's last round's; last for each seed, the `rewound`
+        cell (`late_rewind_cell`), if any."""
         runs = []
         for seed in seeds:
             dense_dir = self.dense_dir(seed)
@@ -123,21 +125,38 @@ class _Plan:
                 (self.lottery(dense_dir, seed, {}, 0),),
                 outputs=grid.rounds_done(dense_dir, [0]))
             runs.append(dense)
+            tickets = {}
             for cell in cells:
-                runs += self.cell_runs(cell, seed, dense)
+                tickets[cell.name], *controls = self.cell_runs(
+                    cell, seed, dense)
+                runs += [tickets[cell.name], *controls]
             if self.rewind_steps and seed == seeds[0]:
-                runs += early.instability_runs(
-                    self.name(f"instability_dense_seed{seed}_round00"),
-                    dense_dir, 0, self.rewind_steps, (dense,),
-                    self.instability_record(seed))
+                runs += self.instability(f"dense_seed{seed}", dense_dir, 0,
+                                         dense)
+                sparsest = next((cell for cell in cells if cell.name ==
+                                 LATE_REWIND.get(self.part)), None)
+                if sparsest:
+                    runs += self.instability(
+                        f"{sparsest.name}_seed{seed}",
+                        self.cell_dir(seed, sparsest),
+                        sparsest.num_rounds, tickets[sparsest.name])
             if rewound:
                 runs += self.cell_runs(rewound, seed, None)
         return runs
 
-    def instability_record(self, seed: int) -> str:
-        """Where the instability table of seed's dense round is recorded."""
-        return os.path.join(self.records, "instability",
-                            f"dense_seed{seed}_round00.json")
+    def instability(self, run: str, workdir: str, round_index: int,
+                    after: grid.Run) -> list[grid.Run]:
+        """The instability analysis of `run`'s round at `rewind_steps`,
+        once `after` is done, recorded as `instability_record`."""
+        name = f"{run}_round{round_index:02d}"
+        return early.instability_runs(
+            self.name(f"instability_{name}"), workdir, round_index,
+            self.rewind_steps, (after,), self.instability_record(name))
+
+    def instability_record(self, name: str) -> str:
+        """Where the instability table `name` (e.g. `dense_seed0_round00`)
+        is recorded."""
+        return os.path.join(self.records, "instability", f"{name}.json")
 
     def late_rewind_cell(self, cells: Sequence[Cell], seeds: Sequence[int]
                          ) -> Cell | None:
@@ -147,7 +166,7 @@ class _Plan:
         if (self.part not in LATE_REWIND or not seeds or LATE_REWIND[
                 self.part] not in [cell.name for cell in cells]):
             return None
-        record = self.instability_record(seeds[0])
+        record = self.instability_record(f"dense_seed{seeds[0]}_round00")
         if not os.path.exists(record):
             return None
         k = rewind_search.pick(files.read_json(record)["rows"])
@@ -161,7 +180,7 @@ class _Plan:
         one (a late-rewind cell, whose round 0 keeps W_k), it trains its
         own."""
         name = self.name(f"{cell.name}_seed{seed}")
-        workdir = os.path.join(self.workdirs, f"seed{seed}", cell.name)
+        workdir = self.cell_dir(seed, cell)
         record = os.path.join(self.records, cell.name, f"seed{seed}")
         copy = (grid.Call(files.copy_rounds, (self.dense_dir(seed), workdir,
                                               (0,))),) if dense else ()
@@ -199,6 +218,9 @@ class _Plan:
 
     def name(self, run: str) -> str:
         return f"{self.part}_{run}"
+
+    def cell_dir(self, seed: int, cell: Cell) -> str:
+        return os.path.join(self.workdirs, f"seed{seed}", cell.name)
 
     def dense_dir(self, seed: int) -> str:
         return os.path.join(self.workdirs, f"seed{seed}", "dense")

@@ -106,9 +106,11 @@ VIT = (
                            "dense_layers": "patch_embed",
                            "method": "magnitude"}, 1, (1,)),
 )
-# Parts whose first seed's dense round gets an instability analysis
-# (binaries.instability; Frankle et al., ICML 2020) at these rewind steps,
-# and at SMOKE_REWIND_STEPS in a smoke study.
+# Parts whose first seed gets an instability analysis (binaries.instability;
+# Frankle et al., ICML 2020) at these rewind steps (SMOKE_REWIND_STEPS in a
+# smoke study): of its dense round, which picks the late-rewind step, and
+# of the LATE_REWIND cell's last round, its sparsest ticket (the paper's
+# question: is the sparse network IMP finds stable when rewound to k?).
 INSTABILITY = {"vit": (0, 100, 500, 2000)}
 SMOKE_REWIND_STEPS = (0, 5, 20)
 # The cell of a part that runs again, for every seed, with late rewinding

@@ -332,9 +332,12 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
                          f"| {len(v['rounds'])} | "
                          f"{', '.join(map(str, v['seeds']))} |")
     for name, found in table.get("instability", {}).items():
+        network = (f"round {found['round']}'s sparse network (its "
+                   "masks on W_k)" if found["round"] else "the dense network "
+                   "from W_k")
         lines += ["", f"## Instability: {name}", "",
                   "Test error (%) at the ends of the linear path between "
-                  "two trainings of the dense network from W_k on "
+                  f"two trainings of {network} on "
                   "different data orders, and its maximum on the path; "
                   "stable when the instability (maximum minus the mean of "
                   f"the ends) is under {100 * instability.STABLE:g}% "
