@@ -148,15 +148,16 @@ class _Plan:
                     after: grid.Run) -> list[grid.Run]:
         """The instability analysis of `run`'s round at `rewind_steps`,
         once `after` is done, recorded as `instability_record`."""
-        name = f"{run}_round{round_index:02d}"
         return early.instability_runs(
-            self.name(f"instability_{name}"), workdir, round_index,
-            self.rewind_steps, (after,), self.instability_record(name))
+            self.name(f"instability_{_round(run, round_index)}"), workdir,
+            round_index, self.rewind_steps, (after,),
+            self.instability_record(run, round_index))
 
-    def instability_record(self, name: str) -> str:
-        """Where the instability table `name` (e.g. `dense_seed0_round00`)
-        is recorded."""
-        return os.path.join(self.records, "instability", f"{name}.json")
+    def instability_record(self, run: str, round_index: int) -> str:
+        """Where the instability table of `run`'s round is recorded (e.g.
+        RECORDS/PART/instability/dense_seed0_round00.json)."""
+        return os.path.join(self.records, "instability",
+                            f"{_round(run, round_index)}.json")
 
     def late_rewind_cell(self, cells: Sequence[Cell], seeds: Sequence[int]
                          ) -> Cell | None:
@@ -166,7 +167,7 @@ class _Plan:
         if (self.part not in LATE_REWIND or not seeds or LATE_REWIND[
                 self.part] not in [cell.name for cell in cells]):
             return None
-        record = self.instability_record(f"dense_seed{seeds[0]}_round00")
+        record = self.instability_record(f"dense_seed{seeds[0]}", 0)
         if not os.path.exists(record):
             return None
         k = rewind_search.pick(files.read_json(record)["rows"])
@@ -236,6 +237,10 @@ class _Plan:
               for field, value in prune.items()],
             f"--config.prune.num_rounds={num_rounds}",
             f"--workdir={workdir}"))
+
+
+def _round(run: str, round_index: int) -> str:
+    return f"{run}_round{round_index:02d}"
 
 
 def _control(workdir: str, control: str, rounds) -> grid.Command:
