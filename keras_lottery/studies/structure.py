@@ -133,8 +133,7 @@ class _Plan:
             if self.rewind_steps and seed == seeds[0]:
                 runs += self.instability(f"dense_seed{seed}", dense_dir, 0,
                                          dense)
-                sparsest = next((cell for cell in cells if cell.name ==
-                                 LATE_REWIND.get(self.part)), None)
+                sparsest = self.late_rewind_base(cells)
                 if sparsest:
                     runs += self.instability(
                         f"{sparsest.name}_seed{seed}",
@@ -159,13 +158,17 @@ class _Plan:
         return os.path.join(self.records, "instability",
                             f"{_round(run, round_index)}.json")
 
+    def late_rewind_base(self, cells: Sequence[Cell]) -> Cell | None:
+        """The part's LATE_REWIND cell, if it is among `cells`."""
+        return next((cell for cell in cells
+                     if cell.name == LATE_REWIND.get(self.part)), None)
+
     def late_rewind_cell(self, cells: Sequence[Cell], seeds: Sequence[int]
                          ) -> Cell | None:
         """The part's cell rerun with late rewinding (LATE_REWIND), once
         the first seed's instability is recorded, if it picks a step
         other than 0 and the cell is among `cells`."""
-        if (self.part not in LATE_REWIND or not seeds or LATE_REWIND[
-                self.part] not in [cell.name for cell in cells]):
+        if not seeds or self.late_rewind_base(cells) is None:
             return None
         record = self.instability_record(f"dense_seed{seeds[0]}", 0)
         if not os.path.exists(record):
