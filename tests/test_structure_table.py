@@ -78,6 +78,19 @@ def test_wins_by_fewer_than_ten_test_images_are_marked_narrow():
     assert "| 1/2 |" in text
 
 
+def test_units_that_differ_over_the_seeds_are_reported_as_a_range():
+    # Seed 1's criterion removed two of fc1's units, seed 0's none.
+    runs = [_run(0, [0.98, 0.98]), _run(1, [0.98, 0.98])]
+    runs[1]["rounds"][1]["shrunk"]["units"] = {"fc1": 8}
+    table = structure_table.compare({"weight_activation": runs}, {})
+    rows = table["cells"]["weight_activation"]["rows"]
+    assert [r["units"] for r in rows] == [{"fc1": [10, 10]},
+                                          {"fc1": [8, 10]}]
+    text = structure_table.format_comparison(table, {})
+    assert "| 0 | 100 | 100 | 10 |" in text
+    assert "| 1 | 80 | 100 | 8-10 |" in text
+
+
 def test_a_late_rewind_cell_and_the_instability_are_reported():
     rewound = [_run(0, [0.98, 0.981])]
     rewound[0]["config"]["prune"] = {"rewind_step": 500}

@@ -118,7 +118,10 @@ def compare(cells: dict[str, list[dict]], latency: dict[str, dict],
                 "parameters_left": tables.summarize(
                     [s["kernel_nonzero"] / dense_kernels for s in shrunk],
                     seeds),
-                "units": shrunk[0]["units"],
+                # Each layer's count over the seeds: [fewest, most].
+                "units": {layer: [min(s["units"][layer] for s in shrunk),
+                                  max(s["units"][layer] for s in shrunk)]
+                          for layer in shrunk[0]["units"]},
                 **{metric: tables.summarize(
                     [e[metric] for _, e, _ in per_seed], seeds)
                    for metric in tables.METRICS},
@@ -258,7 +261,8 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
     first = next(iter(table["cells"].values()), None)
     if first:
         lines += ["*Units*: what each layer keeps after shrink (units, "
-                  "filters, an attention layer's heads), in this order: "
+                  "filters, an attention layer's heads; *a-b*: the fewest "
+                  "and the most over the seeds), in this order: "
                   f"{' '.join(first['rows'][0]['units'])}.", ""]
     columns = latency_columns(latency)
     if latency.get("shapes"):
@@ -276,7 +280,8 @@ def format_comparison(table: dict[str, Any], latency: dict) -> str:
                   "latency µs |",
                   "|" + "---|" * 9]
         for row in cell["rows"]:
-            units = " ".join(str(u) for u in row["units"].values())
+            units = " ".join(str(lo) if lo == hi else f"{lo}-{hi}"
+                             for lo, hi in row["units"].values())
             wins = (f"{row['winning']}/{row['seeds']}" if row["round"]
                     else "dense")
             if row.get("narrow_wins"):
